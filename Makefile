@@ -1,0 +1,41 @@
+# glacier — two commands matter: `make demo` and `make test`. Both build .venv first.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+export WANDB_MODE ?= offline
+export HYDRA_FULL_ERROR ?= 0
+
+.PHONY: setup demo test test-slow lint bench clean
+
+# pip (not uv/poetry): the pinned torch/torchvision wheels come from local files here.
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev,bench]'
+	# The embedded real sample (Landsat 7 crop + RGI outlines) ships in this wheel; its
+	# own dependencies are not needed, we only read its data files.
+	$(BIN)/python -m pip install -q --no-deps geoutils==0.0.8
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+test: lint
+	$(BIN)/pytest -m "not slow" -q
+
+test-slow: setup
+	$(BIN)/pytest -m slow -q
+
+demo: setup
+	$(BIN)/python -m glacier.demo
+
+bench: setup
+	$(BIN)/python benchmarks/run.py
+
+clean:
+	rm -rf data logs outputs multirun wandb
