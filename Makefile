@@ -32,7 +32,7 @@ test-slow: setup
 	$(BIN)/pytest -m slow -q
 
 demo: setup
-	$(BIN)/python -m glacier.demo
+	$(BIN)/python preprocess.py
 
 bench: setup
 	$(BIN)/python benchmarks/run.py

@@ -59,7 +59,7 @@ def nodata_mask(reader: SceneReader) -> np.ndarray:
     invalid = np.zeros((reader.height, reader.width), dtype=bool)
     for row in range(0, reader.height, STRIP_ROWS):
         rows = min(STRIP_ROWS, reader.height - row)
-        strip = reader.read_raw(Window(0, row, reader.width, rows))  # type: ignore[call-arg]
+        strip = reader.read_raw(Window(0, row, reader.width, rows))
         invalid[row : row + rows] = np.isnan(strip).any(axis=0)
     return invalid
 
@@ -130,5 +130,8 @@ def generate_masks(
             "classes": ";".join(spec.classes),
             **counts,
             "nodata_fraction": float(invalid.mean()),
-            **{f"fraction_{c}": float((mask[..., i] == 1).mean()) for i, c in enumerate(spec.classes)},
+            **{
+                f"fraction_{c}": float((mask[..., i] == 1).mean())
+                for i, c in enumerate(spec.classes)
+            },
         }

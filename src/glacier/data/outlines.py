@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import geopandas as gpd
@@ -143,19 +144,33 @@ def _class_frames(source: LabelSource, frame: gpd.GeoDataFrame) -> dict[str, gpd
             f"{[c for c in frame.columns if c != 'geometry']}"
         )
     values = frame[column].astype("string").str.strip()
-    return {
-        name: frame[values == value] for value, name in source.class_values.items() if name
-    }
+    return {name: frame[values == value] for value, name in source.class_values.items() if name}
 
 
 def load_outlines(spec: DataSpec) -> ClassOutlines:
-    """Read every label source of a dataset into per-class polygons.
+    """Read every label source of a dataset (see :func:`load_label_sources`).
+
+    Args:
+        spec: The dataset description.
+
+    Returns:
+        Polygons and loading counts per class.
+    """
+    return load_label_sources(spec.labels, spec.classes, spec.date_filter)
+
+
+def load_label_sources(
+    labels: Sequence[LabelSource], classes: Sequence[str], date_filter: DateFilter | None = None
+) -> ClassOutlines:
+    """Read label sources into per-class polygons.
 
     Applies the date filter, repairs invalid geometries (``make_valid``) and reports polygons
     that remain unusable. Every configured class must end up with at least one polygon.
 
     Args:
-        spec: The dataset description.
+        labels: Polygon files and their class mapping.
+        classes: Every class that must receive polygons.
+        date_filter: Optional year filter.
 
     Returns:
         Polygons and loading counts per class.
@@ -164,8 +179,8 @@ def load_outlines(spec: DataSpec) -> ClassOutlines:
         GlacierInputError: For unreadable files, missing columns, non-polygon layers, or a
             class without polygons.
     """
-    outlines = ClassOutlines({c: [] for c in spec.classes}, {c: OutlineReport() for c in spec.classes})
-    for source in spec.labels:
+    outlines = ClassOutlines({c: [] for c in classes}, {c: OutlineReport() for c in classes})
+    for source in labels:
         frame = _read_vector(source)
         kinds = set(frame.geometry.dropna().geom_type) - set(POLYGONAL)
         if kinds:
@@ -173,8 +188,8 @@ def load_outlines(spec: DataSpec) -> ClassOutlines:
         for name, rows in _class_frames(source, frame).items():
             report = outlines.reports[name]
             report.loaded += len(rows)
-            if spec.date_filter is not None:
-                kept = _apply_date_filter(rows, spec.date_filter, source)
+            if date_filter is not None:
+                kept = _apply_date_filter(rows, date_filter, source)
                 report.outside_dates += len(rows) - len(kept)
                 rows = kept
             geometry, repaired = _repair(rows.geometry)
@@ -184,13 +199,16 @@ def load_outlines(spec: DataSpec) -> ClassOutlines:
             if repaired or (~usable).any():
                 log.warning(
                     "%s: class %s: repaired %d invalid polygon(s), %d unusable (empty) dropped",
-                    source.path, name, repaired, int((~usable).sum()),
+                    source.path,
+                    name,
+                    repaired,
+                    int((~usable).sum()),
                 )
             outlines.frames[name].append(gpd.GeoDataFrame(geometry=geometry[usable], crs=frame.crs))
-    for name in spec.classes:
+    for name in classes:
         if not sum(len(f) for f in outlines.frames[name]):
             report = outlines.reports[name]
-            files = [str(s.path) for s in spec.labels]
+            files = [str(s.path) for s in labels]
             raise GlacierInputError(
                 f"class '{name}' has no usable polygons in {files} (loaded {report.loaded}, "
                 f"outside the date filter {report.outside_dates}, unusable {report.unusable})"

@@ -22,7 +22,7 @@ from glacier.data.postprocess import channel_stats, finalize, write_splits
 from glacier.data.slicing import write_pair_slices
 from glacier.data.spec import DataSpec, SceneSpec
 from glacier.errors import GlacierInputError
-from glacier.utils.io import fingerprint, files_fingerprint, write_json_atomic, write_text_atomic
+from glacier.utils.io import files_fingerprint, fingerprint, write_json_atomic, write_text_atomic
 
 log = logging.getLogger(__name__)
 FORMAT_VERSION = 1  # bump when the meaning of any stored artifact changes
@@ -186,7 +186,9 @@ class Preprocessor:
         todo = [s for s in scenes if cached[s.id] is None]
         for scene in todo:
             self._state_path(f"slices_{scene.id}").unlink(missing_ok=True)
-        for scene, records in zip(todo, self._parallel(self._slices_for, todo, "slices"), strict=True):
+        for scene, records in zip(
+            todo, self._parallel(self._slices_for, todo, "slices"), strict=True
+        ):
             self._save_state(f"slices_{scene.id}", keys[scene.id], records)
         records = []
         for scene in scenes:
@@ -194,7 +196,12 @@ class Preprocessor:
             assert state is not None
             records.extend(state["payload"])
         self._write_slice_geojson(records)
-        log.info("slices: %d scene(s), %d reused, %d slices", len(scenes), len(scenes) - len(todo), len(records))
+        log.info(
+            "slices: %d scene(s), %d reused, %d slices",
+            len(scenes),
+            len(scenes) - len(todo),
+            len(records),
+        )
         return records
 
     def _write_slice_geojson(self, records: list[dict[str, Any]]) -> None:
@@ -205,9 +212,15 @@ class Preprocessor:
             boxes = shapely.box(group.x_min, group.y_min, group.x_max, group.y_max)
             frame = gpd.GeoDataFrame(group, geometry=list(boxes), crs=crs)
             frames.append(frame.set_geometry(frame.geometry.segmentize(1000.0)).to_crs("EPSG:4326"))
-        merged = gpd.GeoDataFrame(pd.concat(frames), crs="EPSG:4326").sort_values(["scene", "slice"])
+        merged = gpd.GeoDataFrame(pd.concat(frames), crs="EPSG:4326").sort_values(
+            ["scene", "slice"]
+        )
         full = len(self.scene_range) == len(self.data.scenes)
-        name = "slices.geojson" if full else f"slices_{self.scene_range.start}-{self.scene_range.stop - 1}.geojson"
+        name = (
+            "slices.geojson"
+            if full
+            else f"slices_{self.scene_range.start}-{self.scene_range.stop - 1}.geojson"
+        )
         write_text_atomic(self.processed_dir / "slices" / name, merged.to_json(drop_id=True))
 
     def _all_slice_records(self) -> list[dict[str, Any]] | None:
@@ -222,7 +235,9 @@ class Preprocessor:
 
     def _postprocess_key(self) -> str:
         slice_keys = [self._slice_key(self._mask_key(s)) for s in self.data.scenes]
-        return fingerprint(FORMAT_VERSION, slice_keys, self.filter.describe(), self.split.describe())
+        return fingerprint(
+            FORMAT_VERSION, slice_keys, self.filter.describe(), self.split.describe()
+        )
 
     def run_postprocess(self, records: list[dict[str, Any]]) -> dict[str, Any]:
         """Filter, split, compute train statistics and write normalized ``train/ dev/ test/``.
@@ -249,7 +264,9 @@ class Preprocessor:
                 f"no training slices left after filter and split ({len(records)} sliced); "
                 "loosen filter/ or check split/ regions"
             )
-        stats = channel_stats(self.processed_dir, slices[slices["split"] == "train"], self.data.channels)
+        stats = channel_stats(
+            self.processed_dir, slices[slices["split"] == "train"], self.data.channels
+        )
         staging = self.processed_dir / ".staging"
         shutil.rmtree(staging, ignore_errors=True)
         write_splits(self.processed_dir, slices, stats, staging)

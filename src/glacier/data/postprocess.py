@@ -135,7 +135,9 @@ def write_splits(
         shutil.copyfile(processed_dir / str(row.label), folder / Path(str(row.label)).name)
 
 
-def finalize(processed_dir: Path, staging: Path, stats: dict[str, Any], info: dict[str, Any]) -> None:
+def finalize(
+    processed_dir: Path, staging: Path, stats: dict[str, Any], info: dict[str, Any]
+) -> None:
     """Swap the staged split folders into place and write ``stats.json``/``dataset.json``.
 
     Args:

@@ -44,7 +44,7 @@ def _intersect(window: Window, width: int, height: int) -> tuple[Window, int, in
     col1 = min(width, int(window.col_off + window.width))
     if row1 <= row0 or col1 <= col0:
         return None
-    inner = Window(col0, row0, col1 - col0, row1 - row0)  # type: ignore[call-arg]
+    inner = Window(col0, row0, col1 - col0, row1 - row0)
     return inner, row0 - int(window.row_off), col0 - int(window.col_off)
 
 
@@ -128,8 +128,8 @@ class SceneReader:
     @property
     def bounds(self) -> tuple[float, float, float, float]:
         """Scene bounds (left, bottom, right, top) in its CRS."""
-        left, top = self.transform * (0, 0)
-        right, bottom = self.transform * (self.width, self.height)
+        left, top = self.transform @ (0, 0)
+        right, bottom = self.transform @ (self.width, self.height)
         return min(left, right), min(bottom, top), max(left, right), max(bottom, top)
 
     def read_raw(self, window: Window) -> np.ndarray:

@@ -40,9 +40,7 @@ def _padded_labels(mask: np.ndarray, row: int, size: int, cols: int) -> np.ndarr
     return out
 
 
-def slice_record(
-    image: np.ndarray, label: np.ndarray, classes: list[str]
-) -> dict[str, float]:
+def slice_record(image: np.ndarray, label: np.ndarray, classes: list[str]) -> dict[str, float]:
     """Summary statistics of one slice pair stored in ``slices.geojson``.
 
     Args:
@@ -89,7 +87,7 @@ def write_pair_slices(
         col_starts = window_starts(reader.width, size, overlap)
         cover = col_starts[-1] + size
         for row in window_starts(reader.height, size, overlap):
-            strip = reader.read(Window(0, row, cover, size))  # type: ignore[call-arg]
+            strip = reader.read(Window(0, row, cover, size))
             strip = np.moveaxis(strip, 0, -1)
             labels = _padded_labels(mask, row, size, cover)
             labels[np.isnan(strip).any(axis=-1)] = NODATA_LABEL
@@ -99,7 +97,7 @@ def write_pair_slices(
                 label = np.ascontiguousarray(labels[:, col : col + size])
                 save_npy_atomic(out_dir / f"slice_{scene.id}_img_{k}.npy", image)
                 save_npy_atomic(out_dir / f"slice_{scene.id}_label_{k}.npy", label)
-                window = Window(col, row, size, size)  # type: ignore[call-arg]
+                window = Window(col, row, size, size)
                 left, bottom, right, top = window_bounds(window, reader.transform)
                 records.append(
                     {

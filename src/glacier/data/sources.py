@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 from glacier.data.spec import DataSpec
-
 from glacier.errors import GlacierFileNotFoundError
 
 SAMPLE_PACKAGE = "geoutils"

@@ -219,7 +219,10 @@ class DataSpec:
             "name": self.name,
             "classes": self.classes,
             "scenes": [
-                {"id": s.id, "sources": [{"path": str(b.path), "bands": b.bands} for b in s.sources]}
+                {
+                    "id": s.id,
+                    "sources": [{"path": str(b.path), "bands": b.bands} for b in s.sources],
+                }
                 for s in self.scenes
             ],
             "labels": [vars(label) | {"path": str(label.path)} for label in self.labels],

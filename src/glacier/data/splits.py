@@ -27,10 +27,17 @@ class RandomSplit:
     """
 
     def __init__(
-        self, train: float = 0.7, dev: float = 0.1, test: float = 0.2, seed: int = 0, by: str = "slice"
+        self,
+        train: float = 0.7,
+        dev: float = 0.1,
+        test: float = 0.2,
+        seed: int = 0,
+        by: str = "slice",
     ) -> None:
         if min(train, dev, test) < 0 or abs(train + dev + test - 1.0) > 1e-6:
-            raise GlacierInputError(f"split fractions must be >= 0 and sum to 1: {train}/{dev}/{test}")
+            raise GlacierInputError(
+                f"split fractions must be >= 0 and sum to 1: {train}/{dev}/{test}"
+            )
         if by not in ("slice", "scene"):
             raise GlacierInputError(f"split.by must be 'slice' or 'scene', got {by!r}")
         self.fractions = (train, dev, test)
