@@ -31,8 +31,15 @@ test: lint
 test-slow: setup
 	$(BIN)/pytest -m slow -q
 
+# The whole job on the embedded Everest sample: preprocess (spatially held-out split), train,
+# test, predict the full scene with MC dropout against the RGI outlines, summarize.
+DEMO_DIR := logs/demo/$(shell date +%Y-%m-%d_%H-%M-%S)
 demo: setup
-	$(BIN)/python preprocess.py
+	$(BIN)/python preprocess.py split=everest_geographic
+	$(BIN)/python train.py experiment=demo hydra.run.dir=$(DEMO_DIR)/train
+	$(BIN)/python predict.py ckpt_path=$(DEMO_DIR)/train/checkpoints/best.ckpt labels=data \
+		mc_samples=8 out_dir=$(DEMO_DIR)/predict hydra.run.dir=$(DEMO_DIR)/predict
+	@$(BIN)/python -m glacier.report $(DEMO_DIR)
 
 bench: setup
 	$(BIN)/python benchmarks/run.py

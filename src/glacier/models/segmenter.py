@@ -1,0 +1,233 @@
+"""LightningModule: a segmentation network with its loss, metrics, optimizer and scheduler."""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from hydra.utils import instantiate
+from torch import Tensor, nn
+from torchmetrics.classification import MulticlassConfusionMatrix
+
+from glacier.errors import GlacierInputError
+from glacier.inference.evaluate import metrics_from_confusion
+
+log = logging.getLogger(__name__)
+IGNORE_INDEX = 255
+STAGES = ("train", "val", "test")
+
+
+def ordered_class_weights(
+    weights: Mapping[str, float] | Sequence[float] | None,
+    class_names: Sequence[str],
+    known_classes: Sequence[str],
+) -> list[float] | None:
+    """Turn loss class weights given by name into a list in output-channel order.
+
+    Args:
+        weights: ``{class: weight}`` (``background`` included), a list in channel order, or None.
+        class_names: Selected classes (output channels 1..K-1).
+        known_classes: Every class of the dataset (names outside the selection are ignored).
+
+    Returns:
+        Weights for ``[background, *class_names]`` (missing names weigh 1.0), or None.
+
+    Raises:
+        GlacierInputError: For a list of the wrong length.
+    """
+    if weights is None:
+        return None
+    order = ["background", *class_names]
+    if not isinstance(weights, Mapping):
+        if len(weights) != len(order):
+            raise GlacierInputError(f"loss.class_weights has {len(weights)} values for {order}")
+        return [float(w) for w in weights]
+    unknown = [name for name in weights if name not in ("background", *known_classes)]
+    if unknown:
+        log.warning(
+            "loss.class_weights: %s are not classes of this dataset %s; ignored",
+            unknown,
+            list(known_classes),
+        )
+    return [float(weights.get(name, 1.0)) for name in order]
+
+
+class GlacierSegmenter(pl.LightningModule):
+    """Train and evaluate a segmentation network on glacier slices.
+
+    Everything is passed as plain config dictionaries (``_target_`` + arguments) so the
+    checkpoint's hyperparameters rebuild the exact model for prediction, and load with
+    ``weights_only=True``.
+
+    Args:
+        model: Network config; ``in_channels`` and ``num_classes`` are filled in here.
+        loss: Loss config; ``class_weights`` may be given by class name.
+        optimizer: Optimizer config with ``_partial_: true``.
+        scheduler: Scheduler config with ``_partial_: true``, or None.
+        class_names: Selected classes (background is output 0).
+        channel_names: Input channel names, in order.
+        normalization: ``{"channels", "means", "stds"}`` of the input channels.
+        data: Raw band layout and derived channels (see ``GlacierDataModule.describe``).
+        monitor: Metric the scheduler and checkpoints follow.
+        channels_last: Use the channels-last memory format (faster U-Nets on CPU).
+    """
+
+    def __init__(
+        self,
+        model: dict[str, Any],
+        loss: dict[str, Any],
+        optimizer: dict[str, Any],
+        class_names: list[str],
+        channel_names: list[str],
+        normalization: dict[str, list[Any]],
+        scheduler: dict[str, Any] | None = None,
+        data: dict[str, Any] | None = None,
+        monitor: str = "val/iou_mean",
+        channels_last: bool = True,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.class_names = list(class_names)
+        self.output_names = ["background", *self.class_names]
+        self.net = self.build_model()
+        self.criterion = self.build_loss()
+        self.confusion = nn.ModuleDict(
+            {
+                f"{stage}_confusion": MulticlassConfusionMatrix(
+                    len(self.output_names), ignore_index=IGNORE_INDEX
+                )
+                for stage in STAGES
+            }
+        )
+        if channels_last:
+            self.net = self.net.to(memory_format=torch.channels_last)
+
+    def _confusion(self, stage: str) -> MulticlassConfusionMatrix:
+        """The confusion-matrix metric of a stage."""
+        metric = self.confusion[f"{stage}_confusion"]
+        assert isinstance(metric, MulticlassConfusionMatrix)
+        return metric
+
+    def build_model(self) -> nn.Module:
+        """Instantiate the network for the selected channels and classes."""
+        config = dict(self.hparams["model"])
+        channels = len(self.hparams["channel_names"])
+        for key, wanted in (("in_channels", channels), ("num_classes", len(self.output_names))):
+            given = config.pop(key, None)
+            if given is not None and given != wanted:
+                raise GlacierInputError(
+                    f"model.{key}={given} does not fit the data: channels "
+                    f"{self.hparams['channel_names']} and classes {self.output_names} need {wanted}"
+                )
+        try:
+            net: nn.Module = instantiate(
+                config,
+                in_channels=channels,
+                num_classes=len(self.output_names),
+            )
+        except Exception as error:  # hydra wraps constructor errors; keep the cause visible
+            raise GlacierInputError(
+                f"cannot build model {config.get('_target_')} for "
+                f"{len(self.hparams['channel_names'])} channels: {error}"
+            ) from error
+        return net
+
+    def build_loss(self) -> nn.Module:
+        """Instantiate the loss with class weights in output order."""
+        config = dict(self.hparams["loss"])
+        data = self.hparams.get("data") or {}
+        known = data.get("dataset_classes") or self.class_names
+        weights = ordered_class_weights(config.pop("class_weights", None), self.class_names, known)
+        if weights is not None:
+            config["class_weights"] = weights
+        criterion: nn.Module = instantiate(config)
+        return criterion
+
+    def forward(self, image: Tensor) -> Tensor:
+        """Logits (B, K, H, W) for a normalized (B, C, H, W) image batch."""
+        if self.hparams["channels_last"]:
+            image = image.contiguous(memory_format=torch.channels_last)
+        logits: Tensor = self.net(image)
+        return logits
+
+    def _step(self, batch: dict[str, Tensor], stage: str) -> Tensor:
+        logits = self(batch["image"])
+        loss: Tensor = self.criterion(logits, batch["mask"])
+        self._confusion(stage).update(logits.argmax(dim=1), batch["mask"])
+        self.log(
+            f"{stage}/loss",
+            loss,
+            on_step=False,
+            on_epoch=True,
+            prog_bar=stage != "train",
+            batch_size=batch["image"].shape[0],
+        )
+        return loss
+
+    def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
+        """One optimisation step."""
+        return self._step(batch, "train")
+
+    def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
+        """Accumulate validation loss and confusion."""
+        self._step(batch, "val")
+
+    def test_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
+        """Accumulate test loss and confusion."""
+        self._step(batch, "test")
+
+    def epoch_metrics(self, stage: str) -> dict[str, float]:
+        """Per-class IoU/precision/recall/F1 and mean IoU pooled over the epoch.
+
+        Args:
+            stage: ``train``, ``val`` or ``test``.
+
+        Returns:
+            Metric values keyed ``{stage}/{metric}_{class}`` and ``{stage}/iou_mean``.
+        """
+        matrix = self._confusion(stage).compute().cpu().numpy()
+        values = metrics_from_confusion(matrix, self.output_names)
+        flat = {}
+        for key, value in values.items():
+            name = key.replace("/", "_")
+            flat[f"{stage}/{name}"] = float(value) if not math.isnan(value) else 0.0
+        return flat
+
+    def _log_epoch(self, stage: str) -> None:
+        metrics = self.epoch_metrics(stage)
+        mean_iou = metrics.pop(f"{stage}/iou_mean")
+        self.log_dict(metrics, prog_bar=False)
+        self.log(f"{stage}/iou_mean", mean_iou, prog_bar=True)
+        self._confusion(stage).reset()
+
+    def on_train_epoch_end(self) -> None:
+        """Log pooled training metrics."""
+        self._log_epoch("train")
+
+    def on_validation_epoch_end(self) -> None:
+        """Log pooled validation metrics."""
+        self._log_epoch("val")
+
+    def on_test_epoch_end(self) -> None:
+        """Log pooled test metrics."""
+        self._log_epoch("test")
+
+    def configure_optimizers(self) -> Any:
+        """Optimizer and (optional) scheduler from config; plateau steps on ``monitor``."""
+        optimizer = instantiate(self.hparams["optimizer"])(params=self.parameters())
+        if not self.hparams["scheduler"]:
+            return optimizer
+        scheduler = instantiate(self.hparams["scheduler"])(optimizer=optimizer)
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {
+                "scheduler": scheduler,
+                "monitor": self.hparams["monitor"],
+                "interval": "epoch",
+                "frequency": 1,
+            },
+        }
