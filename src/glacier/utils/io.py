@@ -15,6 +15,13 @@ from typing import Any
 import numpy as np
 
 
+def _umask() -> int:
+    """The process umask (read without changing it for long)."""
+    current = os.umask(0)
+    os.umask(current)
+    return current
+
+
 @contextmanager
 def atomic_path(final_path: Path | str) -> Iterator[Path]:
     """Yield a temporary path beside ``final_path`` and rename it into place on success.
@@ -31,6 +38,7 @@ def atomic_path(final_path: Path | str) -> Iterator[Path]:
     final = Path(final_path)
     final.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent)
+    os.fchmod(fd, 0o666 & ~_umask())  # mkstemp creates 0600; give outputs normal permissions
     os.close(fd)
     tmp = Path(tmp_name)
     try:

@@ -1,0 +1,322 @@
+"""Full-scene prediction: sliding window, blended tiles, MC dropout, windowed GeoTIFF output.
+
+Tiles are predicted one row of tiles at a time; blended probabilities live only for the rows
+not yet written (a strip of about one tile plus one GeoTIFF block), so memory is bounded by
+``classes × (tile + 256) × width`` whatever the scene height.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import rasterio
+import torch
+from rasterio.windows import Window
+from torch import nn
+from tqdm import tqdm
+
+from glacier.data.scene import SceneReader
+from glacier.inference.tiling import blend_weights, tile_starts
+from glacier.models.mc_dropout import mc_dropout_samples
+
+BLOCK = 256
+NODATA_CLASS = 255
+
+
+@dataclass
+class PredictionOutputs:
+    """GeoTIFFs written for one scene."""
+
+    classes: Path
+    probs: Path
+    uncertainty: Path | None = None
+
+
+@dataclass
+class _Strip:
+    """Blending accumulators for scene rows ``top .. top + rows``."""
+
+    top: int
+    probs: np.ndarray  # (K, rows, W) weighted probability sums
+    variance: np.ndarray | None  # (K, rows, W) weighted MC variances
+    weights: np.ndarray  # (rows, W)
+    valid: np.ndarray  # (rows, W)
+
+    def extend(self, bottom: int) -> None:
+        """Grow the strip so it reaches scene row ``bottom``."""
+        extra = bottom - (self.top + self.weights.shape[0])
+        if extra <= 0:
+            return
+        grow = [(0, 0), (0, extra), (0, 0)]
+        self.probs = np.pad(self.probs, grow)
+        if self.variance is not None:
+            self.variance = np.pad(self.variance, grow)
+        self.weights = np.pad(self.weights, grow[1:])
+        self.valid = np.pad(self.valid, grow[1:])
+
+    def pop(self, rows: int) -> tuple[np.ndarray, np.ndarray | None, np.ndarray, np.ndarray]:
+        """Remove and return the first ``rows`` rows (blended probabilities, variance, valid)."""
+        weights = np.maximum(self.weights[:rows], 1e-12)
+        probs = self.probs[:, :rows] / weights
+        variance = None if self.variance is None else self.variance[:, :rows] / weights
+        valid = self.valid[:rows].copy()
+        self.probs = self.probs[:, rows:]
+        self.variance = None if self.variance is None else self.variance[:, rows:]
+        self.weights = self.weights[rows:]
+        self.valid = self.valid[rows:]
+        self.top += rows
+        return probs, variance, valid, weights
+
+
+def _profile(reader: SceneReader, count: int, dtype: str, nodata: float) -> dict[str, Any]:
+    tiled = reader.width >= BLOCK and reader.height >= BLOCK
+    profile: dict[str, Any] = {
+        "driver": "GTiff",
+        "width": reader.width,
+        "height": reader.height,
+        "count": count,
+        "dtype": dtype,
+        "nodata": nodata,
+        "crs": reader.crs,
+        "transform": reader.transform,
+        "compress": "deflate",
+        "predictor": 2 if dtype == "uint8" else 3,
+        "tiled": tiled,
+        "BIGTIFF": "IF_SAFER",
+    }
+    if tiled:
+        profile |= {"blockxsize": BLOCK, "blockysize": BLOCK}
+    return profile
+
+
+def _batches(items: list[int], size: int) -> Iterator[list[int]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+class _Predictor:
+    """Normalize tiles and run the model (optionally with MC dropout)."""
+
+    def __init__(
+        self,
+        model: nn.Module,
+        means: Sequence[float],
+        stds: Sequence[float],
+        mc_samples: int,
+        seed: int,
+        device: str,
+        channels_last: bool,
+    ) -> None:
+        self.model = model.to(device).eval()
+        self.means = np.asarray(means, dtype=np.float32)[:, None, None]
+        self.stds = np.asarray(stds, dtype=np.float32)[:, None, None]
+        self.mc_samples = mc_samples
+        self.seed = seed
+        self.device = device
+        self.format = torch.channels_last if channels_last else torch.contiguous_format
+        self.calls = 0
+
+    def __call__(self, tiles: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """(B, K, h, w) probabilities and MC variances (or None) for raw (B, C, h, w) tiles."""
+        normalized = np.nan_to_num((tiles - self.means) / self.stds, nan=0.0)
+        batch = torch.from_numpy(normalized).to(self.device)
+        batch = batch.contiguous(memory_format=self.format)
+        self.calls += 1
+        if self.mc_samples > 0:
+            draws = mc_dropout_samples(
+                self.model, batch, self.mc_samples, seed=self.seed + self.calls
+            )
+            return draws.mean(0).cpu().numpy(), draws.var(0, unbiased=False).cpu().numpy()
+        with torch.inference_mode():
+            probs = self.model(batch).softmax(dim=1)
+        return probs.cpu().numpy(), None
+
+
+def predict_scene(
+    model: nn.Module,
+    reader: SceneReader,
+    *,
+    channel_indices: list[int],
+    means: list[float],
+    stds: list[float],
+    class_names: list[str],
+    out_prefix: Path,
+    tile_size: int = 512,
+    overlap: int = 64,
+    batch_size: int = 4,
+    mc_samples: int = 0,
+    seed: int = 42,
+    device: str = "cpu",
+    channels_last: bool = True,
+    progress: bool = False,
+) -> PredictionOutputs:
+    """Predict a whole scene and write class, probability and uncertainty GeoTIFFs.
+
+    Args:
+        model: Maps normalized (B, C, H, W) tiles to logits (B, 1 + classes, H, W).
+        reader: The open scene (its grid is the output grid).
+        channel_indices: Reader channels fed to the model, in order.
+        means: Normalization means of those channels.
+        stds: Normalization standard deviations.
+        class_names: Predicted classes (output 0 is background).
+        out_prefix: Output path prefix; ``_classes.tif`` etc. are appended.
+        tile_size: Tile edge in pixels.
+        overlap: Pixels shared by neighbouring tiles (blended).
+        batch_size: Tiles per forward pass.
+        mc_samples: MC-dropout passes (0 = deterministic, no uncertainty file).
+        seed: Seed of the MC-dropout draws.
+        device: Torch device.
+        channels_last: Use the channels-last memory format.
+        progress: Show a progress bar.
+
+    Returns:
+        Paths of the written files.
+    """
+    out_prefix.parent.mkdir(parents=True, exist_ok=True)
+    outputs = PredictionOutputs(
+        classes=out_prefix.with_name(out_prefix.name + "_classes.tif"),
+        probs=out_prefix.with_name(out_prefix.name + "_probs.tif"),
+        uncertainty=out_prefix.with_name(out_prefix.name + "_uncertainty.tif")
+        if mc_samples > 0
+        else None,
+    )
+    predictor = _Predictor(model, means, stds, mc_samples, seed, device, channels_last)
+    num_outputs = 1 + len(class_names)
+    final = [p for p in (outputs.classes, outputs.probs, outputs.uncertainty) if p]
+    partial = {p: p.with_name(f".{p.stem}.partial.tif") for p in final}
+    try:
+        with ExitStack() as stack:
+            files = {
+                "classes": stack.enter_context(
+                    rasterio.open(
+                        partial[outputs.classes],
+                        "w",
+                        **_profile(reader, 1, "uint8", NODATA_CLASS),
+                    )
+                ),
+                "probs": stack.enter_context(
+                    rasterio.open(
+                        partial[outputs.probs],
+                        "w",
+                        **_profile(reader, num_outputs, "float32", float("nan")),
+                    )
+                ),
+            }
+            if outputs.uncertainty:
+                files["uncertainty"] = stack.enter_context(
+                    rasterio.open(
+                        partial[outputs.uncertainty],
+                        "w",
+                        **_profile(reader, 1, "float32", float("nan")),
+                    )
+                )
+            for index, name in enumerate(["background", *class_names], start=1):
+                files["probs"].set_band_description(index, name)
+            _run_tiles(
+                reader,
+                predictor,
+                files,
+                channel_indices,
+                num_outputs,
+                tile_size,
+                overlap,
+                batch_size,
+                mc_samples > 0,
+                progress,
+            )
+        for path in final:
+            os.replace(partial[path], path)
+    finally:
+        for tmp in partial.values():
+            tmp.unlink(missing_ok=True)
+    return outputs
+
+
+def _run_tiles(
+    reader: SceneReader,
+    predictor: _Predictor,
+    files: dict[str, Any],
+    channel_indices: list[int],
+    num_outputs: int,
+    tile: int,
+    overlap: int,
+    batch_size: int,
+    with_variance: bool,
+    progress: bool,
+) -> None:
+    """Predict tile rows top to bottom, flushing finished rows block-aligned."""
+    width, height = reader.width, reader.height
+    rows, cols = tile_starts(height, tile, overlap), tile_starts(width, tile, overlap)
+    weights = blend_weights(tile, overlap)
+    empty = np.zeros((num_outputs, 0, width), dtype=np.float32)
+    strip = _Strip(
+        0,
+        empty,
+        empty.copy() if with_variance else None,
+        np.zeros((0, width), np.float32),
+        np.zeros((0, width), bool),
+    )
+    bar = tqdm(total=len(rows) * len(cols), desc="predict", disable=not progress, leave=False)
+    for row in rows:
+        ready = (row // BLOCK) * BLOCK - strip.top
+        if ready > 0:
+            _flush(strip, ready, files)
+        strip.extend(min(row + tile, height))
+        for batch in _batches(cols, batch_size):
+            windows = [Window(col, row, tile, tile) for col in batch]
+            raw = np.stack([reader.read(w)[channel_indices] for w in windows])
+            probs, variance = predictor(raw)
+            for i, col in enumerate(batch):
+                _accumulate(strip, raw[i], probs[i], variance, i, row, col, weights)
+            bar.update(len(batch))
+    bar.close()
+    _flush(strip, height - strip.top, files)
+
+
+def _accumulate(
+    strip: _Strip,
+    raw: np.ndarray,
+    probs: np.ndarray,
+    variance: np.ndarray | None,
+    index: int,
+    row: int,
+    col: int,
+    weights: np.ndarray,
+) -> None:
+    """Add one tile's weighted prediction to the strip (clipped to the scene)."""
+    h = min(weights.shape[0], strip.top + strip.weights.shape[0] - row)
+    w = min(weights.shape[1], strip.weights.shape[1] - col)
+    r0 = row - strip.top
+    target = (slice(r0, r0 + h), slice(col, col + w))
+    weight = weights[:h, :w]
+    strip.probs[(slice(None), *target)] += probs[:, :h, :w] * weight
+    if variance is not None and strip.variance is not None:
+        strip.variance[(slice(None), *target)] += variance[index, :, :h, :w] * weight
+    strip.weights[target] += weight
+    strip.valid[target] |= np.isfinite(raw[:, :h, :w]).all(axis=0)
+
+
+def _flush(strip: _Strip, rows: int, files: dict[str, Any]) -> None:
+    """Write the first ``rows`` rows of the strip to every output."""
+    if rows <= 0:
+        return
+    top = strip.top
+    probs, variance, valid, _ = strip.pop(rows)
+    window = Window(0, top, probs.shape[2], rows)
+    classes = probs.argmax(axis=0).astype(np.uint8)
+    classes[~valid] = NODATA_CLASS
+    probs[:, ~valid] = np.nan
+    files["classes"].write(classes, 1, window=window)
+    files["probs"].write(probs.astype(np.float32), window=window)
+    if "uncertainty" in files and variance is not None:
+        winner_index = np.where(valid, classes, 0)[None].astype(np.intp)
+        winner = np.take_along_axis(variance, winner_index, axis=0)[0]
+        spread = np.sqrt(np.maximum(winner, 0)).astype(np.float32)
+        spread[~valid] = np.nan
+        files["uncertainty"].write(spread, 1, window=window)

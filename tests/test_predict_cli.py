@@ -1,0 +1,122 @@
+"""predict.py end to end on the synthetic scene, and its failures on bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pytest
+import rasterio
+from conftest import compose_config
+from omegaconf import DictConfig
+
+from glacier.data.sources import sample_path
+from glacier.errors import GlacierFileNotFoundError, GlacierInputError
+from glacier.inference.runner import run_predict, safe_name
+from glacier.training import run_train
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A checkpoint trained for a few epochs on the synthetic data, and its data root."""
+    root = tmp_path_factory.mktemp("ckpt")
+    cfg = compose_config(
+        "train",
+        [
+            "data=synthetic",
+            "logger=none",
+            "callbacks=default",
+            "callbacks.prediction_panels=null",
+            "callbacks.progress_bar=null",
+            "trainer.enable_progress_bar=false",
+            "trainer.max_epochs=4",
+            "model.depth=3",
+            "model.base_filters=8",
+            "test=false",
+        ],
+        root,
+    )
+    run_train(cfg)
+    return root / "run" / "checkpoints" / "best.ckpt", root
+
+
+def predict_cfg(tmp_path: Path, data_root: Path, overrides: list[str]) -> DictConfig:
+    return compose_config(
+        "predict",
+        [
+            "data=synthetic",
+            f"paths.data_dir={data_root}/data",
+            f"out_dir={tmp_path}/maps",
+            "tile_size=64",
+            "overlap=16",
+            *overrides,
+        ],
+        tmp_path,
+    )
+
+
+def test_predict_writes_georeferenced_maps_and_metrics(
+    tmp_path: Path, trained: tuple[Path, Path]
+) -> None:
+    ckpt, root = trained
+    cfg = predict_cfg(tmp_path, root, [f"ckpt_path={ckpt}", "labels=data", "mc_samples=3"])
+    (result,) = run_predict(cfg)
+    scene = root / "data" / "raw" / "synthetic" / "scene.tif"
+    with rasterio.open(scene) as src:
+        grid = (src.crs, src.transform, src.width, src.height)
+    for key in ("classes", "probs", "uncertainty"):
+        with rasterio.open(result[key]) as out:
+            assert (out.crs, out.transform, out.width, out.height) == grid
+    polygons = gpd.read_file(result["polygons"])
+    assert polygons.crs == grid[0] and set(polygons["class"]) <= {"clean_ice", "debris"}
+    metrics = json.loads(Path(result["metrics_json"]).read_text())
+    assert 0.0 <= metrics["metrics"]["iou_mean"] <= 1.0
+    assert metrics["areas_km2"]["reference"]["clean_ice"] > 0
+    assert Path(result["overlay"]).stat().st_size > 10_000
+    with rasterio.open(result["classes"]) as out:
+        classes = out.read(1)
+    with rasterio.open(scene) as src:
+        nodata = (src.read() == 0).all(axis=0) | np.isnan(src.read()).any(axis=0)
+    assert (classes[nodata] == 255).all() and (classes[~nodata] != 255).all()
+    listing = json.loads((tmp_path / "maps" / "predictions.json").read_text())
+    assert listing[0]["scene"] == "synthetic"
+
+
+def test_missing_checkpoint_is_named(tmp_path: Path, trained: tuple[Path, Path]) -> None:
+    cfg = predict_cfg(tmp_path, trained[1], [f"ckpt_path={tmp_path}/nope.ckpt"])
+    with pytest.raises(GlacierFileNotFoundError, match=r"nope\.ckpt"):
+        run_predict(cfg)
+
+
+def test_wrong_band_count_for_the_checkpoint(tmp_path: Path, trained: tuple[Path, Path]) -> None:
+    rgb = sample_path("LE71400412000304SGS00_RGB.TIF")
+    cfg = predict_cfg(tmp_path, trained[1], [f"ckpt_path={trained[0]}", f"input={rgb}"])
+    with pytest.raises(GlacierInputError, match=r"RGB\.TIF"):
+        run_predict(cfg)
+
+
+def test_labels_without_the_checkpoint_classes(tmp_path: Path, trained: tuple[Path, Path]) -> None:
+    outlines = sample_path("glacier_outlines.gpkg")
+    cfg = predict_cfg(
+        tmp_path,
+        trained[1],
+        [f"ckpt_path={trained[0]}", f"labels={outlines}", "label_class=glacier"],
+    )
+    with pytest.raises(GlacierInputError, match="clean_ice"):
+        run_predict(cfg)
+
+
+def test_corrupt_checkpoint_is_named(tmp_path: Path, trained: tuple[Path, Path]) -> None:
+    bad = tmp_path / "bad.ckpt"
+    bad.write_bytes(trained[0].read_bytes()[:1000])
+    cfg = predict_cfg(tmp_path, trained[1], [f"ckpt_path={bad}"])
+    with pytest.raises(GlacierInputError, match=r"bad\.ckpt"):
+        run_predict(cfg)
+
+
+def test_scene_names_cannot_escape_the_output_directory(tmp_path: Path) -> None:
+    for name in ("../../etc/passwd", "/abs/path", "..", "a/../../b", ".hidden"):
+        target = (tmp_path / safe_name(name)).resolve()
+        assert target.parent == tmp_path.resolve() and target.name not in ("", ".", "..")
