@@ -5,9 +5,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from hydra.utils import instantiate
 from omegaconf import DictConfig
 
+from glacier.config import build
 from glacier.data.pipeline import Preprocessor
 
 log = logging.getLogger(__name__)
@@ -22,7 +22,7 @@ def run_preprocess(cfg: DictConfig) -> dict[str, Any] | None:
     Returns:
         The dataset description, or None when only a shard was processed.
     """
-    preprocessor: Preprocessor = instantiate(cfg.preprocessor, _convert_="all")
+    preprocessor: Preprocessor = build(cfg.preprocessor, _convert_="all")
     info = preprocessor.run()
     where = preprocessor.processed_dir.resolve()
     if info is None:

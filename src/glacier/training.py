@@ -9,11 +9,11 @@ from typing import Any
 import pytorch_lightning as pl
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.loggers import Logger, WandbLogger
 
+from glacier.config import build
 from glacier.data.datamodule import GlacierDataModule
 from glacier.models.segmenter import GlacierSegmenter
 from glacier.utils.io import write_json_atomic
@@ -51,7 +51,7 @@ def build_loggers(cfg: DictConfig) -> list[Logger]:
         kwargs = {}
         if "wandb" in str(name) and node.get("group") is None:
             kwargs["group"] = sweep_group()
-        loggers.append(instantiate(node, **kwargs))
+        loggers.append(build(node, **kwargs))
     return loggers
 
 
@@ -90,13 +90,13 @@ def run_train(cfg: DictConfig) -> float | None:
     tune_malloc()
     default_wandb_offline()
     pl.seed_everything(cfg.seed, workers=True)
-    datamodule: GlacierDataModule = instantiate(cfg.datamodule, _convert_="all")
+    datamodule: GlacierDataModule = build(cfg.datamodule, _convert_="all")
     datamodule.prepare_data()
     datamodule.setup("fit")
     module = build_module(cfg, datamodule)
     loggers = build_loggers(cfg)
-    callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]
-    trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    callbacks = [build(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]
+    trainer: pl.Trainer = build(cfg.trainer, callbacks=callbacks, logger=loggers or False)
     for logger in loggers:
         logger.log_hyperparams({"config": _container(cfg), "choices": hydra_choices()})
     try:

@@ -21,7 +21,7 @@ from glacier.data.outlines import ClassOutlines, load_outlines
 from glacier.data.postprocess import channel_stats, finalize, write_splits
 from glacier.data.slicing import write_pair_slices
 from glacier.data.spec import DataSpec, SceneSpec
-from glacier.errors import GlacierInputError
+from glacier.errors import GlacierInputError, require_file
 from glacier.utils.io import files_fingerprint, fingerprint, write_json_atomic, write_text_atomic
 
 log = logging.getLogger(__name__)
@@ -126,8 +126,25 @@ class Preprocessor:
         dem = files_fingerprint([self.data.dem]) if self.data.dem else None
         return fingerprint(FORMAT_VERSION, mask_key, {k: described[k] for k in settings}, dem)
 
+    def check_inputs(self) -> None:
+        """Fail fast, naming the file, when an input file is missing (before writing anything).
+
+        Raises:
+            GlacierFileNotFoundError: For the first missing file.
+        """
+        for scene in self.data.scenes:
+            for source in scene.sources:
+                require_file(source.path, f"scene '{scene.id}' band file")
+        for label in self.data.labels:
+            require_file(label.path, "outline file (data.labels)")
+        if self.data.region is not None:
+            require_file(self.data.region, "region polygon file (data.region)")
+        if self.data.dem is not None:
+            require_file(self.data.dem, "DEM (data.dem)")
+
     def is_complete(self) -> bool:
         """Whether the final dataset exists and matches the current inputs and settings."""
+        self.check_inputs()
         return self._load_state("postprocess", self._postprocess_key()) is not None
 
     # -- stages --------------------------------------------------------------------------------
@@ -295,6 +312,7 @@ class Preprocessor:
             The dataset description, or None when only a shard was sliced and other scenes are
             still missing.
         """
+        self.check_inputs()
         self.processed_dir.mkdir(parents=True, exist_ok=True)
         self.run_masks()
         self.run_slices()

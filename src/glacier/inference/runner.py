@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from hydra.utils import instantiate
 from omegaconf import DictConfig
 
+from glacier.config import build
 from glacier.data.outlines import load_label_sources, load_outlines
 from glacier.data.scene import SceneReader
 from glacier.data.spec import DataSpec, LabelSource, SceneSpec
@@ -62,7 +62,7 @@ def _scenes(cfg: DictConfig, module: GlacierSegmenter) -> tuple[list[SceneSpec],
     """Scenes to map: ``input=`` files, or the scenes of the data config."""
     data: DataSpec | None = None
     if cfg.input is None or cfg.labels == "data":
-        data = instantiate(cfg.data, _convert_="all")
+        data = build(cfg.data, _convert_="all")
     if cfg.input is None:
         assert data is not None
         return list(data.scenes), data

@@ -61,12 +61,15 @@ def save_npy_atomic(path: Path | str, array: np.ndarray) -> None:
 
 
 def write_text_atomic(path: Path | str, text: str) -> None:
-    """Write a text file atomically.
+    """Write a text file atomically; an identical existing file is left untouched.
 
     Args:
         path: Destination path.
         text: File content.
     """
+    target = Path(path)
+    if target.is_file() and target.read_text() == text:
+        return
     with atomic_path(path) as tmp:
         tmp.write_text(text)
 
