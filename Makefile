@@ -42,7 +42,7 @@ demo: setup
 	@$(BIN)/python -m glacier.report $(DEMO_DIR)
 
 bench: setup
-	$(BIN)/python benchmarks/run.py
+	$(BIN)/python -m benchmarks.run
 
 clean:
 	rm -rf data logs outputs multirun wandb

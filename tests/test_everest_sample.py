@@ -54,7 +54,7 @@ def test_date_filter_2000_keeps_33_polygons(compose_in) -> None:  # type: ignore
 def test_slice_footprints_match_the_image(everest: Path) -> None:
     slices = gpd.read_file(everest / "slices" / "slices.geojson")
     assert slices.crs.to_epsg() == 4326
-    row = slices[(slices.row_off == 128 - 32) & (slices.col_off == 2 * 96)].iloc[0]
+    row = slices[(slices.row_off == 64) & (slices.col_off == 2 * 64)].iloc[0]
     image = np.load(everest / row["image"])
     rgb = Path(sample_dir()) / "LE71400412000304SGS00_RGB.TIF"
     with rasterio.open(rgb) as src:
@@ -74,7 +74,7 @@ def test_normalized_train_pixels_are_standardized(everest: Path) -> None:
     labels = np.concatenate(
         [np.load(p).reshape(-1) for p in sorted((everest / "train").glob("*_label_*.npy"))]
     )
-    valid = pixels[labels != 255]
+    valid = pixels[labels != 255].astype(np.float64)  # float32 sums drift by ~1e-3
     np.testing.assert_allclose(valid.mean(axis=0), 0.0, atol=1e-3)
     np.testing.assert_allclose(valid.std(axis=0), 1.0, atol=1e-3)
     assert np.isfinite(pixels).all()

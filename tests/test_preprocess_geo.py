@@ -162,7 +162,7 @@ def test_normalized_train_pixels_have_zero_mean_unit_std(
     for image_path in sorted((out / "train").glob("*_img_*.npy")):
         label = np.load(str(image_path).replace("_img_", "_label_"))
         pixels.append(np.load(image_path)[label[..., 0] != 255])
-    values = np.concatenate(pixels)
+    values = np.concatenate(pixels).astype(np.float64)
     np.testing.assert_allclose(values.mean(axis=0), 0.0, atol=1e-3)
     np.testing.assert_allclose(values.std(axis=0), 1.0, atol=1e-3)
     info = json.loads((out / "dataset.json").read_text())

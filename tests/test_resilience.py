@@ -97,3 +97,132 @@ def test_corrupt_geotiff_names_the_file(tmp_path: Path) -> None:
     scene = SceneSpec(id="s", sources=(BandSource(path=path, bands=("a", "b", "c", "d")),))
     with pytest.raises(GlacierInputError, match=r"scene\.tif"):
         SceneReader(scene)
+
+
+class _Exploit:
+    """Unpickling this runs a shell command: a checkpoint must never execute it."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[object, tuple[str]]:
+        return (os.system, (f"touch {self.marker}",))
+
+
+def small_checkpoint(path: Path) -> Path:
+    """A genuine (untrained) glacier checkpoint without running a Trainer."""
+    import pytorch_lightning as pl
+    import torch
+
+    from glacier.models.segmenter import GlacierSegmenter
+
+    module = GlacierSegmenter(
+        model={"_target_": "glacier.models.unet.DropoutUNet", "depth": 2, "base_filters": 4},
+        loss={"_target_": "glacier.models.losses.CrossEntropyLoss"},
+        optimizer={"_target_": "torch.optim.Adam", "_partial_": True},
+        class_names=["glacier"],
+        channel_names=["red", "green", "blue", "nir"],
+        normalization={"channels": ["red"], "means": [0.0] * 4, "stds": [1.0] * 4},
+        data={
+            "scene_bands": [[["red", "green", "blue"], ["nir"]]],
+            "derived": [],
+            "band_roles": {},
+        },
+    )
+    torch.save(
+        {
+            "state_dict": module.state_dict(),
+            "hyper_parameters": dict(module.hparams),
+            "pytorch-lightning_version": pl.__version__,
+        },
+        path,
+    )
+    return path
+
+
+def test_checkpoints_never_unpickle_code(tmp_path: Path) -> None:
+    import torch
+
+    from glacier.errors import GlacierInputError
+    from glacier.inference.runner import load_segmenter
+
+    good = small_checkpoint(tmp_path / "good.ckpt")
+    assert load_segmenter(good).class_names == ["glacier"]
+    state = torch.load(good, weights_only=True)
+    marker = tmp_path / "pwned"
+    state["extra"] = _Exploit(marker)
+    torch.save(state, tmp_path / "evil.ckpt")
+    with pytest.raises(GlacierInputError, match=r"evil\.ckpt"):
+        load_segmenter(tmp_path / "evil.ckpt")
+    assert not marker.exists()
+
+
+def test_checkpoint_of_an_incompatible_model_names_the_file(tmp_path: Path) -> None:
+    import torch
+
+    from glacier.errors import GlacierInputError
+    from glacier.inference.runner import load_segmenter
+
+    state = torch.load(small_checkpoint(tmp_path / "a.ckpt"), weights_only=True)
+    state["hyper_parameters"]["model"]["base_filters"] = 8  # weights no longer fit the model
+    torch.save(state, tmp_path / "mismatch.ckpt")
+    with pytest.raises(GlacierInputError, match=r"mismatch\.ckpt"):
+        load_segmenter(tmp_path / "mismatch.ckpt")
+
+
+def train_command(root: Path, extra: list[str]) -> list[str]:
+    """``python train.py`` on the synthetic data, small and slow enough to be interrupted."""
+    return [
+        sys.executable,
+        str(ROOT / "train.py"),
+        f"paths.root_dir={root}",
+        f"hydra.run.dir={root}/run",
+        "data=synthetic",
+        "logger=csv",
+        "callbacks.prediction_panels=null",
+        "callbacks.early_stopping=null",
+        "trainer.enable_progress_bar=false",
+        "model.depth=3",
+        "model.base_filters=8",
+        "test=false",
+        "trainer.max_epochs=6",
+        *extra,
+    ]
+
+
+@pytest.mark.slow
+def test_training_killed_midway_resumes_at_the_right_epoch_and_step(tmp_path: Path) -> None:
+    import torch
+
+    env = {**os.environ, "WANDB_MODE": "disabled"}
+    last = tmp_path / "run" / "checkpoints" / "last.ckpt"
+    process = subprocess.Popen(
+        train_command(tmp_path, []),
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and process.poll() is None:
+        if last.exists() and torch.load(last, weights_only=True)["epoch"] >= 1:
+            break
+        time.sleep(0.2)
+    assert process.poll() is None, "training ended before it could be killed"
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    killed = torch.load(last, weights_only=True)
+    steps_per_epoch = killed["global_step"] // (killed["epoch"] + 1)
+    subprocess.run(
+        train_command(tmp_path / "resumed", [f"ckpt_path={last}"]),
+        env=env,
+        cwd=ROOT,
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    final = torch.load(
+        tmp_path / "resumed" / "run" / "checkpoints" / "last.ckpt", weights_only=True
+    )
+    assert final["epoch"] == 5
+    assert final["global_step"] == 6 * steps_per_epoch

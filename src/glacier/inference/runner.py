@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import re
 from pathlib import Path
+from pickle import UnpicklingError
 from typing import Any
 
 import torch
@@ -47,7 +48,7 @@ def load_segmenter(ckpt_path: str | Path) -> GlacierSegmenter:
         raise GlacierFileNotFoundError(f"checkpoint not found: {path}")
     try:
         module = GlacierSegmenter.load_from_checkpoint(path, map_location="cpu", weights_only=True)
-    except (RuntimeError, KeyError, TypeError, EOFError, ValueError) as error:
+    except (RuntimeError, KeyError, TypeError, EOFError, ValueError, UnpicklingError) as error:
         raise GlacierInputError(f"cannot load checkpoint {path}: {error}") from error
     return module.eval()
 
@@ -170,13 +171,13 @@ def run_predict(cfg: DictConfig) -> list[dict[str, Any]]:
         One result dictionary per scene.
     """
     tune_malloc()
-    torch.set_grad_enabled(False)
     module = load_segmenter(cfg.ckpt_path)
     scenes, data = _scenes(cfg, module)
     reference = _reference(cfg, data, module.class_names)
     out_dir = Path(cfg.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    results = [predict_one(cfg, module, scene, reference, out_dir) for scene in scenes]
+    with torch.no_grad():
+        results = [predict_one(cfg, module, scene, reference, out_dir) for scene in scenes]
     write_json_atomic(out_dir / "predictions.json", results)
     for result in results:
         log.info("%s: %s", result["scene"], {k: v for k, v in result.items() if k != "metrics"})
