@@ -195,7 +195,7 @@ def explicit_data(
         "data.derived=[ndvi, ndsi]",
         "data.slice_size=64",
         "data.overlap=16",
-        "data.channel_sets={}",
+        "~data.channel_sets",
     ]
 
 

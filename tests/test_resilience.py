@@ -181,6 +181,7 @@ def train_command(root: Path, extra: list[str]) -> list[str]:
         "logger=csv",
         "callbacks.prediction_panels=null",
         "callbacks.early_stopping=null",
+        "callbacks.progress_bar=null",
         "trainer.enable_progress_bar=false",
         "model.depth=3",
         "model.base_filters=8",

@@ -1,5 +1,11 @@
 """glacier: map clean-ice and debris-covered glaciers in Landsat 7 imagery."""
 
+import os
+
+# GDAL's block cache defaults to 5 % of RAM and is never released; windowed reads touch each
+# block about once, so a small cache keeps memory bounded by windows, not scenes.
+os.environ.setdefault("GDAL_CACHEMAX", "64")
+
 from glacier.config import register_resolvers
 
 __version__ = "0.1.0"

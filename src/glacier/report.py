@@ -26,7 +26,7 @@ def demo_summary(demo_dir: Path) -> str:
     if train:
         test = train.get("test", {})
         per_class = {k: v for k, v in sorted(test.items()) if k.startswith("test/iou_")}
-        lines.append(f"Test split ({len(per_class) - 1} class(es) + background), best checkpoint:")
+        lines.append("Held-out test split, best checkpoint:")
         lines += [f"  {k:28s} {v:.3f}" for k, v in per_class.items()]
         lines.append(f"  checkpoint: {train.get('best_checkpoint')}")
         lines.append(f"  metrics:    {demo_dir / 'train' / 'metrics.json'}")

@@ -117,6 +117,11 @@ def generate_masks(
         invalid = nodata_mask(reader)
         if spec.region is not None:
             invalid |= outside_region(spec.region, reader)
+        if invalid.all():
+            raise GlacierInputError(
+                f"scene '{scene.id}' ({scene.sources[0].path}) has no valid pixel: every pixel "
+                "is nodata (declared nodata value, NaN, or outside data.region)"
+            )
         mask[invalid] = NODATA_LABEL
         relative = Path("masks") / f"mask_{scene.id}.npy"
         save_npy_atomic(processed_dir / relative, mask)

@@ -144,7 +144,11 @@ def _class_frames(source: LabelSource, frame: gpd.GeoDataFrame) -> dict[str, gpd
             f"{[c for c in frame.columns if c != 'geometry']}"
         )
     values = frame[column].astype("string").str.strip()
-    return {name: frame[values == value] for value, name in source.class_values.items() if name}
+    names = {name for name in source.class_values.values() if name}
+    return {
+        name: frame[values.isin([v for v, n in source.class_values.items() if n == name])]
+        for name in names
+    }
 
 
 def load_outlines(spec: DataSpec) -> ClassOutlines:

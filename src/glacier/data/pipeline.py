@@ -15,6 +15,7 @@ import shapely
 from joblib import Parallel, delayed
 from tqdm import tqdm
 
+from glacier.data.bands import validate_derived
 from glacier.data.filtering import SliceFilter
 from glacier.data.masks import generate_masks
 from glacier.data.outlines import ClassOutlines, load_outlines
@@ -131,10 +132,14 @@ class Preprocessor:
 
         Raises:
             GlacierFileNotFoundError: For the first missing file.
+            GlacierInputError: If a derived channel cannot be computed from a scene's bands.
         """
         for scene in self.data.scenes:
             for source in scene.sources:
                 require_file(source.path, f"scene '{scene.id}' band file")
+            validate_derived(
+                self.data.derived, scene.band_names, self.data.band_roles, self.data.dem is not None
+            )
         for label in self.data.labels:
             require_file(label.path, "outline file (data.labels)")
         if self.data.region is not None:

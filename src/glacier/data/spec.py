@@ -205,6 +205,13 @@ class DataSpec:
         self.slice_size = int(slice_size)
         self.overlap = int(overlap)
         self.channel_sets = {k: list(v) for k, v in (channel_sets or {}).items()}
+        for set_name, members in self.channel_sets.items():
+            unknown_channels = [c for c in members if c not in self.channels]
+            if unknown_channels:
+                raise GlacierInputError(
+                    f"data.channel_sets.{set_name} names {unknown_channels}, which are not "
+                    f"channels of this dataset: {self.channels}"
+                )
         if ("elevation" in self.derived or "slope" in self.derived) and self.dem is None:
             raise GlacierInputError("data.derived asks for elevation/slope but data.dem is not set")
 

@@ -33,7 +33,7 @@ REFLECTANCE = {  # class id -> mean reflectance per band
     2: (0.16, 0.18, 0.20, 0.20, 0.33, 0.29),  # debris-covered ice
 }
 MANIFEST = "synthetic.json"
-VERSION = 1
+VERSION = 2  # bump when the generated content changes
 
 
 @dataclass(frozen=True)
@@ -124,10 +124,13 @@ def _write_raster(path: Path, data: np.ndarray, transform: Affine, crs: str, **e
 
 
 def _write_vector(path: Path, frame: gpd.GeoDataFrame) -> None:
-    """Write a GeoPackage under a temporary ``.gpkg`` name, then rename it into place."""
+    """Write a GeoPackage under a temporary ``.gpkg`` name, then rename it into place.
+
+    Polygons and MultiPolygons stay as they are (no promotion to multi), as in real outlines.
+    """
     tmp = path.with_name(f".{path.stem}.partial.gpkg")
     tmp.unlink(missing_ok=True)
-    frame.to_file(tmp, driver="GPKG", layer=path.stem)
+    frame.to_file(tmp, driver="GPKG", layer=path.stem, promote_to_multi=False)
     os.replace(tmp, path)
 
 
@@ -224,7 +227,9 @@ def ensure_synthetic_dataset(
 ) -> SyntheticDataset:
     """Generate the dataset unless ``out_dir`` already holds it for the same parameters.
 
-    The manifest is written last, so an interrupted generation is redone, never trusted.
+    The manifest ``synthetic.json`` records the parameters and files. Any earlier manifest is
+    removed before files are rewritten and the new one is written last, so an interrupted
+    generation is redone, never trusted.
 
     Args:
         out_dir: Output folder.
@@ -237,10 +242,10 @@ def ensure_synthetic_dataset(
     """
     wanted = {"version": VERSION, "width": width, "height": height, "seed": seed}
     manifest = out_dir / MANIFEST
-    if manifest.is_file():
-        stored = json.loads(manifest.read_text())
-        if stored.get("parameters") == wanted and all(Path(p).is_file() for p in stored["files"]):
-            return _from_manifest(stored)
+    stored = _read_manifest(manifest)
+    if stored.get("parameters") == wanted and all(Path(p).is_file() for p in stored["files"]):
+        return _from_manifest(stored)
+    manifest.unlink(missing_ok=True)  # files about to change: never trust a half-rewritten set
     dataset = generate_synthetic_dataset(out_dir, width=width, height=height, seed=seed)
     record = asdict(dataset)
     files = [dataset.scene, dataset.clean_ice, dataset.debris, dataset.glaciers, dataset.region]
@@ -248,6 +253,15 @@ def ensure_synthetic_dataset(
     record["files"] = [str(p) for p in [*files, dataset.dem] if p]
     write_json_atomic(manifest, json.loads(json.dumps(record, default=str)))
     return dataset
+
+
+def _read_manifest(manifest: Path) -> dict[str, Any]:
+    """The stored manifest, or an empty dict when it is missing or unreadable."""
+    try:
+        stored = json.loads(manifest.read_text())
+    except (OSError, ValueError):
+        return {}
+    return stored if isinstance(stored, dict) and isinstance(stored.get("files"), list) else {}
 
 
 def _from_manifest(stored: dict[str, Any]) -> SyntheticDataset:
