@@ -130,13 +130,21 @@ def train_step(args: dict[str, Any]) -> dict[str, Any]:
 def forward_seconds(
     model: Any, batch: int, channels: int, tile: int, tiles: int, passes: int
 ) -> float:
-    """Pure model time for ``tiles`` tiles × ``passes``, timed on up to 6 batches and scaled."""
+    """Pure model time for ``tiles`` tiles × ``passes``, timed on up to 6 batches and scaled.
+
+    With several passes (MC dropout) the dropout layers sample, as they do in prediction.
+    """
+    import contextlib
+
     import torch
+
+    from glacier.models.mc_dropout import mc_dropout
 
     x = torch.randn(batch, channels, tile, tile).contiguous(memory_format=torch.channels_last)
     batches = int(np.ceil(tiles / batch)) * passes
     timed = min(batches, 6)
-    with torch.inference_mode():
+    sampling = mc_dropout(model) if passes > 1 else contextlib.nullcontext()
+    with torch.inference_mode(), sampling:
         model(x)
         start = time.perf_counter()
         for _ in range(timed):

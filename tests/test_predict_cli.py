@@ -120,3 +120,51 @@ def test_scene_names_cannot_escape_the_output_directory(tmp_path: Path) -> None:
     for name in ("../../etc/passwd", "/abs/path", "..", "a/../../b", ".hidden"):
         target = (tmp_path / safe_name(name)).resolve()
         assert target.parent == tmp_path.resolve() and target.name not in ("", ".", "..")
+
+
+def test_a_glob_maps_several_scenes_in_one_call(tmp_path: Path, trained: tuple[Path, Path]) -> None:
+    ckpt, root = trained
+    scene = root / "data" / "raw" / "synthetic" / "scene.tif"
+    folder = tmp_path / "scenes"
+    folder.mkdir()
+    for name in ("north.tif", "south.tif"):
+        (folder / name).write_bytes(scene.read_bytes())
+    cfg = predict_cfg(tmp_path, root, [f"ckpt_path={ckpt}", f"input={folder}/*.tif"])
+    results = run_predict(cfg)
+    assert [r["scene"] for r in results] == ["north", "south"]
+    maps = [rasterio.open(r["classes"]).read(1) for r in results]
+    np.testing.assert_array_equal(maps[0], maps[1])  # same pixels, same map
+
+
+def test_band_files_of_one_scene_are_combined(tmp_path: Path) -> None:
+    """An Everest checkpoint takes the RGB file and the B4 file as one 4-band scene."""
+    cfg = compose_config(
+        "train",
+        [
+            "logger=none",
+            "callbacks=default",
+            "callbacks.prediction_panels=null",
+            "callbacks.progress_bar=null",
+            "trainer.enable_progress_bar=false",
+            "trainer.max_epochs=1",
+            "trainer.limit_train_batches=2",
+            "model.depth=2",
+            "model.base_filters=4",
+            "test=false",
+        ],
+        tmp_path,
+    )
+    run_train(cfg)
+    ckpt = tmp_path / "run" / "checkpoints" / "last.ckpt"
+    rgb = sample_path("LE71400412000304SGS00_RGB.TIF")
+    nir = sample_path("LE71400412000304SGS00_B4_crop.TIF")
+    predict = compose_config(
+        "predict",
+        [f"ckpt_path={ckpt}", f"input=[{rgb},{nir}]", f"out_dir={tmp_path}/maps"],
+        tmp_path,
+    )
+    (result,) = run_predict(predict)
+    assert result["scene"] == "LE71400412000304SGS00_RGB"
+    with rasterio.open(result["probs"]) as out, rasterio.open(rgb) as src:
+        assert (out.crs, out.transform, out.shape) == (src.crs, src.transform, src.shape)
+        assert out.descriptions == ("background", "glacier")

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -46,3 +48,26 @@ def test_two_job_multirun_shares_one_wandb_group(tmp_path: Path) -> None:
         assert group in wandb_file.read_bytes()
     for job in jobs:
         assert (job / "metrics.json").is_file()
+
+
+@pytest.mark.slow
+def test_optuna_search_runs_trials_and_reports_the_best(tmp_path: Path) -> None:
+    env = {**os.environ, "WANDB_MODE": "disabled", "GLACIER_ROOT": str(tmp_path)}
+    command = [
+        sys.executable,
+        str(ROOT / "train.py"),
+        "hparams_search=optuna",
+        "hydra.sweeper.n_trials=2",
+        "data=synthetic",
+        "logger=none",
+        "callbacks=none",
+        "model.depth=3",
+        "model.base_filters=8",
+        "trainer.max_epochs=1",
+        "trainer.enable_progress_bar=false",
+    ]
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    (sweep,) = (tmp_path / "logs" / "train" / "multiruns").iterdir()
+    best = (sweep / "optimization_results.yaml").read_text()
+    assert "best_params" in best and "dropout" in best and "optimizer.lr" in best

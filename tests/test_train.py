@@ -207,3 +207,23 @@ def test_bad_overrides_fail_clearly(
 def test_misspelled_key_is_rejected_by_hydra(tmp_path: Path, data_dir: Path) -> None:
     with pytest.raises(ConfigCompositionException, match="dropuot"):
         train_cfg(tmp_path, data_dir, ["dropuot=0.3"])
+
+
+def test_prediction_panels_are_written(tmp_path: Path, data_dir: Path) -> None:
+    cfg = train_cfg(
+        tmp_path,
+        data_dir,
+        [
+            "callbacks=default",
+            "callbacks.progress_bar=null",
+            "callbacks.prediction_panels.every_n_epochs=1",
+            "callbacks.prediction_panels.mc_samples=3",
+            "logger=tensorboard",
+            "trainer.max_epochs=2",
+            "test=false",
+        ],
+    )
+    run_train(cfg)
+    panels = sorted((tmp_path / "run" / "panels").glob("*.png"))
+    assert len(panels) == 2 * 4  # two epochs, four tiles each
+    assert list((tmp_path / "run" / "tensorboard").rglob("events.out.tfevents.*"))
