@@ -15,7 +15,7 @@ from glacier.data.outlines import ClassOutlines
 from glacier.data.scene import SceneReader, open_scene
 from glacier.data.spec import DataSpec, SceneSpec
 from glacier.errors import GlacierInputError, require_file
-from glacier.utils.io import save_npy_atomic
+from glacier.utils.io import remove_stale_temps, save_npy_atomic
 
 NODATA_LABEL = 255
 STRIP_ROWS = 512
@@ -124,6 +124,7 @@ def generate_masks(
             )
         mask[invalid] = NODATA_LABEL
         relative = Path("masks") / f"mask_{scene.id}.npy"
+        remove_stale_temps(processed_dir / "masks", relative.name)
         save_npy_atomic(processed_dir / relative, mask)
         return {
             "id": scene.id,

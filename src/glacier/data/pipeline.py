@@ -23,7 +23,13 @@ from glacier.data.postprocess import channel_stats, finalize, write_splits
 from glacier.data.slicing import write_pair_slices
 from glacier.data.spec import DataSpec, SceneSpec
 from glacier.errors import GlacierInputError, require_file
-from glacier.utils.io import files_fingerprint, fingerprint, write_json_atomic, write_text_atomic
+from glacier.utils.io import (
+    files_fingerprint,
+    fingerprint,
+    remove_stale_temps,
+    write_json_atomic,
+    write_text_atomic,
+)
 
 log = logging.getLogger(__name__)
 FORMAT_VERSION = 1  # bump when the meaning of any stored artifact changes
@@ -319,6 +325,8 @@ class Preprocessor:
         """
         self.check_inputs()
         self.processed_dir.mkdir(parents=True, exist_ok=True)
+        for name in ("mask_metadata.csv", "splits.csv", "stats.json", "dataset.json"):
+            remove_stale_temps(self.processed_dir, name)
         self.run_masks()
         self.run_slices()
         records = self._all_slice_records()

@@ -12,7 +12,7 @@ from rasterio.windows import bounds as window_bounds
 from glacier.data.masks import NODATA_LABEL
 from glacier.data.scene import open_scene
 from glacier.data.spec import DataSpec, SceneSpec
-from glacier.utils.io import save_npy_atomic
+from glacier.utils.io import remove_stale_temps, save_npy_atomic
 
 
 def window_starts(length: int, size: int, overlap: int) -> list[int]:
@@ -81,6 +81,7 @@ def write_pair_slices(
     out_dir.mkdir(parents=True, exist_ok=True)
     for stale in out_dir.glob(f"slice_{scene.id}_*.npy"):
         stale.unlink()
+    remove_stale_temps(out_dir, f"slice_{scene.id}_")
     mask = np.load(mask_path, mmap_mode="r")
     records: list[dict[str, Any]] = []
     with open_scene(scene, spec) as reader:

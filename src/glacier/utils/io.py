@@ -49,6 +49,22 @@ def atomic_path(final_path: Path | str) -> Iterator[Path]:
             tmp.unlink()
 
 
+def remove_stale_temps(folder: Path, name_prefix: str) -> int:
+    """Delete temporary files left by :func:`atomic_path` writes that were killed midway.
+
+    Args:
+        folder: Folder holding the final files.
+        name_prefix: Start of the final file names whose leftovers to remove.
+
+    Returns:
+        How many files were removed.
+    """
+    stale = list(Path(folder).glob(f".{name_prefix}*.tmp"))
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return len(stale)
+
+
 def save_npy_atomic(path: Path | str, array: np.ndarray) -> None:
     """Write a ``.npy`` file atomically.
 
