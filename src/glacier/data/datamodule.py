@@ -139,8 +139,15 @@ class GlacierDataModule(pl.LightningDataModule):
         return self._loader("train", shuffle=True)
 
     def val_dataloader(self) -> DataLoader[Any]:
-        """Validation batches from ``dev/``."""
-        return self._loader("dev" if len(self.datasets["dev"]) else "train", shuffle=False)
+        """Validation batches from ``dev/`` (``train/`` with a warning when dev is empty)."""
+        if not len(self.datasets["dev"]):
+            log.warning(
+                "%s is empty: validating on the training slices (val metrics are optimistic); "
+                "give split/ a dev share or dev region",
+                self.processed_dir / "dev",
+            )
+            return self._loader("train", shuffle=False)
+        return self._loader("dev", shuffle=False)
 
     def test_dataloader(self) -> DataLoader[Any]:
         """Test batches from ``test/``."""
