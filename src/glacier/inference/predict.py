@@ -130,14 +130,19 @@ class _Predictor:
         self.format = torch.channels_last if channels_last else torch.contiguous_format
         self.calls = 0
 
-    def __call__(self, tiles: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-        """(B, K, h, w) probabilities and MC variances (or None) for raw (B, C, h, w) tiles.
+    def __call__(self, tiles: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray | None]:
+        """(B, K, h, w) probabilities and MC variances (or None) for raw (C, h, w) tiles.
 
-        ``tiles`` is normalized in place (no copy of the batch).
+        The tiles (views into a row of the scene) are copied once, straight into a batch in the
+        model's memory format, and normalized there in place.
         """
-        batch = torch.from_numpy(tiles).to(self.device)
+        channels, height, width = tiles[0].shape
+        batch = torch.empty(
+            (len(tiles), channels, height, width), dtype=torch.float32, device=self.device
+        ).contiguous(memory_format=self.format)
+        for index, tile in enumerate(tiles):
+            batch[index].copy_(torch.from_numpy(tile))
         batch = torch.nan_to_num_(batch.sub_(self.means).div_(self.stds), nan=0.0)
-        batch = batch.contiguous(memory_format=self.format)
         self.calls += 1
         if self.mc_samples > 0:
             mean, variance = mc_dropout_moments(
@@ -295,8 +300,7 @@ def _run_tiles(
             strip.extend(min(row + tile, height))
             valid_band = np.isfinite(band).all(axis=0)
             for batch in _batches(cols, batch_size):
-                raw = np.stack([band[:, :, col : col + tile] for col in batch])
-                probs, variance = predictor(raw)  # normalizes ``raw`` in place
+                probs, variance = predictor([band[:, :, col : col + tile] for col in batch])
                 for i, col in enumerate(batch):
                     valid = valid_band[:, col : col + tile]
                     _accumulate(strip, valid, probs[i], variance, i, row, col, weights)
