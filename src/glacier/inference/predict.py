@@ -148,9 +148,10 @@ class _Predictor:
             mean, variance = mc_dropout_moments(
                 self.model, batch, self.mc_samples, seed=self.seed + self.calls
             )
-            return mean.cpu().numpy(), variance.cpu().numpy()
+            return mean.contiguous().cpu().numpy(), variance.contiguous().cpu().numpy()
         with torch.inference_mode():
-            probs = self.model(batch).softmax(dim=1)
+            # back to NCHW in torch (multi-threaded): blending then reads contiguous rows
+            probs = self.model(batch).softmax(dim=1).contiguous()
         return probs.cpu().numpy(), None
 
 
@@ -327,9 +328,13 @@ def _accumulate(
     r0 = row - strip.top
     target = (slice(r0, r0 + h), slice(col, col + w))
     weight = weights[:h, :w]
-    strip.probs[(slice(None), *target)] += probs[:, :h, :w] * weight
+    tile_probs = probs[:, :h, :w]
+    np.multiply(tile_probs, weight, out=tile_probs)  # the batch's arrays are ours to reuse
+    strip.probs[(slice(None), *target)] += tile_probs
     if variance is not None and strip.variance is not None:
-        strip.variance[(slice(None), *target)] += variance[index, :, :h, :w] * weight
+        tile_variance = variance[index, :, :h, :w]
+        np.multiply(tile_variance, weight, out=tile_variance)
+        strip.variance[(slice(None), *target)] += tile_variance
     strip.weights[target] += weight
     strip.valid[target] |= valid[:h, :w]
 
@@ -363,14 +368,16 @@ def _write_rows(
     variance = None if variance_sums is None else variance_sums / weights
     rows = probs.shape[1]
     window = Window(0, top, probs.shape[2], rows)
+    invalid = ~valid
     classes = probs.argmax(axis=0).astype(np.uint8)
-    classes[~valid] = NODATA_CLASS
-    probs[:, ~valid] = np.nan
+    np.putmask(classes, invalid, NODATA_CLASS)
+    if invalid.any():
+        probs[:, invalid] = np.nan
     files["classes"].write(classes, 1, window=window)
-    files["probs"].write(probs.astype(np.float32), window=window)
+    files["probs"].write(probs.astype(np.float32, copy=False), window=window)
     if "uncertainty" in files and variance is not None:
         winner_index = np.where(valid, classes, 0)[None].astype(np.intp)
         winner = np.take_along_axis(variance, winner_index, axis=0)[0]
-        spread = np.sqrt(np.maximum(winner, 0)).astype(np.float32)
-        spread[~valid] = np.nan
+        spread = np.sqrt(np.maximum(winner, 0)).astype(np.float32, copy=False)
+        np.putmask(spread, invalid, np.nan)
         files["uncertainty"].write(spread, 1, window=window)
