@@ -9,12 +9,14 @@ import pytest
 import rasterio
 import torch
 from rasterio.transform import from_origin
+from rasterio.windows import Window
 from scene_files import write_scene
 from torch import nn
 
-from glacier.data.scene import SceneReader
+from glacier.data.scene import SceneReader, finite_everywhere
 from glacier.data.spec import BandSource, SceneSpec
-from glacier.inference import predict as predict_module
+from glacier.inference.blending import BlendStrip
+from glacier.inference.outputs import BLOCK, PredictionOutputs
 from glacier.inference.predict import predict_scene
 from glacier.inference.tiling import blend_weights, tile_starts
 from glacier.inference.vectorize import class_areas_km2, vectorize_class_map, write_polygons
@@ -36,9 +38,7 @@ def pointwise_model(dropout: float = 0.0) -> nn.Module:
     return nn.Sequential(*layers)
 
 
-def run(
-    path: Path, out: Path, model: nn.Module, **kwargs: object
-) -> predict_module.PredictionOutputs:
+def run(path: Path, out: Path, model: nn.Module, **kwargs: object) -> PredictionOutputs:
     with open_reader(path) as reader:
         return predict_scene(
             model,
@@ -70,10 +70,49 @@ def test_tiles_cover_the_scene_and_weights_are_positive() -> None:
 def test_blending_is_seamless_for_any_tile_layout(tmp_path: Path, tile: int, overlap: int) -> None:
     scene = write_scene(tmp_path / "scene.tif", 150, 110)
     model = pointwise_model()
-    reference = run(scene, tmp_path / "ref", model, tile_size=200, overlap=0, channels_last=False)
-    result = run(scene, tmp_path / f"t{tile}", model, tile_size=tile, overlap=overlap)
+    reference = run(
+        scene,
+        tmp_path / "ref",
+        model,
+        tile_size=200,
+        overlap=0,
+        channels_last=False,
+        probabilities="float32",
+    )
+    result = run(
+        scene,
+        tmp_path / f"t{tile}",
+        model,
+        tile_size=tile,
+        overlap=overlap,
+        probabilities="float32",
+    )
     np.testing.assert_allclose(read(result.probs), read(reference.probs), atol=1e-5)
     np.testing.assert_array_equal(read(result.classes), read(reference.classes))
+
+
+def test_percent_probabilities_round_the_float_ones(tmp_path: Path) -> None:
+    scene = write_scene(tmp_path / "scene.tif", 300, 280)
+    with rasterio.open(scene, "r+") as dst:
+        data = dst.read()
+        data[:, 5:9, 250:] = np.nan
+        dst.write(data)
+    model = pointwise_model()
+    exact = run(scene, tmp_path / "f", model, tile_size=64, overlap=16, probabilities="float32")
+    percent = run(scene, tmp_path / "p", model, tile_size=64, overlap=16)
+    floats, coded = read(exact.probs), read(percent.probs)
+    with rasterio.open(percent.probs) as src:
+        assert src.dtypes[0] == "uint8" and src.nodata == 255 and src.units[0] == "%"
+    with rasterio.open(exact.probs) as src:
+        assert src.dtypes[0] == "float32" and np.isnan(src.nodata)
+    missing = np.isnan(floats)
+    assert missing[:, 5:9, 250:].all() and missing.sum() == 3 * 4 * 50
+    np.testing.assert_array_equal(coded == 255, missing)
+    assert np.abs(coded[~missing] - floats[~missing] * 100).max() <= 0.5 + 1e-3
+    np.testing.assert_array_equal(read(percent.classes), read(exact.classes))
+    with pytest.raises(ValueError, match="probabilities must be one of"):
+        run(scene, tmp_path / "x", model, probabilities="float16")
+    assert not (tmp_path / "x_classes.tif").exists()
 
 
 def test_outputs_share_the_input_grid_and_keep_nodata(tmp_path: Path) -> None:
@@ -83,7 +122,13 @@ def test_outputs_share_the_input_grid_and_keep_nodata(tmp_path: Path) -> None:
         data[:, 10:20, 30:40] = np.nan
         dst.write(data)
     outputs = run(
-        scene, tmp_path / "out" / "s", pointwise_model(0.3), tile_size=32, overlap=8, mc_samples=3
+        scene,
+        tmp_path / "out" / "s",
+        pointwise_model(0.3),
+        tile_size=32,
+        overlap=8,
+        mc_samples=3,
+        probabilities="float32",
     )
     with rasterio.open(scene) as src:
         crs, transform, shape = src.crs, src.transform, (src.height, src.width)
@@ -99,6 +144,32 @@ def test_outputs_share_the_input_grid_and_keep_nodata(tmp_path: Path) -> None:
     np.testing.assert_allclose(probs[:, :10].sum(axis=0), 1.0, atol=1e-5)
     with rasterio.open(outputs.probs) as src:
         assert src.descriptions == ("background", "clean_ice", "debris")
+
+
+def test_finite_mask_matches_the_exact_check() -> None:
+    stack = np.random.default_rng(0).normal(size=(4, 30, 40)).astype(np.float32)
+    np.testing.assert_array_equal(finite_everywhere(stack), np.ones((30, 40), bool))
+    stack[1, 2, 3] = np.nan
+    stack[0, 5, 6] = np.inf
+    stack[2, 7, 8], stack[3, 7, 8] = np.inf, -np.inf  # sums to NaN
+    stack[:, 9, 9] = 3e38  # finite values whose sum overflows: still valid
+    expected = np.isfinite(stack).all(axis=0)
+    assert expected.sum() == 30 * 40 - 3 and expected[9, 9]
+    np.testing.assert_array_equal(finite_everywhere(stack), expected)
+
+
+def test_infinite_pixels_are_nodata_in_every_channel(tmp_path: Path) -> None:
+    scene = write_scene(tmp_path / "scene.tif", 40, 30)
+    with rasterio.open(scene, "r+") as dst:
+        data = dst.read()
+        data[2, 4, 5] = np.inf
+        dst.write(data)
+    with open_reader(scene) as reader:
+        band, valid = reader.read_with_mask(Window(0, 0, 40, 30))
+    assert np.isnan(band[:, 4, 5]).all() and not valid[4, 5]
+    assert valid.sum() == 40 * 30 - 1 and np.isfinite(band[:, valid]).all()
+    outputs = run(scene, tmp_path / "s", pointwise_model(0.3), tile_size=16, overlap=4)
+    assert read(outputs.classes)[0, 4, 5] == 255 and (read(outputs.probs)[:, 4, 5] == 255).all()
 
 
 def test_mc_dropout_spread_is_nonzero_and_seeded(tmp_path: Path) -> None:
@@ -117,16 +188,18 @@ def test_mc_dropout_spread_is_nonzero_and_seeded(tmp_path: Path) -> None:
 
 def test_memory_is_bounded_by_a_strip(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     scene = write_scene(tmp_path / "scene.tif", 40, 1400, bands=4)
-    heights: list[int] = []
-    original = predict_module._Strip.extend
+    held: list[int] = []
+    original = BlendStrip.add
 
-    def spy(self: predict_module._Strip, bottom: int) -> None:
-        original(self, bottom)
-        heights.append(self.weights.shape[0])
+    def spy(self: BlendStrip, *args: object, **kwargs: object) -> None:
+        original(self, *args, **kwargs)  # type: ignore[arg-type]
+        held.append(self.rows_held)
 
-    monkeypatch.setattr(predict_module._Strip, "extend", spy)
-    run(scene, tmp_path / "tall", pointwise_model(), tile_size=64, overlap=16)
-    assert max(heights) <= 64 + predict_module.BLOCK < 1400
+    monkeypatch.setattr(BlendStrip, "add", spy)
+    outputs = run(scene, tmp_path / "tall", pointwise_model(), tile_size=64, overlap=16)
+    assert 64 <= max(held) <= 64 + BLOCK < 1400
+    classes = read(outputs.classes)
+    assert classes.shape == (1, 1400, 40) and (classes != 255).all()  # every row was written
 
 
 def write_class_map(path: Path, classes: np.ndarray) -> Path:

@@ -18,6 +18,7 @@ from glacier.data.spec import DataSpec, LabelSource, SceneSpec
 from glacier.errors import GlacierFileNotFoundError, GlacierInputError
 from glacier.inference.evaluate import evaluate_scene, format_metrics_table
 from glacier.inference.labels import reference_class_map
+from glacier.inference.outputs import PROBABILITY_FORMATS
 from glacier.inference.predict import predict_scene
 from glacier.inference.preview import scene_preview
 from glacier.inference.scenes import expand_inputs, scenes_from_inputs
@@ -122,6 +123,7 @@ def predict_one(
             seed=cfg.seed,
             device=cfg.device,
             channels_last=hp["channels_last"],
+            probabilities=cfg.probabilities,
             progress=True,
         )
         polygons = vectorize_class_map(
@@ -170,6 +172,10 @@ def run_predict(cfg: DictConfig) -> list[dict[str, Any]]:
     Returns:
         One result dictionary per scene.
     """
+    if cfg.probabilities not in PROBABILITY_FORMATS:
+        raise GlacierInputError(
+            f"probabilities={cfg.probabilities!r}: choose one of {list(PROBABILITY_FORMATS)}"
+        )
     tune_malloc()
     module = load_segmenter(cfg.ckpt_path)
     scenes, data = _scenes(cfg, module)
