@@ -16,7 +16,7 @@ from torch import nn
 from glacier.data.scene import SceneReader, finite_everywhere
 from glacier.data.spec import BandSource, SceneSpec
 from glacier.inference.blending import BlendStrip
-from glacier.inference.outputs import BLOCK, PredictionOutputs
+from glacier.inference.outputs import BLOCK, PredictionOutputs, pick_class, winning_class
 from glacier.inference.predict import predict_scene
 from glacier.inference.tiling import blend_weights, tile_starts
 from glacier.inference.vectorize import class_areas_km2, vectorize_class_map, write_polygons
@@ -144,6 +144,21 @@ def test_outputs_share_the_input_grid_and_keep_nodata(tmp_path: Path) -> None:
     np.testing.assert_allclose(probs[:, :10].sum(axis=0), 1.0, atol=1e-5)
     with rasterio.open(outputs.probs) as src:
         assert src.descriptions == ("background", "clean_ice", "debris")
+
+
+@pytest.mark.parametrize("classes", [2, 3, 5])
+def test_winning_class_and_pick_match_argmax_and_take(classes: int) -> None:
+    rng = np.random.default_rng(classes)
+    sums = rng.random((classes, 20, 30), dtype=np.float32)
+    sums[:, :4] = 0.5  # ties go to the lowest index, as with argmax
+    sums[-1, 4:6] = 2.0
+    winner = winning_class(sums)
+    assert winner.dtype == np.uint8
+    np.testing.assert_array_equal(winner, sums.argmax(axis=0))
+    assert (winner[:4] == 0).all() and (winner[4:6] == classes - 1).all()
+    values = rng.random((classes, 20, 30), dtype=np.float32)
+    expected = np.take_along_axis(values, winner[None].astype(np.intp), axis=0)[0]
+    np.testing.assert_array_equal(pick_class(values, winner), expected)
 
 
 def test_finite_mask_matches_the_exact_check() -> None:
