@@ -113,21 +113,30 @@ def loader_rows(folder: Path, unet_512_step: float) -> list[dict[str, Any]]:
     ]
 
 
-def prediction_rows(folder: Path, size: int, bands: int) -> list[dict[str, Any]]:
-    """Full-scene Mpx/s against pure forward Mpx/s on the same tiles; memory vs scene size."""
+def prediction_rows(folder: Path, size: int, bands: int, repeats: int) -> list[dict[str, Any]]:
+    """Full-scene Mpx/s against pure forward Mpx/s on the same tiles; memory vs scene size.
+
+    Both sides run in fresh processes from cold (first call and allocator warm-up included),
+    with the same batches: the ratio is the cost of reading, blending and writing alone. Each
+    side is timed ``repeats`` times and the fastest run kept (as ``timeit`` does): on a shared
+    2-core VM single runs of the threaded prediction scatter by ±7 %.
+    """
     workload("make_scene", dir=str(folder), size=size, bands=bands)
     scene_mb = size * size * bands * 4 / 1e6
+    layout = {"dir": str(folder), "bands": bands, "tile": 512, "overlap": 64, "batch": 4}
     rows = []
     for samples in (0, 2):
-        run = workload(
-            "predict", dir=str(folder), bands=bands, tile=512, overlap=64, mc_samples=samples
-        )
+        limits = [workload("forward", **layout, mc_samples=samples) for _ in range(repeats)]
+        runs = [workload("predict", **layout, mc_samples=samples) for _ in range(repeats)]
+        limit = min(limits, key=lambda result: result["seconds"])
+        run = min(runs, key=lambda result: result["seconds"])
+        peak_rss_mb = max(result["peak_rss_mb"] for result in runs)
         label = f"mc_samples={samples}" if samples else "deterministic"
         rows.append(
             comparison(
                 f"predict throughput vs pure forward ({label})",
                 run["mpx"] / run["seconds"],
-                run["mpx"] / run["forward_seconds"],
+                run["mpx"] / limit["seconds"],
                 "Mpx/s",
                 0.85,
             )
@@ -136,7 +145,7 @@ def prediction_rows(folder: Path, size: int, bands: int) -> list[dict[str, Any]]
             comparison(
                 f"predict memory, scene size / peak RSS ({label})",
                 scene_mb,
-                run["peak_rss_mb"],
+                peak_rss_mb,
                 "MB",
                 1.0,
             )
@@ -173,7 +182,10 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="small scene, few steps")
     options = parser.parse_args()
     # preprocessing: the issue's 4000² × 10 scene; prediction: a full Landsat-sized 8000² scene
-    size, predict_size, bands, steps = (1024, 1024, 10, 1) if options.quick else (4000, 8000, 10, 2)
+    quick = options.quick
+    size, predict_size, bands, steps, repeats = (
+        (1024, 1024, 10, 1, 1) if quick else (4000, 8000, 10, 2, 2)
+    )
     with tempfile.TemporaryDirectory(prefix="glacier-bench-") as tmp:
         folder = Path(tmp)
         workload("make_scene", dir=str(folder), size=size, bands=bands)
@@ -181,7 +193,7 @@ def main() -> None:
         training, step_time = training_rows(bands, steps)
         rows += loader_rows(folder, step_time["unet_512"]) + training
     with tempfile.TemporaryDirectory(prefix="glacier-bench-") as tmp:
-        rows += prediction_rows(Path(tmp), predict_size, bands)
+        rows += prediction_rows(Path(tmp), predict_size, bands, repeats)
     results = {
         "scenes": {
             "preprocess": [size, size, bands],

@@ -127,39 +127,63 @@ def train_step(args: dict[str, Any]) -> dict[str, Any]:
     return {"seconds_per_step": float(np.median(times))}
 
 
-def forward_seconds(
-    model: Any, batch: int, channels: int, tile: int, tiles: int, passes: int
-) -> float:
-    """Pure model time for ``tiles`` tiles × ``passes``, timed on up to 6 batches and scaled.
+def _predict_layout(args: dict[str, Any]) -> tuple[int, list[int]]:
+    """Tile rows and the batch sizes predict_scene uses per row of the benchmark scene."""
+    import rasterio
 
-    With several passes (MC dropout) the dropout layers sample, as they do in prediction.
+    from glacier.inference.tiling import tile_starts
+
+    with rasterio.open(Path(args["dir"]) / "scene.tif") as src:
+        height, width = src.height, src.width
+    tile, overlap, batch = args["tile"], args["overlap"], args["batch"]
+    columns = len(tile_starts(width, tile, overlap))
+    sizes = [min(batch, columns - start) for start in range(0, columns, batch)]
+    return len(tile_starts(height, tile, overlap)), sizes
+
+
+def forward(args: dict[str, Any]) -> dict[str, Any]:
+    """The prediction limit: the model alone on the batches predict_scene runs, from cold.
+
+    Same process state as the ``predict`` workload (fresh process, allocator fix, first call
+    included), same batch sizes row by row; inputs are random, nothing is read, blended or
+    written. With ``mc_samples`` > 0 every batch runs that many passes with dropout sampling.
     """
     import contextlib
 
     import torch
 
     from glacier.models.mc_dropout import mc_dropout
+    from glacier.utils.runtime import tune_malloc
 
-    x = torch.randn(batch, channels, tile, tile).contiguous(memory_format=torch.channels_last)
-    batches = int(np.ceil(tiles / batch)) * passes
-    timed = min(batches, 6)
-    sampling = mc_dropout(model) if passes > 1 else contextlib.nullcontext()
+    tune_malloc()
+    torch.manual_seed(0)
+    model = _model("unet", args["bands"]).eval().to(memory_format=torch.channels_last)
+    rows, sizes = _predict_layout(args)
+    tile, passes = args["tile"], max(1, args["mc_samples"])
+    inputs = {
+        size: torch.randn(size, args["bands"], tile, tile).contiguous(
+            memory_format=torch.channels_last
+        )
+        for size in set(sizes)
+    }
+    sampling = mc_dropout(model) if args["mc_samples"] > 0 else contextlib.nullcontext()
     with torch.inference_mode(), sampling:
-        model(x)
         start = time.perf_counter()
-        for _ in range(timed):
-            model(x).softmax(dim=1)
-    return (time.perf_counter() - start) * batches / timed
+        for _ in range(rows):
+            for size in sizes:
+                for _ in range(passes):
+                    model(inputs[size]).softmax(dim=1)
+        seconds = time.perf_counter() - start
+    return {"seconds": seconds, "tiles": rows * sum(sizes)}
 
 
 def predict(args: dict[str, Any]) -> dict[str, Any]:
-    """predict_scene on the whole scene, and the pure forward time of the same tiles."""
+    """predict_scene on the whole scene: wall time and peak RSS."""
     import torch
 
     from glacier.data.scene import SceneReader
     from glacier.data.spec import BandSource, SceneSpec
     from glacier.inference.predict import predict_scene
-    from glacier.inference.tiling import tile_starts
     from glacier.utils.runtime import tune_malloc
 
     tune_malloc()  # as predict.py does
@@ -168,9 +192,7 @@ def predict(args: dict[str, Any]) -> dict[str, Any]:
     bands = tuple(f"b{i}" for i in range(args["bands"]))
     model = _model("unet", args["bands"]).eval().to(memory_format=torch.channels_last)
     scene = SceneSpec(id="bench", sources=(BandSource(path=folder / "scene.tif", bands=bands),))
-    tile, overlap, batch = args["tile"], args["overlap"], 4
     with SceneReader(scene) as reader, tempfile.TemporaryDirectory(dir=folder) as tmp:
-        # note: the written maps of a full scene take about 0.3 GB of disk per class band
         pixels = reader.width * reader.height
         start = time.perf_counter()
         predict_scene(
@@ -181,21 +203,19 @@ def predict(args: dict[str, Any]) -> dict[str, Any]:
             stds=[1.0] * len(bands),
             class_names=["glacier"],
             out_prefix=Path(tmp) / "bench",
-            tile_size=tile,
-            overlap=overlap,
-            batch_size=batch,
+            tile_size=args["tile"],
+            overlap=args["overlap"],
+            batch_size=args["batch"],
             mc_samples=args["mc_samples"],
+            probabilities=args.get("probabilities", "percent"),
         )
         seconds = time.perf_counter() - start
-        tiles = len(tile_starts(reader.height, tile, overlap)) * len(
-            tile_starts(reader.width, tile, overlap)
-        )
-    rss = peak_rss_mb()
-    forward = forward_seconds(model, batch, len(bands), tile, tiles, max(1, args["mc_samples"]))
-    return {"seconds": seconds, "forward_seconds": forward, "mpx": pixels / 1e6, "peak_rss_mb": rss}
+    return {"seconds": seconds, "mpx": pixels / 1e6, "peak_rss_mb": peak_rss_mb()}
 
 
-WORKLOADS = {f.__name__: f for f in (make_scene, raw_io, preprocess, loader, train_step, predict)}
+WORKLOADS = {
+    f.__name__: f for f in (make_scene, raw_io, preprocess, loader, train_step, forward, predict)
+}
 
 if __name__ == "__main__":
     result = WORKLOADS[sys.argv[1]](json.loads(sys.argv[2]))
