@@ -131,13 +131,14 @@ def _predict_layout(args: dict[str, Any]) -> tuple[int, list[int]]:
     """Tile rows and the batch sizes predict_scene uses per row of the benchmark scene."""
     import rasterio
 
+    from glacier.inference.predict import _batches
     from glacier.inference.tiling import tile_starts
 
     with rasterio.open(Path(args["dir"]) / "scene.tif") as src:
         height, width = src.height, src.width
-    tile, overlap, batch = args["tile"], args["overlap"], args["batch"]
-    columns = len(tile_starts(width, tile, overlap))
-    sizes = [min(batch, columns - start) for start in range(0, columns, batch)]
+    tile, overlap = args["tile"], args["overlap"]
+    columns = tile_starts(width, tile, overlap)
+    sizes = [len(batch) for batch in _batches(columns, args["batch"])]
     return len(tile_starts(height, tile, overlap)), sizes
 
 
@@ -174,7 +175,7 @@ def forward(args: dict[str, Any]) -> dict[str, Any]:
                 for _ in range(passes):
                     model(inputs[size]).softmax(dim=1)
         seconds = time.perf_counter() - start
-    return {"seconds": seconds, "tiles": rows * sum(sizes)}
+    return {"seconds": seconds}
 
 
 def predict(args: dict[str, Any]) -> dict[str, Any]:
@@ -207,7 +208,6 @@ def predict(args: dict[str, Any]) -> dict[str, Any]:
             overlap=args["overlap"],
             batch_size=args["batch"],
             mc_samples=args["mc_samples"],
-            probabilities=args.get("probabilities", "percent"),
         )
         seconds = time.perf_counter() - start
     return {"seconds": seconds, "mpx": pixels / 1e6, "peak_rss_mb": peak_rss_mb()}
