@@ -84,6 +84,23 @@ def test_predict_writes_georeferenced_maps_and_metrics(
     assert listing[0]["scene"] == "synthetic"
 
 
+def test_probability_encoding_is_chosen_in_the_config(
+    tmp_path: Path, trained: tuple[Path, Path]
+) -> None:
+    ckpt, root = trained
+    cfg = predict_cfg(tmp_path, root, [f"ckpt_path={ckpt}", "probabilities=float16"])
+    with pytest.raises(GlacierInputError, match="probabilities='float16'"):
+        run_predict(cfg)
+    assert not (tmp_path / "maps").exists()
+    cfg = predict_cfg(tmp_path, root, [f"ckpt_path={ckpt}", "probabilities=float32"])
+    (result,) = run_predict(cfg)
+    with rasterio.open(result["probs"]) as out:
+        assert out.dtypes[0] == "float32" and np.isnan(out.nodata)
+        probs = out.read()
+    valid = np.isfinite(probs).all(axis=0)
+    np.testing.assert_allclose(probs[:, valid].sum(axis=0), 1.0, atol=1e-5)
+
+
 def test_missing_checkpoint_is_named(tmp_path: Path, trained: tuple[Path, Path]) -> None:
     cfg = predict_cfg(tmp_path, trained[1], [f"ckpt_path={tmp_path}/nope.ckpt"])
     with pytest.raises(GlacierFileNotFoundError, match=r"nope\.ckpt"):
