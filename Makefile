@@ -39,7 +39,7 @@ demo: setup
 	$(BIN)/python train.py experiment=demo hydra.run.dir=$(DEMO_DIR)/train
 	$(BIN)/python predict.py ckpt_path=$(DEMO_DIR)/train/checkpoints/best.ckpt labels=data \
 		mc_samples=8 out_dir=$(DEMO_DIR)/predict hydra.run.dir=$(DEMO_DIR)/predict
-	@$(BIN)/python -m glacier.report $(DEMO_DIR)
+	@$(BIN)/glacier report run_dir=$(DEMO_DIR)
 
 bench: setup
 	$(BIN)/python -m benchmarks.run

@@ -14,7 +14,7 @@ from omegaconf import DictConfig, open_dict
 os.environ.setdefault("WANDB_MODE", "disabled")
 os.environ.setdefault("WANDB_SILENT", "true")
 
-CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
+CONFIG_DIR = Path(__file__).resolve().parents[1] / "src" / "glacier" / "configs"
 
 
 def compose_config(name: str, overrides: list[str], root: Path) -> DictConfig:

@@ -14,7 +14,7 @@ from conftest import compose_config
 
 from glacier.data.outlines import load_outlines
 from glacier.data.sources import sample_dir
-from glacier.entry import run_preprocess
+from glacier.tasks.preprocess import run_preprocess
 
 
 @pytest.fixture(scope="module")

@@ -14,8 +14,8 @@ from omegaconf import DictConfig
 
 from glacier.data.sources import sample_path
 from glacier.errors import GlacierFileNotFoundError, GlacierInputError
-from glacier.inference.runner import run_predict, safe_name
-from glacier.training import run_train
+from glacier.tasks.predict import run_predict, safe_name
+from glacier.tasks.train import run_train
 
 
 @pytest.fixture(scope="module")

@@ -26,8 +26,8 @@ from scipy.ndimage import map_coordinates
 
 from glacier.data.bands import slope_degrees
 from glacier.data.synthetic import SyntheticDataset, ensure_synthetic_dataset
-from glacier.entry import run_preprocess
 from glacier.errors import GlacierFileNotFoundError, GlacierInputError
+from glacier.tasks.preprocess import run_preprocess
 
 Compose = Callable[[str, list[str] | None], DictConfig]
 Edit = Callable[[DictConfig], None]

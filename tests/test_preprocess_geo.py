@@ -19,8 +19,8 @@ from omegaconf import DictConfig, open_dict
 from scene_files import tree_checksums
 
 from glacier.data.synthetic import SyntheticDataset, ensure_synthetic_dataset
-from glacier.entry import run_preprocess
 from glacier.errors import GlacierFileNotFoundError, GlacierInputError
+from glacier.tasks.preprocess import run_preprocess
 
 Compose = Callable[[str, list[str] | None], DictConfig]
 

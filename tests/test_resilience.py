@@ -144,7 +144,7 @@ def test_checkpoints_never_unpickle_code(tmp_path: Path) -> None:
     import torch
 
     from glacier.errors import GlacierInputError
-    from glacier.inference.runner import load_segmenter
+    from glacier.tasks.predict import load_segmenter
 
     good = small_checkpoint(tmp_path / "good.ckpt")
     assert load_segmenter(good).class_names == ["glacier"]
@@ -161,7 +161,7 @@ def test_checkpoint_of_an_incompatible_model_names_the_file(tmp_path: Path) -> N
     import torch
 
     from glacier.errors import GlacierInputError
-    from glacier.inference.runner import load_segmenter
+    from glacier.tasks.predict import load_segmenter
 
     state = torch.load(small_checkpoint(tmp_path / "a.ckpt"), weights_only=True)
     state["hyper_parameters"]["model"]["base_filters"] = 8  # weights no longer fit the model

@@ -15,7 +15,7 @@ from omegaconf import DictConfig, OmegaConf
 from glacier.data.datamodule import GlacierDataModule
 from glacier.errors import GlacierInputError
 from glacier.models.segmenter import GlacierSegmenter
-from glacier.training import build_module, run_train
+from glacier.tasks.train import build_module, run_train
 
 FAST = [
     "data=synthetic",

@@ -16,6 +16,7 @@ from pytorch_lightning.loggers import Logger, WandbLogger
 from glacier.config import build
 from glacier.data.datamodule import GlacierDataModule
 from glacier.models.segmenter import GlacierSegmenter
+from glacier.tasks import hydra_entry
 from glacier.utils.io import write_json_atomic
 from glacier.utils.runtime import default_wandb_offline, tune_malloc
 
@@ -148,3 +149,9 @@ def _finish_wandb(loggers: list[Logger]) -> None:
         import wandb
 
         wandb.finish()
+
+
+main = hydra_entry("train", run_train)
+
+if __name__ == "__main__":
+    main()

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Any
+
+from omegaconf import DictConfig
+
+from glacier.errors import GlacierFileNotFoundError
+from glacier.tasks import hydra_entry
 
 
 def _load(path: Path) -> Any:
@@ -41,10 +45,27 @@ def demo_summary(demo_dir: Path) -> str:
     return "\n".join(lines)
 
 
-def main() -> None:
-    """Print the summary of the demo folder given as the first argument."""
-    print(demo_summary(Path(sys.argv[1])))
+def run_report(cfg: DictConfig) -> str:
+    """Print (and return) the summary of ``cfg.run_dir``.
 
+    Args:
+        cfg: A composed ``report`` config.
+
+    Returns:
+        The summary text.
+
+    Raises:
+        GlacierFileNotFoundError: If the folder does not exist.
+    """
+    run_dir = Path(str(cfg.run_dir))
+    if not run_dir.is_dir():
+        raise GlacierFileNotFoundError(f"run_dir={run_dir}: no such folder")
+    text = demo_summary(run_dir)
+    print(text)
+    return text
+
+
+main = hydra_entry("report", run_report)
 
 if __name__ == "__main__":
     main()

@@ -9,6 +9,7 @@ from omegaconf import DictConfig
 
 from glacier.config import build
 from glacier.data.pipeline import Preprocessor
+from glacier.tasks import hydra_entry
 
 log = logging.getLogger(__name__)
 
@@ -30,3 +31,9 @@ def run_preprocess(cfg: DictConfig) -> dict[str, Any] | None:
     else:
         log.info("Dataset %s ready in %s: %s slices", info["name"], where, info["counts"])
     return info
+
+
+main = hydra_entry("preprocess", run_preprocess)
+
+if __name__ == "__main__":
+    main()

@@ -24,6 +24,7 @@ from glacier.inference.preview import scene_preview
 from glacier.inference.scenes import expand_inputs, scenes_from_inputs
 from glacier.inference.vectorize import vectorize_class_map, write_polygons
 from glacier.models.segmenter import GlacierSegmenter
+from glacier.tasks import hydra_entry
 from glacier.utils.io import write_json_atomic
 from glacier.utils.runtime import tune_malloc
 from glacier.viz import overlay_png
@@ -188,3 +189,9 @@ def run_predict(cfg: DictConfig) -> list[dict[str, Any]]:
     for result in results:
         log.info("%s: %s", result["scene"], {k: v for k, v in result.items() if k != "metrics"})
     return results
+
+
+main = hydra_entry("predict", run_predict)
+
+if __name__ == "__main__":
+    main()
