@@ -63,3 +63,21 @@ def tree_checksums(root: Path, skip: tuple[str, ...] = (".stages",)) -> dict[str
         if path.is_file() and not any(part in skip for part in relative.parts):
             digests[str(relative)] = hashlib.sha256(path.read_bytes()).hexdigest()
     return digests
+
+
+def slice_window(out: Path, tile: object) -> tuple[np.ndarray, np.ndarray]:
+    """A slice of a processed dataset as a (S, S, C) float32 image (NaN nodata) and its labels.
+
+    Args:
+        out: The processed dataset folder.
+        tile: A row of ``slices.geojson`` or ``splits.csv`` (scene, row_off, col_off, size).
+    """
+    from glacier.data.datamodule import load_contract
+    from glacier.data.storage import SceneStore
+
+    contract, _ = load_contract(out)
+    store = SceneStore(out, contract.channels)
+    row = dict(tile)  # type: ignore[call-overload]
+    return store.slice_image(
+        str(row["scene"]), int(row["row_off"]), int(row["col_off"]), int(row["size"])
+    )

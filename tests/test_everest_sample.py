@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import geopandas as gpd
@@ -11,7 +10,9 @@ import pandas as pd
 import pytest
 import rasterio
 from conftest import compose_config
+from scene_files import slice_window
 
+from glacier.data.datamodule import load_contract
 from glacier.data.outlines import load_outlines
 from glacier.data.sources import sample_dir
 from glacier.tasks.preprocess import run_preprocess
@@ -55,7 +56,7 @@ def test_slice_footprints_match_the_image(everest: Path) -> None:
     slices = gpd.read_file(everest / "slices" / "slices.geojson")
     assert slices.crs.to_epsg() == 4326
     row = slices[(slices.row_off == 64) & (slices.col_off == 2 * 64)].iloc[0]
-    image = np.load(everest / row["image"])
+    image = slice_window(everest, row)[0]
     rgb = Path(sample_dir()) / "LE71400412000304SGS00_RGB.TIF"
     with rasterio.open(rgb) as src:
         window = src.window(row.x_min, row.y_min, row.x_max, row.y_max)
@@ -65,16 +66,25 @@ def test_slice_footprints_match_the_image(everest: Path) -> None:
     np.testing.assert_array_equal(np.moveaxis(image[..., :3], -1, 0), expected)
 
 
-def test_normalized_train_pixels_are_standardized(everest: Path) -> None:
-    stats = json.loads((everest / "stats.json").read_text())
-    assert stats["channels"] == ["red", "green", "blue", "nir", "ndvi", "ndwi"]
-    pixels = np.concatenate(
-        [np.load(p).reshape(-1, 6) for p in sorted((everest / "train").glob("*_img_*.npy"))]
+def test_pixels_are_stored_once_in_their_source_dtypes(everest: Path) -> None:
+    contract, info = load_contract(everest)
+    assert contract.channel_names == ["red", "green", "blue", "nir", "ndvi", "ndwi"]
+    assert [c.formula for c in contract.channels[4:]] == [
+        "(nir-red)/(nir+red)",
+        "(green-nir)/(green+nir)",
+    ]
+    bands = np.load(everest / "scenes" / "LE71400412000304SGS00" / "image_uint8.npy", mmap_mode="r")
+    indices = np.load(
+        everest / "scenes" / "LE71400412000304SGS00" / "image_float16.npy", mmap_mode="r"
     )
-    labels = np.concatenate(
-        [np.load(p).reshape(-1) for p in sorted((everest / "train").glob("*_label_*.npy"))]
+    assert bands.dtype == np.uint8 and bands.shape == (655, 800, 4)
+    assert indices.dtype == np.float16 and indices.shape == (655, 800, 2)
+    with rasterio.open(Path(sample_dir()) / "LE71400412000304SGS00_RGB.TIF") as src:
+        np.testing.assert_array_equal(np.moveaxis(src.read(), 0, -1), bands[..., :3])
+    # nothing normalized on disk, no per-split copies: the index names windows
+    assert not any((everest / split).exists() for split in ("train", "dev", "test"))
+    index = pd.read_csv(everest / "splits.csv")
+    assert set(index["split"]) <= {"train", "dev", "test"} and len(index) == sum(
+        info["counts"].values()
     )
-    valid = pixels[labels != 255].astype(np.float64)  # float32 sums drift by ~1e-3
-    np.testing.assert_allclose(valid.mean(axis=0), 0.0, atol=1e-3)
-    np.testing.assert_allclose(valid.std(axis=0), 1.0, atol=1e-3)
-    assert np.isfinite(pixels).all()
+    assert contract.stats is not None and contract.stats.pixels > 0

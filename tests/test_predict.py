@@ -20,6 +20,7 @@ from glacier.inference.outputs import BLOCK, PredictionOutputs, pick_class, winn
 from glacier.inference.predict import predict_scene
 from glacier.inference.tiling import blend_weights, tile_starts
 from glacier.inference.vectorize import class_areas_km2, vectorize_class_map, write_polygons
+from glacier.models.normalize import Normalizer
 
 BANDS = ("red", "green", "blue", "nir")
 
@@ -31,7 +32,7 @@ def open_reader(path: Path) -> SceneReader:
 def pointwise_model(dropout: float = 0.0) -> nn.Module:
     """A 1×1-conv model: its output at a pixel does not depend on the tile around it."""
     torch.manual_seed(0)
-    layers: list[nn.Module] = [nn.Conv2d(4, 8, 1), nn.ReLU()]
+    layers: list[nn.Module] = [Normalizer([0.3] * 4, [0.2] * 4), nn.Conv2d(4, 8, 1), nn.ReLU()]
     if dropout:
         layers.append(nn.Dropout2d(dropout))
     layers.append(nn.Conv2d(8, 3, 1))
@@ -44,8 +45,6 @@ def run(path: Path, out: Path, model: nn.Module, **kwargs: object) -> Prediction
             model,
             reader,
             channel_indices=[0, 1, 2, 3],
-            means=[0.3] * 4,
-            stds=[0.2] * 4,
             class_names=["clean_ice", "debris"],
             out_prefix=out,
             **kwargs,  # type: ignore[arg-type]

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,12 +11,17 @@ import pandas as pd
 import pytest
 import rasterio
 import shapely
+import torch
 from hydra.errors import ConfigCompositionException
 from omegaconf import DictConfig, open_dict
-from scene_files import tree_checksums
+from scene_files import slice_window, tree_checksums
 
+from glacier.data.datamodule import load_contract
+from glacier.data.postprocess import training_area
+from glacier.data.storage import SceneStore
 from glacier.data.synthetic import SyntheticDataset, ensure_synthetic_dataset
 from glacier.errors import GlacierFileNotFoundError, GlacierInputError
+from glacier.models.normalize import Normalizer
 from glacier.tasks.preprocess import run_preprocess
 
 Compose = Callable[[str, list[str] | None], DictConfig]
@@ -91,7 +93,7 @@ def test_slice_footprint_reads_back_the_same_pixels(
     slices = gpd.read_file(out / "slices" / "slices.geojson")
     assert slices.crs == "EPSG:4326" and len(slices) > 10
     row = slices.iloc[7]
-    image = np.load(out / str(row["image"]))
+    image = slice_window(out, row)[0]
     with rasterio.open(data.scene) as src:
         window = rasterio.windows.from_bounds(
             row["x_min"], row["y_min"], row["x_max"], row["y_max"], src.transform
@@ -111,8 +113,7 @@ def test_edge_slices_are_padded_with_nodata(
     data = synthetic(tmp_path)
     slices = gpd.read_file(out / "slices" / "slices.geojson")
     edge = slices[slices["col_off"] + slices["size"] > data.width].iloc[0]
-    label = np.load(out / str(edge["label"]))
-    image = np.load(out / str(edge["image"]))
+    image, label = slice_window(out, edge)
     inside = data.width - int(edge["col_off"])
     assert (label[:, inside:] == 255).all() and np.isnan(image[:, inside:]).all()
 
@@ -158,15 +159,33 @@ def test_normalized_train_pixels_have_zero_mean_unit_std(
     processed: tuple[DictConfig, Path],
 ) -> None:
     _, out = processed
-    pixels = []
-    for image_path in sorted((out / "train").glob("*_img_*.npy")):
-        label = np.load(str(image_path).replace("_img_", "_label_"))
-        pixels.append(np.load(image_path)[label[..., 0] != 255])
-    values = np.concatenate(pixels).astype(np.float64)
-    np.testing.assert_allclose(values.mean(axis=0), 0.0, atol=1e-3)
-    np.testing.assert_allclose(values.std(axis=0), 1.0, atol=1e-3)
-    info = json.loads((out / "dataset.json").read_text())
-    assert info["channels"] == ["blue", "green", "red", "nir", "swir1", "swir2", "ndvi", "ndsi"]
+    contract, _ = load_contract(out)
+    assert contract.stats is not None
+    assert contract.channel_names == [
+        "blue",
+        "green",
+        "red",
+        "nir",
+        "swir1",
+        "swir2",
+        "ndvi",
+        "ndsi",
+    ]
+    index = pd.read_csv(out / "splits.csv")
+    train = index[index["split"] == "train"]
+    store = SceneStore(out, contract.channels)
+    scene = store.slice_image("synthetic", 0, 0, 1)  # opens the arrays
+    assert scene[0].shape == (1, 1, 8)
+    (floats, halves), labels = store.arrays("synthetic")
+    pixels = np.concatenate([floats, halves], axis=-1).astype(np.float64)
+    area = training_area(labels.shape[:2], train) & (labels[..., 0] != 255)
+    normalizer = Normalizer(*contract.stats.of(contract.channel_names))
+    values = torch.from_numpy(pixels[area].T[None, :, :, None]).float()
+    normalized = normalizer(values)[0, :, :, 0].double()
+    # each training pixel once, overlapping windows or not: mean 0, std 1 per channel
+    np.testing.assert_allclose(normalized.mean(dim=1).numpy(), 0.0, atol=1e-4)
+    np.testing.assert_allclose(normalized.std(dim=1, correction=0).numpy(), 1.0, atol=1e-4)
+    assert contract.stats.pixels == int(area.sum())
 
 
 def test_second_run_changes_no_file(processed: tuple[DictConfig, Path]) -> None:
@@ -254,7 +273,7 @@ def test_bad_input_fails_clearly_and_keeps_earlier_outputs(
     run_preprocess(good)
     out = Path(good.paths.processed_dir)
     before = tree_checksums(out, skip=())
-    assert "train" in {p.name for p in out.iterdir()}
+    assert "splits.csv" in {p.name for p in out.iterdir()}
     cfg = compose_in("preprocess", bad_overrides(case, data, tmp_path))
     with pytest.raises(error, match=message):
         run_preprocess(cfg)
@@ -268,11 +287,13 @@ def test_config_typo_is_rejected(compose_in: Compose) -> None:
         compose_in("preprocess", ["data.slice_szie=64"])
 
 
-def test_interrupted_slice_files_are_not_trusted(processed: tuple[DictConfig, Path]) -> None:
+def test_interrupted_scene_files_are_not_trusted(processed: tuple[DictConfig, Path]) -> None:
     cfg, out = processed
-    victim = out / "slices" / "slice_synthetic_img_3.npy"
-    victim.write_bytes(victim.read_bytes()[:100])  # as if a crash hit mid-write
-    shutil.rmtree(out / ".stages")  # and no stage recorded as done
+    victim = out / "scenes" / "synthetic" / "image_float32.npy"
+    intact = victim.read_bytes()
+    victim.write_bytes(intact[:1000])  # as if a crash or a full disk hit mid-write
+    run_preprocess(cfg)  # the stage record says done, but the file is short: redone
+    assert victim.read_bytes() == intact
+    victim.unlink()
     run_preprocess(cfg)
-    assert np.load(victim).shape[-1] == 8
-    assert os.path.getsize(victim) > 1000
+    assert victim.read_bytes() == intact

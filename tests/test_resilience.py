@@ -56,13 +56,14 @@ def test_preprocessing_killed_midway_then_rerun_equals_clean_run(tmp_path: Path)
     )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and process.poll() is None:
-        if len(list((killed / "slices").glob("*.npy"))) > 200:
+        if list((killed / ".staging").glob("*/scenes/big/*.npy")):  # storing pixels
             break
-        time.sleep(0.05)
+        time.sleep(0.01)
     assert process.poll() is None, "preprocessing finished before it could be killed"
     process.send_signal(signal.SIGKILL)
     process.wait()
     assert not (killed / "dataset.json").exists()
+    assert not (killed / "scenes").exists()  # nothing half-written under a final name
 
     subprocess.run(
         preprocess_command(tmp_path, scene, outline, killed), check=True, env=env, cwd=ROOT
@@ -72,19 +73,26 @@ def test_preprocessing_killed_midway_then_rerun_equals_clean_run(tmp_path: Path)
     assert actual == expected
 
 
-def test_truncated_slice_file_names_the_file(tmp_path: Path) -> None:
-    from glacier.data.dataset import SliceDataset
+def test_truncated_scene_array_names_the_file(tmp_path: Path) -> None:
+    import pandas as pd
+
+    from glacier.data.dataset import WindowDataset
+    from glacier.data.schema import Channel
+    from glacier.data.storage import SceneStore
     from glacier.errors import GlacierInputError
 
-    split = tmp_path / "train"
-    split.mkdir()
-    np.save(split / "slice_a_img_0.npy", np.zeros((8, 8, 3), dtype=np.float32))
-    np.save(split / "slice_a_label_0.npy", np.zeros((8, 8, 1), dtype=np.uint8))
-    data = (split / "slice_a_img_0.npy").read_bytes()
-    (split / "slice_a_img_0.npy").write_bytes(data[: len(data) // 2])
-    dataset = SliceDataset(split, [0, 1, 2], [0], augment=False)
-    with pytest.raises(GlacierInputError, match=r"slice_a_img_0\.npy"):
-        dataset[0]
+    store = SceneStore(tmp_path, [Channel("a", dtype="uint8"), Channel("b", dtype="uint8")])
+    image, labels = store.paths("scene_a")
+    image.parent.mkdir(parents=True)
+    labels.parent.mkdir(parents=True)
+    np.save(image, np.zeros((16, 16, 2), dtype=np.uint8))
+    np.save(labels, np.zeros((16, 16, 1), dtype=np.uint8))
+    data = image.read_bytes()
+    image.write_bytes(data[: len(data) // 2])
+    assert store.missing(["scene_a"]) == [image]
+    windows = pd.DataFrame({"scene": ["scene_a"], "row_off": [0], "col_off": [0], "size": [8]})
+    with pytest.raises(GlacierInputError, match=r"scene_a.*image_uint8\.npy"):
+        WindowDataset(store, windows)[0]
 
 
 def test_corrupt_geotiff_names_the_file(tmp_path: Path) -> None:
@@ -114,20 +122,24 @@ def small_checkpoint(path: Path) -> Path:
     import pytorch_lightning as pl
     import torch
 
+    from glacier.data.schema import Channel, ChannelStats, DatasetContract
     from glacier.models.segmenter import GlacierSegmenter
 
+    bands = ["red", "green", "blue", "nir"]
+    contract = DatasetContract(
+        name="small",
+        channels=tuple(Channel(b, dtype="uint8") for b in bands),
+        classes=("glacier",),
+        band_layout=(("red", "green", "blue"), ("nir",)),
+        stats=ChannelStats(mean=dict.fromkeys(bands, 0.0), std=dict.fromkeys(bands, 1.0)),
+    )
     module = GlacierSegmenter(
         model={"_target_": "glacier.models.unet.DropoutUNet", "depth": 2, "base_filters": 4},
         loss={"_target_": "glacier.models.losses.CrossEntropyLoss"},
         optimizer={"_target_": "torch.optim.Adam", "_partial_": True},
         class_names=["glacier"],
-        channel_names=["red", "green", "blue", "nir"],
-        normalization={"channels": ["red"], "means": [0.0] * 4, "stds": [1.0] * 4},
-        data={
-            "scene_bands": [[["red", "green", "blue"], ["nir"]]],
-            "derived": [],
-            "band_roles": {},
-        },
+        channel_names=bands,
+        data=contract.to_dict(),
     )
     torch.save(
         {

@@ -119,7 +119,7 @@ def test_dropout_and_classes_overrides_reach_objects(tmp_path: Path, data_dir: P
     rates = {m.p for m in module.net.modules() if isinstance(m, torch.nn.Dropout2d)}
     assert rates == {0.3}
     assert module(torch.zeros(1, 3, 32, 32)).shape[1] == 2
-    batch = next(iter(datamodule.train_dataloader()))
+    batch = datamodule.prepare_batch(next(iter(datamodule.train_dataloader())), train=True)
     assert batch["image"].shape[1] == 3
     assert set(batch["mask"].unique().tolist()) <= {0, 1, 255}
 
@@ -161,7 +161,8 @@ def test_short_fit_learns_and_writes_checkpoints(tmp_path: Path, data_dir: Path)
     module = GlacierSegmenter.load_from_checkpoint(best, weights_only=True)
     assert module.hparams["channel_names"][:3] == ["blue", "green", "red"]
     assert module.hparams["class_names"] == ["clean_ice", "debris"]
-    assert len(module.hparams["normalization"]["means"]) == len(module.hparams["channel_names"])
+    assert module.hparams["data"]["format_version"] == 2
+    assert module.normalizer.scale.numel() == len(module.hparams["channel_names"])
 
 
 def test_resume_from_last_checkpoint_continues(tmp_path: Path, data_dir: Path) -> None:

@@ -28,7 +28,7 @@ def mc_predict(
 
     Args:
         module: The segmenter.
-        image: (B, C, H, W) normalized batch on the module's device.
+        image: (B, C, H, W) raw batch on the module's device (the module normalizes it).
         samples: Stochastic passes (0 or 1 = deterministic only).
 
     Returns:
@@ -82,14 +82,17 @@ class PredictionPanels(pl.Callback):
         if trainer.sanity_checking or (epoch + 1) % self.every_n_epochs:
             return
         loaders: Any = trainer.val_dataloaders
-        batch = next(iter(loaders))
-        image = batch["image"][: self.max_samples].to(pl_module.device)
+        raw = next(iter(loaders))
+        raw = {key: value[: self.max_samples].to(pl_module.device) for key, value in raw.items()}
+        datamodule: Any = getattr(trainer, "datamodule", None)
+        batch = raw if "image" in raw else datamodule.prepare_batch(raw, train=False)
+        image = batch["image"]
         classes, spread = mc_predict(pl_module, image, self.mc_samples)
         rgb = self._rgb_indices(list(pl_module.hparams["channel_names"]))
         figures = []
         for i in range(len(image)):
             display = to_display_rgb(image[i].cpu().numpy(), rgb)
-            label = batch["mask"][i].numpy()
+            label = batch["mask"][i].cpu().numpy()
             uncertainty = None if spread is None else spread[i]
             figures.append(tile_panel(display, label, classes[i], uncertainty))
         self._publish(trainer, figures, epoch)

@@ -197,20 +197,28 @@ class DemOnGrid:
         return out
 
     def read_slope(self, window: Window) -> np.ndarray:
-        """Slope in degrees (h, w) for a window, computed with a one-pixel halo (no tile seams)."""
-        halo = Window(
-            int(window.col_off) - 1,
-            int(window.row_off) - 1,
-            int(window.width) + 2,
-            int(window.height) + 2,
-        )
+        """Slope in degrees (h, w) for a window, computed with a one-pixel halo (no tile seams).
+
+        Pixels outside the scene are NaN; at the scene's border the halo replicates the edge
+        elevations, whatever part of the window lies beyond it.
+        """
+        row0, col0 = int(window.row_off), int(window.col_off)
+        height, width = int(window.height), int(window.width)
+        out = np.full((height, width), np.nan, dtype=np.float32)
+        r0, c0 = max(row0, 0), max(col0, 0)
+        r1, c1 = min(row0 + height, self._vrt.height), min(col0 + width, self._vrt.width)
+        if r1 <= r0 or c1 <= c0:
+            return out
+        halo = Window(c0 - 1, r0 - 1, c1 - c0 + 2, r1 - r0 + 2)
         elevation = self.read_elevation(halo)
-        # fill the halo outside the DEM with edge values so border slopes stay finite
+        # fill the halo outside the DEM or scene with edge values so border slopes stay finite
         valid = np.isfinite(elevation)
         if valid.any() and not valid.all():
             elevation = _fill_edges(elevation)
         x_size, y_size = (p * self._metres for p in self._pixel)
-        return slope_degrees(elevation, x_size, y_size)[1:-1, 1:-1]
+        slope = slope_degrees(elevation, x_size, y_size)[1:-1, 1:-1]
+        out[r0 - row0 : r1 - row0, c0 - col0 : c1 - col0] = slope
+        return out
 
     def close(self) -> None:
         """Close the DEM."""

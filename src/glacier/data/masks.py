@@ -1,9 +1,8 @@
-"""Burn class outlines onto each scene's grid: ``masks/mask_{id}.npy`` (H, W, K uint8)."""
+"""Burn class outlines onto a scene grid, find nodata pixels and the region's outside."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -12,12 +11,10 @@ from rasterio.features import rasterize
 from rasterio.windows import Window
 
 from glacier.data.outlines import ClassOutlines
-from glacier.data.scene import SceneReader, open_scene
+from glacier.data.scene import SceneReader
 from glacier.data.spec import DataSpec, SceneSpec
 from glacier.errors import GlacierInputError, require_file
-from glacier.utils.io import remove_stale_temps, save_npy_atomic
 
-NODATA_LABEL = 255
 STRIP_ROWS = 512
 
 
@@ -82,62 +79,31 @@ def outside_region(region: Path, reader: SceneReader) -> np.ndarray:
     return inside == 0
 
 
-def generate_masks(
-    spec: DataSpec, scene: SceneSpec, outlines: ClassOutlines, processed_dir: Path
-) -> dict[str, Any]:
-    """Write ``masks/mask_{id}.npy`` for one scene and return its metadata row.
-
-    The mask has one 0/1 channel per class; nodata pixels (any band nodata, or outside the
-    region) are 255 in every channel.
+def burn_labels(
+    spec: DataSpec, scene: SceneSpec, outlines: ClassOutlines, reader: SceneReader
+) -> tuple[np.ndarray, dict[str, int]]:
+    """Burn every class's outlines onto a scene grid: (H, W, K) uint8 0/1 labels.
 
     Args:
-        spec: The dataset description.
-        scene: The scene to burn.
+        spec: The dataset description (classes, label files for messages).
+        scene: The scene.
         outlines: Loaded class polygons.
-        processed_dir: Output root.
+        reader: The open scene (grid source).
 
     Returns:
-        The scene's ``mask_metadata.csv`` row.
+        The labels and ``polygons_{class}`` counts of polygons touching the scene.
 
     Raises:
         GlacierInputError: If no outline polygon overlaps the scene.
     """
-    with open_scene(scene, spec) as reader:
-        channels, counts = [], {}
-        for name in spec.classes:
-            burned, count = burn_class(outlines.in_crs(name, reader.crs), reader)
-            channels.append(burned)
-            counts[f"polygons_{name}"] = count
-        if not any(counts.values()):
-            raise GlacierInputError(
-                f"no outline polygon of {[str(s.path) for s in spec.labels]} overlaps scene "
-                f"'{scene.id}' ({scene.sources[0].path}, bounds {reader.bounds} in {reader.crs})"
-            )
-        mask = np.stack(channels, axis=-1)
-        invalid = nodata_mask(reader)
-        if spec.region is not None:
-            invalid |= outside_region(spec.region, reader)
-        if invalid.all():
-            raise GlacierInputError(
-                f"scene '{scene.id}' ({scene.sources[0].path}) has no valid pixel: every pixel "
-                "is nodata (declared nodata value, NaN, or outside data.region)"
-            )
-        mask[invalid] = NODATA_LABEL
-        relative = Path("masks") / f"mask_{scene.id}.npy"
-        remove_stale_temps(processed_dir / "masks", relative.name)
-        save_npy_atomic(processed_dir / relative, mask)
-        return {
-            "id": scene.id,
-            "image": ";".join(str(s.path) for s in scene.sources),
-            "mask": str(relative),
-            "width": reader.width,
-            "height": reader.height,
-            "crs": reader.crs.to_string(),
-            "classes": ";".join(spec.classes),
-            **counts,
-            "nodata_fraction": float(invalid.mean()),
-            **{
-                f"fraction_{c}": float((mask[..., i] == 1).mean())
-                for i, c in enumerate(spec.classes)
-            },
-        }
+    channels, counts = [], {}
+    for name in spec.classes:
+        burned, count = burn_class(outlines.in_crs(name, reader.crs), reader)
+        channels.append(burned)
+        counts[f"polygons_{name}"] = count
+    if not any(counts.values()):
+        raise GlacierInputError(
+            f"no outline polygon of {[str(s.path) for s in spec.labels]} overlaps scene "
+            f"'{scene.id}' ({scene.sources[0].path}, bounds {reader.bounds} in {reader.crs})"
+        )
+    return np.stack(channels, axis=-1), counts

@@ -1,38 +1,58 @@
-"""The preprocessing pipeline: masks → slices → postprocess, re-runnable and shardable."""
+"""The preprocessing pipeline: scenes (labels, stored pixels, windows) → gather → postprocess.
+
+Every scene is processed into a private staging folder and swapped into place only when every
+scene of the run succeeded, so a failure leaves earlier outputs untouched. A stage whose
+fingerprint (inputs, band names, formulas, settings, format version) is unchanged is skipped.
+Shards (``scenes=START-END`` or ``shard=i num_shards=N``) write only their own scenes' files;
+the gather step (any run that covers every scene) writes the shared files.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
+import uuid
 from collections.abc import Callable, Iterable
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any, Protocol
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import shapely
 from joblib import Parallel, delayed
-from tqdm import tqdm
 
 from glacier.data.bands import validate_derived
+from glacier.data.channels import spec_contract
 from glacier.data.filtering import SliceFilter
-from glacier.data.masks import generate_masks
+from glacier.data.masks import burn_labels, outside_region
 from glacier.data.outlines import ClassOutlines, load_outlines
-from glacier.data.postprocess import channel_stats, finalize, write_splits
-from glacier.data.slicing import write_pair_slices
+from glacier.data.postprocess import (
+    INDEX_COLUMNS,
+    assign_splits,
+    channel_stats,
+    progress_bar,
+    write_dataset,
+)
+from glacier.data.scene import open_scene
+from glacier.data.schema import FORMAT_VERSION, IGNORE_INDEX, DatasetContract
+from glacier.data.slicing import open_scene_arrays, slice_scene
 from glacier.data.spec import DataSpec, SceneSpec
+from glacier.data.storage import SceneStore, mask_path, scene_dir
 from glacier.errors import GlacierInputError, require_file
 from glacier.utils.io import (
     files_fingerprint,
     fingerprint,
-    remove_stale_temps,
+    replace_directory,
     write_json_atomic,
     write_text_atomic,
 )
 
 log = logging.getLogger(__name__)
-FORMAT_VERSION = 1  # bump when the meaning of any stored artifact changes
+STAGING = ".staging"
 
 
 class Splitter(Protocol):
@@ -42,42 +62,143 @@ class Splitter(Protocol):
         """Settings for fingerprints."""
 
     def assign(self, slices: pd.DataFrame) -> pd.Series:
-        """Split name per slice."""
+        """Split name per slice ("" = dropped)."""
 
 
-def parse_scene_range(scenes: str | None, count: int) -> range:
-    """Turn ``"START-END"`` (inclusive, rows of mask_metadata.csv) into a range of scenes.
+def select_scenes(
+    count: int, scenes: str | None = None, shard: int | None = None, num_shards: int = 1
+) -> list[int]:
+    """Indices of the scenes a run processes: all, a ``START-END`` range, or shard ``i`` of ``N``.
+
+    Shards take every N-th scene (``i, i+N, ...``), which balances mixed scene sizes.
 
     Args:
-        scenes: The ``scenes=`` override, or None for all.
-        count: Number of scenes in the dataset.
+        count: Number of scenes in the data config.
+        scenes: ``START-END`` (inclusive), or None.
+        shard: Shard index in ``[0, num_shards)``, or None.
+        num_shards: Number of shards.
 
     Returns:
-        The selected scene indices.
+        Sorted scene indices.
+
+    Raises:
+        GlacierInputError: For a malformed or out-of-range selection.
     """
+    if num_shards < 1:
+        raise GlacierInputError(f"num_shards={num_shards}: must be >= 1")
+    if shard is not None and scenes is not None:
+        raise GlacierInputError("give either scenes=START-END or shard=i num_shards=N, not both")
+    if shard is not None:
+        if not 0 <= shard < num_shards:
+            raise GlacierInputError(f"shard={shard} must lie in 0..{num_shards - 1} (num_shards)")
+        return list(range(shard, count, num_shards))
     if scenes is None:
-        return range(count)
+        return list(range(count))
     try:
         start, end = (int(part) for part in str(scenes).split("-"))
     except ValueError as error:
         raise GlacierInputError(f"scenes must look like START-END, got {scenes!r}") from error
     if not 0 <= start <= end < count:
         raise GlacierInputError(f"scenes={scenes} is outside 0-{count - 1}")
-    return range(start, end + 1)
+    return list(range(start, end + 1))
+
+
+def process_scene(
+    spec: DataSpec,
+    contract: DatasetContract,
+    scene: SceneSpec,
+    outlines: ClassOutlines,
+    staging: Path,
+) -> dict[str, Any]:
+    """Burn labels, store pixels and index the slice windows of one scene, into ``staging``.
+
+    Args:
+        spec: The data config.
+        contract: The dataset contract (channel order and dtypes).
+        scene: The scene.
+        outlines: Loaded outlines.
+        staging: Empty folder receiving ``scenes/{id}/`` and ``masks/mask_{id}.npy``.
+
+    Returns:
+        ``{"meta": mask_metadata row, "slices": slice records}``.
+
+    Raises:
+        GlacierInputError: If no outline overlaps the scene or it has no valid pixel.
+    """
+    with open_scene(scene, spec) as reader:
+        if reader.band_names != contract.channel_names:
+            raise GlacierInputError(
+                f"scene {scene.id!r} reads channels {reader.band_names}, the dataset stores "
+                f"{contract.channel_names}; give every scene the same bands"
+            )
+        labels, counts = burn_labels(spec, scene, outlines, reader)
+        region = outside_region(spec.region, reader) if spec.region is not None else None
+        store = SceneStore(staging, contract.channels)
+        *images, labels_path = store.paths(scene.id)
+        narrowed_names = set(getattr(spec, "storage_dtypes", None) or {})
+        narrowed = {i for i, name in enumerate(contract.channel_names) if name in narrowed_names}
+        with ExitStack() as stack:
+            arrays = open_scene_arrays(contract, labels.shape[:2], labels, images, stack)
+            records = slice_scene(
+                reader, contract, arrays, region, spec.overlap, scene.id, narrowed
+            )
+        invalid = labels[..., 0] == IGNORE_INDEX
+        if invalid.all():
+            raise GlacierInputError(
+                f"scene '{scene.id}' ({scene.sources[0].path}) has no valid pixel: every pixel "
+                "is nodata (declared nodata value, NaN, outside the band files or data.region)"
+            )
+        labels_path.parent.mkdir(parents=True, exist_ok=True)
+        np.save(labels_path, labels, allow_pickle=False)
+        meta = {
+            "id": scene.id,
+            "image": ";".join(str(s.path) for s in scene.sources),
+            "mask": str(labels_path.relative_to(staging)),
+            "width": reader.width,
+            "height": reader.height,
+            "crs": reader.crs.to_string(),
+            "classes": ";".join(spec.classes),
+            **counts,
+            "nodata_fraction": float(invalid.mean()),
+            **{
+                f"fraction_{c}": float((labels[..., i] == 1).mean())
+                for i, c in enumerate(spec.classes)
+            },
+        }
+    return {"meta": meta, "slices": records}
+
+
+def publish_scene(staging: Path, processed_dir: Path, scene_id: str) -> None:
+    """Move a staged scene's files into place (replacing its earlier files)."""
+    scene_dir(processed_dir, scene_id).parent.mkdir(parents=True, exist_ok=True)
+    replace_directory(scene_dir(staging, scene_id), scene_dir(processed_dir, scene_id))
+    target = mask_path(processed_dir, scene_id)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(mask_path(staging, scene_id), target)
+
+
+def slices_geojson(records: pd.DataFrame) -> str:
+    """Slice footprints (EPSG:4326, densified edges) with their statistics, as GeoJSON text."""
+    frames = []
+    for crs, group in records.groupby("crs", sort=False):
+        boxes = shapely.box(group.x_min, group.y_min, group.x_max, group.y_max)
+        frame = gpd.GeoDataFrame(group, geometry=list(boxes), crs=crs)
+        frames.append(frame.set_geometry(frame.geometry.segmentize(1000.0)).to_crs("EPSG:4326"))
+    merged = gpd.GeoDataFrame(pd.concat(frames), crs="EPSG:4326").sort_values(["scene", "slice"])
+    return str(merged.to_json(drop_id=True))
 
 
 class Preprocessor:
-    """Turn raw scenes and outlines into a normalized, split slice dataset.
-
-    Every stage writes atomically and records a fingerprint of its inputs and settings under
-    ``.stages/``; a stage whose fingerprint is unchanged is skipped.
+    """Turn raw scenes and outlines into a processed dataset (stored scenes + index + contract).
 
     Args:
         data: The dataset description.
         filter: Which slices to keep.
         split: How to assign train/dev/test.
         processed_dir: Output root (``paths.processed_dir``).
-        scenes: Optional ``"START-END"`` range of scenes to mask and slice (sharding).
+        scenes: Optional ``"START-END"`` range of scenes to process (a shard).
+        shard: Optional shard index (with ``num_shards``): every N-th scene from ``shard``.
+        num_shards: Number of shards.
         n_jobs: Scenes processed in parallel (joblib).
         progress: Show progress bars.
     """
@@ -89,19 +210,30 @@ class Preprocessor:
         split: Splitter,
         processed_dir: str | Path,
         scenes: str | None = None,
+        shard: int | None = None,
+        num_shards: int = 1,
         n_jobs: int = 1,
         progress: bool = True,
     ) -> None:
+        if n_jobs == 0 or n_jobs < -1:
+            raise GlacierInputError(f"n_jobs={n_jobs}: use a positive number, or -1 for all CPUs")
         self.data = data
         self.filter = filter
         self.split = split
         self.processed_dir = Path(processed_dir)
-        self.scene_range = parse_scene_range(scenes, len(data.scenes))
+        self.selected = select_scenes(len(data.scenes), scenes, shard, num_shards)
         self.n_jobs = n_jobs
         self.progress = progress
-        self._outlines: ClassOutlines | None = None
+        self._contract: DatasetContract | None = None
 
-    # -- stage bookkeeping -------------------------------------------------------------------
+    # -- fingerprints and stage records --------------------------------------------------------
+    @property
+    def contract(self) -> DatasetContract:
+        """The dataset contract (channels from the scene headers), without statistics."""
+        if self._contract is None:
+            self._contract = spec_contract(self.data)
+        return self._contract
+
     def _state_path(self, name: str) -> Path:
         return self.processed_dir / ".stages" / f"{name}.json"
 
@@ -115,30 +247,33 @@ class Preprocessor:
     def _save_state(self, name: str, key: str, payload: Any) -> None:
         write_json_atomic(self._state_path(name), {"fingerprint": key, "payload": payload})
 
-    def _mask_key(self, scene: SceneSpec) -> str:
-        label_files = [s.path for s in self.data.labels] + (
-            [self.data.region] if self.data.region else []
-        )
-        described = self.data.describe()
+    def scene_key(self, scene: SceneSpec) -> str:
+        """Fingerprint of everything that changes a scene's stored files and slice records."""
+        data = self.data
+        extra_files = [f for f in (data.region, data.dem) if f is not None]
         return fingerprint(
             FORMAT_VERSION,
-            {k: described[k] for k in ("classes", "labels", "nodata", "date_filter", "region")},
+            self.contract.to_dict(),
+            {"id": scene.id, "sources": [[str(s.path), list(s.bands)] for s in scene.sources]},
             files_fingerprint([s.path for s in scene.sources]),
-            files_fingerprint(label_files),
+            [vars(label) | {"path": str(label.path)} for label in data.labels],
+            files_fingerprint([label.path for label in data.labels] + extra_files),
+            vars(data.date_filter) if data.date_filter else None,
+            {"overlap": data.overlap, "region": str(data.region), "dem": str(data.dem)},
         )
 
-    def _slice_key(self, mask_key: str) -> str:
-        described = self.data.describe()
-        settings = ("slice_size", "overlap", "derived", "band_roles", "dem")
-        dem = files_fingerprint([self.data.dem]) if self.data.dem else None
-        return fingerprint(FORMAT_VERSION, mask_key, {k: described[k] for k in settings}, dem)
+    def postprocess_key(self) -> str:
+        """Fingerprint of the filter, split and every scene (what ``dataset.json`` depends on)."""
+        keys = [self.scene_key(scene) for scene in self.data.scenes]
+        return fingerprint(FORMAT_VERSION, keys, self.filter.describe(), self.split.describe())
 
+    # -- checks --------------------------------------------------------------------------------
     def check_inputs(self) -> None:
-        """Fail fast, naming the file, when an input file is missing (before writing anything).
+        """Fail before writing anything, naming the file, when an input is missing or unusable.
 
         Raises:
             GlacierFileNotFoundError: For the first missing file.
-            GlacierInputError: If a derived channel cannot be computed from a scene's bands.
+            GlacierInputError: For unusable scenes, derived channels or labels.
         """
         for scene in self.data.scenes:
             for source in scene.sources:
@@ -152,11 +287,24 @@ class Preprocessor:
             require_file(self.data.region, "region polygon file (data.region)")
         if self.data.dem is not None:
             require_file(self.data.dem, "DEM (data.dem)")
+        _ = self.contract  # reads every scene's header
 
     def is_complete(self) -> bool:
-        """Whether the final dataset exists and matches the current inputs and settings."""
+        """Whether the dataset exists, matches the inputs and settings, and has every file."""
         self.check_inputs()
-        return self._load_state("postprocess", self._postprocess_key()) is not None
+        if self._load_state("postprocess", self.postprocess_key()) is None:
+            return False
+        needed = [self.processed_dir / name for name in ("dataset.json", "splits.csv")]
+        store = SceneStore(self.processed_dir, self.contract.channels)
+        missing = [p for p in needed if not p.is_file()] + store.missing(
+            [s.id for s in self.data.scenes]
+        )
+        if missing:
+            log.warning(
+                "processed dataset %s lacks %s: rebuilding", self.processed_dir, missing[:3]
+            )
+            return False
+        return True
 
     # -- stages --------------------------------------------------------------------------------
     def _parallel(self, func: Callable[..., Any], items: list[Any], desc: str) -> list[Any]:
@@ -166,152 +314,87 @@ class Preprocessor:
         tasks = (delayed(func)(item) for item in items)
         runner = Parallel(n_jobs=self.n_jobs, return_as="generator")
         results: Iterable[Any] = runner(tasks)
-        return list(tqdm(results, total=len(items), desc=desc, disable=not self.progress))
+        return list(progress_bar(results, len(items), desc, self.progress))
 
-    def _masks_for(self, scene: SceneSpec) -> dict[str, Any]:
-        assert self._outlines is not None
-        return generate_masks(self.data, scene, self._outlines, self.processed_dir)
-
-    def run_masks(self) -> list[dict[str, Any]]:
-        """Burn masks for the selected scenes and write ``mask_metadata.csv``.
-
-        Returns:
-            The metadata rows of the selected scenes.
-        """
-        scenes = [self.data.scenes[i] for i in self.scene_range]
-        keys = {s.id: self._mask_key(s) for s in scenes}
-        cached = {s.id: self._load_state(f"masks_{s.id}", keys[s.id]) for s in scenes}
-        todo = [s for s in scenes if cached[s.id] is None]
+    def run_scenes(self) -> None:
+        """Process the selected scenes whose stage records are stale; publish them together."""
+        scenes = [self.data.scenes[i] for i in self.selected]
+        keys = {s.id: self.scene_key(s) for s in scenes}
+        store = SceneStore(self.processed_dir, self.contract.channels)
+        todo = [
+            s
+            for s in scenes
+            if self._load_state(f"scene_{s.id}", keys[s.id]) is None or store.missing([s.id])
+        ]
         if todo:
-            self._outlines = load_outlines(self.data)
-        for scene, row in zip(todo, self._parallel(self._masks_for, todo, "masks"), strict=True):
-            self._save_state(f"masks_{scene.id}", keys[scene.id], row)
-        rows = []
-        for scene in self.data.scenes:
-            state = self._load_state(f"masks_{scene.id}", self._mask_key(scene))
-            if state is not None:
-                rows.append(state["payload"])
-        table = pd.DataFrame(rows)
-        first = ["id", "image", "mask", "width", "height", "crs", "classes"]
-        table = table[first + [c for c in table.columns if c not in first]]
-        write_text_atomic(self.processed_dir / "mask_metadata.csv", table.to_csv(index=False))
-        log.info("masks: %d scene(s), %d reused", len(scenes), len(scenes) - len(todo))
-        return [row for row in rows if row["id"] in keys]
+            outlines = load_outlines(self.data)
+            token = uuid.uuid4().hex[:8]
+            root = self.processed_dir / STAGING
+            stagings = {s.id: root / f"scene_{s.id}.{token}" for s in todo}
+            for scene in todo:  # leftovers of this scene's interrupted runs
+                for stale in root.glob(f"scene_{scene.id}.*"):
+                    shutil.rmtree(stale, ignore_errors=True)
 
-    def _slices_for(self, scene: SceneSpec) -> list[dict[str, Any]]:
-        mask = self.processed_dir / "masks" / f"mask_{scene.id}.npy"
-        return write_pair_slices(self.data, scene, mask, self.processed_dir)
+            def work(scene: SceneSpec) -> dict[str, Any]:
+                return process_scene(self.data, self.contract, scene, outlines, stagings[scene.id])
 
-    def run_slices(self) -> list[dict[str, Any]]:
-        """Slice the selected scenes and write their slice metadata GeoJSON.
+            try:
+                results = self._parallel(work, todo, "scenes")
+                for scene, result in zip(todo, results, strict=True):
+                    publish_scene(stagings[scene.id], self.processed_dir, scene.id)
+                    self._save_state(f"scene_{scene.id}", keys[scene.id], result)
+            finally:
+                for staging in stagings.values():
+                    shutil.rmtree(staging, ignore_errors=True)
+        log.info("scenes: %d selected, %d reused", len(scenes), len(scenes) - len(todo))
 
-        Returns:
-            One record per slice of the selected scenes.
+    def gather(self) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """Every scene's metadata row and slice records; writes ``mask_metadata.csv``.
+
+        Raises:
+            GlacierInputError: While some scene is not processed (shards still running).
         """
-        scenes = [self.data.scenes[i] for i in self.scene_range]
-        keys = {s.id: self._slice_key(self._mask_key(s)) for s in scenes}
-        cached = {s.id: self._load_state(f"slices_{s.id}", keys[s.id]) for s in scenes}
-        todo = [s for s in scenes if cached[s.id] is None]
-        for scene in todo:
-            self._state_path(f"slices_{scene.id}").unlink(missing_ok=True)
-        for scene, records in zip(
-            todo, self._parallel(self._slices_for, todo, "slices"), strict=True
-        ):
-            self._save_state(f"slices_{scene.id}", keys[scene.id], records)
-        records = []
-        for scene in scenes:
-            state = self._load_state(f"slices_{scene.id}", keys[scene.id])
-            assert state is not None
-            records.extend(state["payload"])
-        self._write_slice_geojson(records)
-        log.info(
-            "slices: %d scene(s), %d reused, %d slices",
-            len(scenes),
-            len(scenes) - len(todo),
-            len(records),
-        )
-        return records
-
-    def _write_slice_geojson(self, records: list[dict[str, Any]]) -> None:
-        """Write slice footprints (EPSG:4326) with their statistics as GeoJSON."""
-        frames = []
-        table = pd.DataFrame(records)
-        for crs, group in table.groupby("crs", sort=False):
-            boxes = shapely.box(group.x_min, group.y_min, group.x_max, group.y_max)
-            frame = gpd.GeoDataFrame(group, geometry=list(boxes), crs=crs)
-            frames.append(frame.set_geometry(frame.geometry.segmentize(1000.0)).to_crs("EPSG:4326"))
-        merged = gpd.GeoDataFrame(pd.concat(frames), crs="EPSG:4326").sort_values(
-            ["scene", "slice"]
-        )
-        full = len(self.scene_range) == len(self.data.scenes)
-        name = (
-            "slices.geojson"
-            if full
-            else f"slices_{self.scene_range.start}-{self.scene_range.stop - 1}.geojson"
-        )
-        write_text_atomic(self.processed_dir / "slices" / name, merged.to_json(drop_id=True))
-
-    def _all_slice_records(self) -> list[dict[str, Any]] | None:
-        """Records of every scene, or None while some scene is not sliced yet."""
-        records = []
+        metas, records, missing = [], [], []
         for scene in self.data.scenes:
-            state = self._load_state(f"slices_{scene.id}", self._slice_key(self._mask_key(scene)))
+            state = self._load_state(f"scene_{scene.id}", self.scene_key(scene))
             if state is None:
-                return None
-            records.extend(state["payload"])
-        return records
+                missing.append(scene.id)
+                continue
+            metas.append(state["payload"]["meta"])
+            records.extend(state["payload"]["slices"])
+        if missing:
+            raise GlacierInputError(
+                f"scenes {missing[:5]} ({len(missing)} of {len(self.data.scenes)}) are not "
+                "processed yet: run the remaining shards, or preprocess without shard=/scenes="
+            )
+        table = pd.DataFrame(metas)
+        write_text_atomic(self.processed_dir / "mask_metadata.csv", table.to_csv(index=False))
+        slices = pd.DataFrame(records)
+        write_text_atomic(self.processed_dir / "slices" / "slices.geojson", slices_geojson(slices))
+        return table, slices
 
-    def _postprocess_key(self) -> str:
-        slice_keys = [self._slice_key(self._mask_key(s)) for s in self.data.scenes]
-        return fingerprint(
-            FORMAT_VERSION, slice_keys, self.filter.describe(), self.split.describe()
-        )
-
-    def run_postprocess(self, records: list[dict[str, Any]]) -> dict[str, Any]:
-        """Filter, split, compute train statistics and write normalized ``train/ dev/ test/``.
+    def run_postprocess(self, slices: pd.DataFrame) -> dict[str, Any]:
+        """Filter, split, compute training statistics; write ``splits.csv`` and ``dataset.json``.
 
         Args:
-            records: Slice records of every scene.
+            slices: Slice records of every scene.
 
         Returns:
-            The dataset description written to ``dataset.json``.
+            The ``dataset.json`` content.
         """
-        key = self._postprocess_key()
+        key = self.postprocess_key()
         state = self._load_state("postprocess", key)
         if state is not None:
             log.info("postprocess: unchanged, skipped")
             return dict(state["payload"])
-        self._state_path("postprocess").unlink(missing_ok=True)
-        slices = pd.DataFrame(records)
-        slices = slices[self.filter.select(slices, self.data.classes)].copy()
-        slices["split"] = self.split.assign(slices).to_numpy()
-        slices = slices[slices["split"] != ""]
-        counts = {name: int((slices["split"] == name).sum()) for name in ("train", "dev", "test")}
-        if not counts["train"]:
-            raise GlacierInputError(
-                f"no training slices left after filter and split ({len(records)} sliced); "
-                "loosen filter/ or check split/ regions"
-            )
-        stats = channel_stats(
-            self.processed_dir, slices[slices["split"] == "train"], self.data.channels
-        )
-        staging = self.processed_dir / ".staging"
-        shutil.rmtree(staging, ignore_errors=True)
-        write_splits(self.processed_dir, slices, stats, staging)
-        write_text_atomic(
-            staging / "splits.csv", slices[["scene", "slice", "split"]].to_csv(index=False)
-        )
-        info = {
-            "name": self.data.name,
-            "channels": self.data.channels,
-            "classes": self.data.classes,
-            "channel_sets": self.data.channel_sets,
-            "slice_size": self.data.slice_size,
-            "counts": counts,
-            "data": self.data.describe(),
-        }
-        (staging / "splits.csv").replace(self.processed_dir / "splits.csv")
-        finalize(self.processed_dir, staging, stats, info)
+        keep = self.filter.select(slices, self.data.classes)
+        index, counts = assign_splits(slices, keep, self.split.assign(slices), len(slices))
+        store = SceneStore(self.processed_dir, self.contract.channels)
+        train = index[index["split"] == "train"]
+        stats = channel_stats(store, train, self.contract.channel_names, self.progress)
+        contract = self.contract.with_stats(stats)
+        extra = {"counts": counts, "storage": "scenes", "overlap": self.data.overlap}
+        info = write_dataset(self.processed_dir, index[INDEX_COLUMNS], contract, extra)
         self._save_state("postprocess", key, info)
         log.info("postprocess: %s", counts)
         return info
@@ -320,17 +403,24 @@ class Preprocessor:
         """Run every stage (skipping unchanged ones).
 
         Returns:
-            The dataset description, or None when only a shard was sliced and other scenes are
-            still missing.
+            The ``dataset.json`` content, or None when this run was a shard and other scenes
+            are still missing.
         """
         self.check_inputs()
         self.processed_dir.mkdir(parents=True, exist_ok=True)
-        for name in ("mask_metadata.csv", "splits.csv", "stats.json", "dataset.json"):
-            remove_stale_temps(self.processed_dir, name)
-        self.run_masks()
-        self.run_slices()
-        records = self._all_slice_records()
-        if records is None:
-            log.info("postprocess waits until every scene is sliced (run without scenes=)")
-            return None
-        return self.run_postprocess(records)
+        self.run_scenes()
+        if len(self.selected) < len(self.data.scenes):
+            done = [
+                s.id
+                for s in self.data.scenes
+                if self._load_state(f"scene_{s.id}", self.scene_key(s)) is not None
+            ]
+            if len(done) < len(self.data.scenes):
+                log.info(
+                    "shard done; %d of %d scenes processed: postprocess runs once all are",
+                    len(done),
+                    len(self.data.scenes),
+                )
+                return None
+        _, slices = self.gather()
+        return self.run_postprocess(slices)

@@ -1,20 +1,25 @@
-"""Filter → split → statistics (train only) → normalize + impute: ``train/ dev/ test/``."""
+"""Filter → split → statistics over training pixels → the index (``splits.csv``) and the contract.
+
+Nothing here rewrites a pixel: a new filter, split or statistics only rewrites ``splits.csv``
+and ``dataset.json``. Normalization happens in the model (:mod:`glacier.models.normalize`).
+"""
 
 from __future__ import annotations
 
-import shutil
-from collections.abc import Iterable
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from glacier.data.masks import NODATA_LABEL
-from glacier.data.splits import SPLITS
+from glacier.data.schema import IGNORE_INDEX, SPLITS, ChannelStats, DatasetContract
 from glacier.errors import GlacierInputError
-from glacier.utils.io import replace_directory, save_npy_atomic, write_json_atomic
+from glacier.utils.io import write_json_atomic, write_text_atomic
+
+INDEX_COLUMNS = ["scene", "slice", "split", "row_off", "col_off", "size"]
+STATS_ROWS = 256  # rows of a scene read at a time while accumulating statistics
 
 
 class RunningStats:
@@ -33,7 +38,7 @@ class RunningStats:
         """
         if not len(values):
             return
-        batch = values.astype(np.float64)
+        batch = values.astype(np.float64, copy=False)
         n = float(len(batch))
         mean = batch.mean(axis=0)
         m2 = ((batch - mean) ** 2).sum(axis=0)
@@ -49,105 +54,129 @@ class RunningStats:
         return np.sqrt(self.m2 / np.maximum(self.count, 1))
 
 
-def valid_pixels(image: np.ndarray, label: np.ndarray) -> np.ndarray:
-    """Boolean (S, S) mask of pixels with data in the label and every image channel.
+class PixelSource(Protocol):
+    """What statistics need from a store: valid training pixels, block by block."""
 
-    Args:
-        image: (S, S, C) float image.
-        label: (S, S, K) uint8 label.
-
-    Returns:
-        True where the pixel is valid.
-    """
-    return (label[..., 0] != NODATA_LABEL) & np.isfinite(image).all(axis=-1)
+    def training_pixels(self, train: pd.DataFrame, progress: bool) -> Iterator[np.ndarray]:
+        """(N, C) float64 values of valid pixels inside the training windows."""
 
 
 def channel_stats(
-    processed_dir: Path, train: pd.DataFrame, channels: list[str]
-) -> dict[str, list[Any]]:
-    """Mean and std per channel over the valid pixels of training slices.
+    source: PixelSource, train: pd.DataFrame, channels: Sequence[str], progress: bool = True
+) -> ChannelStats:
+    """Mean and std per channel over the valid pixels of the training windows.
+
+    Each pixel counts once even where training windows overlap.
 
     Args:
-        processed_dir: Root holding ``slices/``.
-        train: Metadata rows of the training slices.
-        channels: Channel names.
+        source: The store of the processed dataset.
+        train: Index rows of the training slices.
+        channels: Channel names, in stored order.
+        progress: Show a progress bar.
 
     Returns:
-        ``{"channels", "means", "stds", "pixels"}``.
+        The statistics (a constant channel gets std 1).
 
     Raises:
         GlacierInputError: If there are no valid training pixels.
     """
     stats = RunningStats(len(channels))
-    for row in tqdm(train.itertuples(), total=len(train), desc="stats", leave=False):
-        image = np.load(processed_dir / str(row.image), mmap_mode="r")
-        label = np.load(processed_dir / str(row.label), mmap_mode="r")
-        stats.update(np.asarray(image)[valid_pixels(image, label)])
+    for values in source.training_pixels(train, progress):
+        stats.update(values[np.isfinite(values).all(axis=1)])
     if not stats.count.max():
-        raise GlacierInputError(f"no valid training pixels in {processed_dir}/slices")
+        raise GlacierInputError("no valid training pixels: every training slice is nodata")
     std = stats.std
-    std[std == 0] = 1.0
-    return {
-        "channels": channels,
-        "means": stats.mean.tolist(),
-        "stds": std.tolist(),
-        "pixels": int(stats.count[0]),
-    }
+    std[~(std > 0)] = 1.0
+    return ChannelStats(
+        mean=dict(zip(channels, stats.mean.tolist(), strict=True)),
+        std=dict(zip(channels, std.tolist(), strict=True)),
+        pixels=int(stats.count[0]),
+    )
 
 
-def normalize_slice(image: np.ndarray, label: np.ndarray, stats: dict[str, Any]) -> np.ndarray:
-    """Normalize one slice and impute nodata to 0 (the channel mean after normalization).
-
-    Args:
-        image: (S, S, C) raw image.
-        label: (S, S, K) label (255 = nodata).
-        stats: Output of :func:`channel_stats`.
-
-    Returns:
-        (S, S, C) float32 normalized image without NaN.
-    """
-    means = np.asarray(stats["means"], dtype=np.float32)
-    stds = np.asarray(stats["stds"], dtype=np.float32)
-    out = (np.asarray(image, dtype=np.float32) - means) / stds
-    out[~valid_pixels(image, label)] = 0.0
-    return out
+def training_area(shape: tuple[int, int], windows: pd.DataFrame) -> np.ndarray:
+    """(H, W) mask of the pixels inside any of a scene's windows (clipped to the scene)."""
+    area = np.zeros(shape, dtype=bool)
+    for row, col, size in windows[["row_off", "col_off", "size"]].itertuples(index=False):
+        area[max(row, 0) : row + size, max(col, 0) : col + size] = True
+    return area
 
 
-def write_splits(
-    processed_dir: Path, slices: pd.DataFrame, stats: dict[str, Any], staging: Path
-) -> None:
-    """Write normalized slice pairs of every split into ``staging/{train,dev,test}``.
+def scene_training_pixels(
+    images: Sequence[np.ndarray],
+    channel_groups: Sequence[Sequence[int]],
+    labels: np.ndarray,
+    windows: pd.DataFrame,
+) -> Iterator[np.ndarray]:
+    """Valid pixels of one stored scene inside its training windows, a few rows at a time.
 
     Args:
-        processed_dir: Root holding ``slices/``.
-        slices: Kept slices with a ``split`` column.
-        stats: Normalization statistics.
-        staging: Empty staging folder.
+        images: The scene's arrays, one per storage group.
+        channel_groups: Contract positions of each array's channels.
+        labels: The scene's (H, W, K) labels (255 = nodata).
+        windows: The scene's training windows.
+
+    Yields:
+        (N, C) float64 pixel values.
     """
-    for name in SPLITS:
-        (staging / name).mkdir(parents=True)
-    rows: Iterable[Any] = slices.itertuples()
-    for row in tqdm(rows, total=len(slices), desc="normalize", leave=False):
-        image = np.load(processed_dir / str(row.image))
-        label = np.load(processed_dir / str(row.label))
-        folder = staging / str(row.split)
-        save_npy_atomic(folder / Path(str(row.image)).name, normalize_slice(image, label, stats))
-        shutil.copyfile(processed_dir / str(row.label), folder / Path(str(row.label)).name)
+    height, width = labels.shape[:2]
+    area = training_area((height, width), windows)
+    channels = sum(len(group) for group in channel_groups)
+    for top in range(0, height, STATS_ROWS):
+        rows = slice(top, top + STATS_ROWS)
+        chosen = area[rows] & (labels[rows, :, 0] != IGNORE_INDEX)
+        count = int(chosen.sum())
+        if not count:
+            continue
+        values = np.empty((count, channels), dtype=np.float64)
+        for group, array in zip(channel_groups, images, strict=True):
+            values[:, list(group)] = array[rows][chosen]
+        yield values
 
 
-def finalize(
-    processed_dir: Path, staging: Path, stats: dict[str, Any], info: dict[str, Any]
-) -> None:
-    """Swap the staged split folders into place and write ``stats.json``/``dataset.json``.
+def assign_splits(
+    slices: pd.DataFrame, keep: np.ndarray, split: pd.Series, total: int
+) -> tuple[pd.DataFrame, dict[str, int]]:
+    """Kept slices with their split (dropped ones removed) and the count per split.
+
+    Raises:
+        GlacierInputError: If no training slice is left.
+    """
+    chosen = slices[keep].copy()
+    chosen["split"] = split.loc[chosen.index].to_numpy()
+    chosen = chosen[chosen["split"] != ""]
+    counts = {name: int((chosen["split"] == name).sum()) for name in SPLITS}
+    if not counts["train"]:
+        raise GlacierInputError(
+            f"no training slices left after filter and split ({total} sliced); loosen filter/ "
+            "or check split/ regions"
+        )
+    return chosen, counts
+
+
+def write_dataset(
+    processed_dir: Path,
+    index: pd.DataFrame,
+    contract: DatasetContract,
+    extra: dict[str, Any],
+) -> dict[str, Any]:
+    """Write ``splits.csv`` (the index) and ``dataset.json`` (the contract + counts).
 
     Args:
         processed_dir: Output root.
-        staging: Folder with complete ``train/ dev/ test/``.
-        stats: Normalization statistics.
-        info: Dataset description (channels, classes, counts).
+        index: Kept slices with their split and window (plus store-specific columns).
+        contract: The contract, with statistics.
+        extra: More keys for ``dataset.json`` (counts, storage kind...).
+
+    Returns:
+        The ``dataset.json`` content.
     """
-    for name in SPLITS:
-        replace_directory(staging / name, processed_dir / name)
-    write_json_atomic(processed_dir / "stats.json", stats)
+    write_text_atomic(processed_dir / "splits.csv", index.to_csv(index=False))
+    info = {**contract.to_dict(), **extra}
     write_json_atomic(processed_dir / "dataset.json", info)
-    shutil.rmtree(staging, ignore_errors=True)
+    return info
+
+
+def progress_bar(items: Any, total: int, desc: str, enabled: bool) -> Any:
+    """``tqdm`` unless progress bars are off."""
+    return tqdm(items, total=total, desc=desc, leave=False, disable=not enabled)

@@ -5,34 +5,37 @@ from __future__ import annotations
 from pathlib import Path
 
 from glacier.data.filtering import SliceFilter
-from glacier.data.hkh_lila import HkhPatches, PatchImporter
 from glacier.data.pipeline import Preprocessor, Splitter
 from glacier.data.spec import DataSpec
 
 
 def build_preprocessor(
-    data: DataSpec | HkhPatches,
+    data: DataSpec,
     filter: SliceFilter,
     split: Splitter,
     processed_dir: str | Path,
     scenes: str | None = None,
+    shard: int | None = None,
+    num_shards: int = 1,
     n_jobs: int = 1,
     progress: bool = True,
 ) -> Preprocessor:
-    """The pipeline for a ``data/`` config: scene preprocessing, or patch import for HKH.
+    """The pipeline for a ``data/`` config.
 
     Args:
-        data: Scenes + outlines, or ready-made patches.
+        data: Scenes + outlines.
         filter: Which slices to keep.
         split: How to assign train/dev/test.
         processed_dir: Output root.
-        scenes: ``START-END`` shard of scenes (scene data only).
-        n_jobs: Scenes processed in parallel (scene data only).
+        scenes: ``START-END`` range of scenes to process (a shard).
+        shard: Shard index (with ``num_shards``).
+        num_shards: Number of shards.
+        n_jobs: Scenes processed in parallel.
         progress: Show progress bars.
 
     Returns:
-        A :class:`Preprocessor` or :class:`PatchImporter`.
+        The preprocessor.
     """
-    if isinstance(data, HkhPatches):
-        return PatchImporter(data, filter, split, processed_dir, progress=progress)
-    return Preprocessor(data, filter, split, processed_dir, scenes, n_jobs, progress)
+    return Preprocessor(
+        data, filter, split, processed_dir, scenes, shard, num_shards, n_jobs, progress
+    )

@@ -1,7 +1,17 @@
-"""Cut scenes and their masks into image/label slice pairs with true ground footprints."""
+"""Store a scene once (raw values, compact dtypes) with its labels, and index its slice windows.
+
+One pass over the scene, strip by strip of slice rows: each strip is read (raw bands + derived
+channels, NaN where nodata), written into the scene's arrays (see :mod:`glacier.data.storage`),
+its nodata marked in the labels, and the statistics of every slice window in it computed from
+column sums (each window spans the whole strip height). Memory is bounded by a strip plus the
+(H, W, K) uint8 labels.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -9,10 +19,10 @@ import numpy as np
 from rasterio.windows import Window
 from rasterio.windows import bounds as window_bounds
 
-from glacier.data.masks import NODATA_LABEL
-from glacier.data.scene import open_scene
-from glacier.data.spec import DataSpec, SceneSpec
-from glacier.utils.io import remove_stale_temps, save_npy_atomic
+from glacier.data.scene import SceneReader
+from glacier.data.schema import IGNORE_INDEX, DatasetContract
+from glacier.data.storage import StorageGroup, fill_value, storage_groups
+from glacier.errors import GlacierInputError
 
 
 def window_starts(length: int, size: int, overlap: int) -> list[int]:
@@ -32,89 +42,190 @@ def window_starts(length: int, size: int, overlap: int) -> list[int]:
     return list(range(0, max(length - overlap, 1), stride))
 
 
-def _padded_labels(mask: np.ndarray, row: int, size: int, cols: int) -> np.ndarray:
-    """Rows ``row..row+size`` of the mask, padded with nodata to ``(size, cols, K)``."""
-    out = np.full((size, cols, mask.shape[2]), NODATA_LABEL, dtype=np.uint8)
-    part = mask[row : row + size, :cols]
-    out[: part.shape[0], : part.shape[1]] = part
-    return out
+@dataclass
+class SceneArrays:
+    """The open (memory-mapped) arrays a scene is being written into.
 
-
-def slice_record(image: np.ndarray, label: np.ndarray, classes: list[str]) -> dict[str, float]:
-    """Summary statistics of one slice pair stored in ``slices.geojson``.
-
-    Args:
-        image: (S, S, C) float32 image, NaN where nodata.
-        label: (S, S, K) uint8 label, 255 where nodata.
-        classes: Class names, one per label channel.
-
-    Returns:
-        ``mask_mean_{class}`` (fraction of valid pixels), ``img_mean`` and ``nodata_frac``.
+    Attributes:
+        groups: Storage groups of the contract's channels.
+        images: One (H, W, C) array per group.
+        labels: (H, W, K) uint8 labels (0/1 per class; nodata marked while slicing).
     """
-    valid = label[..., 0] != NODATA_LABEL
-    count = int(valid.sum())
-    record = {"nodata_frac": float(1.0 - count / valid.size)}
-    for index, name in enumerate(classes):
-        record[f"mask_mean_{name}"] = float(label[..., index][valid].mean()) if count else 0.0
-    record["img_mean"] = float(image[valid].mean()) if count else float("nan")
-    return record
+
+    groups: list[StorageGroup]
+    images: list[np.ndarray]
+    labels: np.ndarray
 
 
-def write_pair_slices(
-    spec: DataSpec, scene: SceneSpec, mask_path: Path, processed_dir: Path
+def _check_lossless(values: np.ndarray, dtype: str, name: str, scene: str) -> None:
+    """Refuse a narrowing storage dtype that would change a valid value."""
+    info = np.iinfo(dtype)
+    finite = values[np.isfinite(values)]
+    if finite.size and (
+        finite.min() < info.min or finite.max() > info.max or (finite != np.round(finite)).any()
+    ):
+        raise GlacierInputError(
+            f"scene {scene!r}: channel {name!r} holds values that {dtype} cannot store exactly "
+            f"(range {finite.min()}..{finite.max()}); fix data.storage_dtypes"
+        )
+
+
+def _store_rows(
+    arrays: SceneArrays,
+    names: list[str],
+    narrowed: set[int],
+    strip: np.ndarray,
+    valid: np.ndarray,
+    rows: slice,
+    scene: str,
+) -> None:
+    """Write rows of a (C, h, w) float32 strip (NaN = nodata) into the scene arrays."""
+    width = arrays.labels.shape[1]
+    take = strip[:, : rows.stop - rows.start, :width]
+    keep = valid[: rows.stop - rows.start, :width]
+    for group, target in zip(arrays.groups, arrays.images, strict=True):
+        part = take[list(group.channels)].transpose(1, 2, 0)
+        if np.dtype(group.dtype).kind in "iu":
+            for offset, channel in enumerate(group.channels):
+                if channel in narrowed:
+                    values = part[..., offset][keep]
+                    _check_lossless(values, group.dtype, names[channel], scene)
+            part = np.where(keep[..., None], part, fill_value(group.dtype))
+        target[rows] = part.astype(group.dtype)
+
+
+def _window_stats(
+    strip: np.ndarray,
+    valid: np.ndarray,
+    labels: np.ndarray,
+    classes: tuple[str, ...],
+    cols: list[int],
+    size: int,
+) -> Iterator[dict[str, float]]:
+    """Per window of a strip: nodata fraction, class fractions of valid pixels, image mean.
+
+    Every window spans the strip's full height, so column sums and one cumulative sum give all
+    windows at once (no per-window pass over pixels).
+    """
+    count = np.concatenate([[0], np.cumsum(valid.sum(axis=0, dtype=np.int64))])
+    with np.errstate(invalid="ignore"):
+        channel_sum = np.where(valid, strip.sum(axis=0, dtype=np.float64), 0.0)
+    image = np.concatenate([[0.0], np.cumsum(channel_sum.sum(axis=0))])
+    fractions = [
+        np.concatenate([[0], np.cumsum(((labels[..., k] == 1) & valid).sum(axis=0))])
+        for k in range(labels.shape[2])
+    ]
+    channels = strip.shape[0]
+    for col in cols:
+        end = col + size
+        pixels = int(count[end] - count[col])
+        record = {"nodata_frac": 1.0 - pixels / (size * size)}
+        mean = (image[end] - image[col]) / (pixels * channels) if pixels else 0.0
+        record["img_mean"] = float(mean)
+        for name, sums in zip(classes, fractions, strict=True):
+            record[f"mask_mean_{name}"] = float((sums[end] - sums[col]) / pixels) if pixels else 0.0
+        yield record
+
+
+def slice_scene(
+    reader: SceneReader,
+    contract: DatasetContract,
+    arrays: SceneArrays,
+    extra_invalid: np.ndarray | None,
+    overlap: int,
+    scene_id: str,
+    narrowed: set[int] | None = None,
 ) -> list[dict[str, Any]]:
-    """Write ``slices/slice_{id}_img_{k}.npy`` and ``..._label_{k}.npy`` for one scene.
-
-    Reads one strip of tile rows at a time, so memory is bounded by ``slice_size`` × width.
+    """Store the scene into ``arrays`` and return one record per slice window.
 
     Args:
-        spec: The dataset description (slice size, overlap, derived channels).
-        scene: The scene to slice.
-        mask_path: Its ``mask_{id}.npy``.
-        processed_dir: Output root.
+        reader: The open scene (raw bands + derived channels in contract order).
+        contract: The dataset contract (channel dtypes, classes, slice size).
+        arrays: Where to write; the labels get 255 at every nodata pixel.
+        extra_invalid: (H, W) pixels to treat as nodata besides the bands' own (the region).
+        overlap: Pixels shared by neighbouring windows.
+        scene_id: Scene id (records and messages).
+        narrowed: Channels stored in a narrower integer dtype than read (checked lossless).
 
     Returns:
-        One record per slice: ids, offsets, footprint bounds in the scene CRS, statistics.
+        Slice records: scene, slice number, offsets, size, CRS, footprint bounds in the scene
+        CRS, ``nodata_frac``, ``img_mean`` and ``mask_mean_{class}``.
     """
-    size, overlap = spec.slice_size, spec.overlap
-    out_dir = processed_dir / "slices"
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for stale in out_dir.glob(f"slice_{scene.id}_*.npy"):
-        stale.unlink()
-    remove_stale_temps(out_dir, f"slice_{scene.id}_")
-    mask = np.load(mask_path, mmap_mode="r")
+    size = contract.slice_size
+    height, width = reader.height, reader.width
+    col_starts = window_starts(width, size, overlap)
+    row_starts = window_starts(height, size, overlap)
+    cover = col_starts[-1] + size
+    buffer = np.empty((len(contract.channels), size, cover), dtype=np.float32)
+    labels_strip = np.empty((size, cover, len(contract.classes)), dtype=np.uint8)
     records: list[dict[str, Any]] = []
-    with open_scene(scene, spec) as reader:
-        col_starts = window_starts(reader.width, size, overlap)
-        cover = col_starts[-1] + size
-        for row in window_starts(reader.height, size, overlap):
-            strip = reader.read(Window(0, row, cover, size))
-            strip = np.moveaxis(strip, 0, -1)
-            labels = _padded_labels(mask, row, size, cover)
-            labels[np.isnan(strip).any(axis=-1)] = NODATA_LABEL
-            for col in col_starts:
-                k = len(records)
-                image = np.ascontiguousarray(strip[:, col : col + size])
-                label = np.ascontiguousarray(labels[:, col : col + size])
-                save_npy_atomic(out_dir / f"slice_{scene.id}_img_{k}.npy", image)
-                save_npy_atomic(out_dir / f"slice_{scene.id}_label_{k}.npy", label)
-                window = Window(col, row, size, size)
-                left, bottom, right, top = window_bounds(window, reader.transform)
-                records.append(
-                    {
-                        "scene": scene.id,
-                        "slice": k,
-                        "row_off": row,
-                        "col_off": col,
-                        "size": size,
-                        "crs": reader.crs.to_string(),
-                        "x_min": left,
-                        "y_min": bottom,
-                        "x_max": right,
-                        "y_max": top,
-                        "image": f"slices/slice_{scene.id}_img_{k}.npy",
-                        "label": f"slices/slice_{scene.id}_label_{k}.npy",
-                        **slice_record(image, label, spec.classes),
-                    }
-                )
+    crs = reader.crs.to_string()
+    names = contract.channel_names
+    for index, row in enumerate(row_starts):
+        strip, valid = reader.read_with_mask(Window(0, row, cover, size), out=buffer)
+        inside = min(size, height - row)
+        if extra_invalid is not None:
+            valid[:inside, :width] &= ~extra_invalid[row : row + inside]
+        # the rows only this strip writes: up to the next strip's start (all for the last)
+        stop = row_starts[index + 1] if index + 1 < len(row_starts) else height
+        rows = slice(row, min(stop, height))
+        _store_rows(arrays, names, narrowed or set(), strip, valid, rows, scene_id)
+        labels_strip.fill(IGNORE_INDEX)
+        labels_strip[:inside, :width] = arrays.labels[row : row + inside]
+        labels_strip[~valid] = IGNORE_INDEX
+        arrays.labels[row : row + inside] = labels_strip[:inside, :width]
+        stats = _window_stats(strip, valid, labels_strip, contract.classes, col_starts, size)
+        for col, record in zip(col_starts, stats, strict=True):
+            left, bottom, right, top = window_bounds(Window(col, row, size, size), reader.transform)
+            records.append(
+                {
+                    "scene": scene_id,
+                    "slice": len(records),
+                    "row_off": row,
+                    "col_off": col,
+                    "size": size,
+                    "crs": crs,
+                    "x_min": left,
+                    "y_min": bottom,
+                    "x_max": right,
+                    "y_max": top,
+                    **record,
+                }
+            )
     return records
+
+
+def open_scene_arrays(
+    contract: DatasetContract,
+    shape: tuple[int, int],
+    labels: np.ndarray,
+    paths: list[Path],
+    stack: ExitStack,
+) -> SceneArrays:
+    """Create the scene's image arrays (memory-mapped ``.npy`` files at ``paths``, one per group).
+
+    Args:
+        contract: The dataset contract.
+        shape: Scene rows and columns.
+        labels: The burned (H, W, K) labels.
+        paths: Destination of each storage group's array (temporary names).
+        stack: Closes (flushes) the memory maps.
+
+    Returns:
+        The arrays to slice into.
+    """
+    groups = storage_groups(contract.channels)
+    images: list[np.ndarray] = []
+    for group, path in zip(groups, paths, strict=True):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        array = np.lib.format.open_memmap(
+            path, mode="w+", dtype=group.dtype, shape=(*shape, len(group.channels))
+        )
+        stack.callback(_flush, array)
+        images.append(array)
+    return SceneArrays(groups, images, labels)
+
+
+def _flush(array: np.memmap) -> None:
+    array.flush()
+    del array

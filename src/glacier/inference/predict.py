@@ -33,24 +33,17 @@ def _batches(items: list[int], size: int) -> Iterator[list[int]]:
 
 
 class _Predictor:
-    """Normalize tiles and run the model (optionally with MC dropout)."""
+    """Batch raw tiles and run the model (which normalizes them), optionally with MC dropout."""
 
     def __init__(
         self,
         model: nn.Module,
-        means: Sequence[float],
-        stds: Sequence[float],
         mc_samples: int,
         seed: int,
         device: str,
         channels_last: bool,
     ) -> None:
         self.model = model.to(device).eval()
-        means_ = torch.tensor(means, dtype=torch.float32).view(-1, 1, 1)
-        inverse_stds = 1.0 / torch.tensor(stds, dtype=torch.float32).view(-1, 1, 1)
-        # (x - mean) / std as one fused multiply-add: x * (1 / std) + (-mean / std)
-        self.scale = inverse_stds.to(device)
-        self.shift = (-means_ * inverse_stds).to(device)
         self._batch: torch.Tensor | None = None
         self.mc_samples = mc_samples
         self.seed = seed
@@ -58,16 +51,11 @@ class _Predictor:
         self.format = torch.channels_last if channels_last else torch.contiguous_format
         self.calls = 0
 
-    def __call__(
-        self, tiles: Sequence[np.ndarray], all_finite: bool = False
-    ) -> tuple[np.ndarray, np.ndarray | None]:
+    def __call__(self, tiles: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray | None]:
         """(B, K, h, w) probabilities and MC variances (or None) for raw (C, h, w) tiles.
 
-        Non-finite inputs become 0 after normalization (the channel mean), unless the caller
-        knows there are none (``all_finite``).
-
-        The tiles (views into a row of the scene) are normalized straight into a reused batch
-        buffer in the model's memory format: one pass over the data, no temporaries.
+        The tiles (views into a row of the scene) are copied into a reused batch buffer in the
+        model's memory format; the model normalizes them and imputes nodata.
         """
         shape = (len(tiles), *tiles[0].shape)
         if self._batch is None or tuple(self._batch.shape) != shape:
@@ -75,10 +63,8 @@ class _Predictor:
                 shape, dtype=torch.float32, device=self.device, memory_format=self.format
             )
         batch = self._batch
-        for index, tile in enumerate(tiles):  # copy and normalize in one pass
-            torch.addcmul(self.shift, torch.from_numpy(tile), self.scale, out=batch[index])
-        if not all_finite:
-            torch.nan_to_num_(batch, nan=0.0, posinf=0.0, neginf=0.0)
+        for index, tile in enumerate(tiles):
+            batch[index].copy_(torch.from_numpy(tile))
         self.calls += 1
         if self.mc_samples > 0:
             mean, variance = mc_dropout_moments(
@@ -96,8 +82,6 @@ def predict_scene(
     reader: SceneReader,
     *,
     channel_indices: list[int],
-    means: list[float],
-    stds: list[float],
     class_names: list[str],
     out_prefix: Path,
     tile_size: int = 512,
@@ -113,11 +97,10 @@ def predict_scene(
     """Predict a whole scene and write class, probability and uncertainty GeoTIFFs.
 
     Args:
-        model: Maps normalized (B, C, H, W) tiles to logits (B, 1 + classes, H, W).
+        model: Maps raw (B, C, H, W) tiles (NaN = nodata) to logits (B, 1 + classes, H, W);
+            it normalizes them itself (e.g. a :class:`GlacierSegmenter`).
         reader: The open scene (its grid is the output grid).
         channel_indices: Reader channels fed to the model, in order.
-        means: Normalization means of those channels.
-        stds: Normalization standard deviations.
         class_names: Predicted classes (output 0 is background).
         out_prefix: Output path prefix; ``_classes.tif`` etc. are appended.
         tile_size: Tile edge in pixels.
@@ -134,7 +117,7 @@ def predict_scene(
         Paths of the written files.
     """
     outputs = PredictionOutputs.at(out_prefix, with_uncertainty=mc_samples > 0)
-    predictor = _Predictor(model, means, stds, mc_samples, seed, device, channels_last)
+    predictor = _Predictor(model, mc_samples, seed, device, channels_last)
     with OutputWriter(outputs, reader, class_names, probabilities) as writer:
         _run_tiles(
             reader,
@@ -192,15 +175,11 @@ def _run_tiles(
         pending = reads.submit(read_row, 0)
         for index, row in enumerate(rows):
             band, valid_band = pending.result()
-            row_finite = bool(valid_band.all())
             if index + 1 < len(rows):
                 pending = reads.submit(read_row, index + 1)
             flush(strip.pop_above(row))  # no later tile reaches above this row
             for batch in _batches(cols, batch_size):
-                probs, variance = predictor(
-                    [band[:, :, col : col + tile] for col in batch],
-                    all_finite=row_finite,
-                )
+                probs, variance = predictor([band[:, :, col : col + tile] for col in batch])
                 for i, col in enumerate(batch):
                     strip.add(
                         row,

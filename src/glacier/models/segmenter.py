@@ -13,11 +13,13 @@ from hydra.utils import instantiate
 from torch import Tensor, nn
 from torchmetrics.classification import MulticlassConfusionMatrix
 
+from glacier.data.legacy import checkpoint_contract
+from glacier.data.schema import BACKGROUND, IGNORE_INDEX
 from glacier.errors import GlacierInputError
 from glacier.inference.evaluate import metrics_from_confusion
+from glacier.models.normalize import Normalizer
 
 log = logging.getLogger(__name__)
-IGNORE_INDEX = 255
 STAGES = ("train", "val", "test")
 
 
@@ -41,12 +43,12 @@ def ordered_class_weights(
     """
     if weights is None:
         return None
-    order = ["background", *class_names]
+    order = [BACKGROUND, *class_names]
     if not isinstance(weights, Mapping):
         if len(weights) != len(order):
             raise GlacierInputError(f"loss.class_weights has {len(weights)} values for {order}")
         return [float(w) for w in weights]
-    unknown = [name for name in weights if name not in ("background", *known_classes)]
+    unknown = [name for name in weights if name not in (BACKGROUND, *known_classes)]
     if unknown:
         log.warning(
             "loss.class_weights: %s are not classes of this dataset %s; ignored",
@@ -61,19 +63,20 @@ class GlacierSegmenter(pl.LightningModule):
 
     Everything is passed as plain config dictionaries (``_target_`` + arguments) so the
     checkpoint's hyperparameters rebuild the exact model for prediction, and load with
-    ``weights_only=True``.
+    ``weights_only=True``. The model takes raw values: its first module normalizes them with
+    the dataset's statistics (buffers saved with the weights) and imputes nodata.
 
     Args:
         model: Network config; ``in_channels`` and ``num_classes`` are filled in here.
         loss: Loss config; ``class_weights`` may be given by class name.
         optimizer: Optimizer config with ``_partial_: true``.
-        scheduler: Scheduler config with ``_partial_: true``, or None.
         class_names: Selected classes (background is output 0).
         channel_names: Input channel names, in order.
-        normalization: ``{"channels", "means", "stds"}`` of the input channels.
-        data: Raw band layout and derived channels (see ``GlacierDataModule.describe``).
+        data: The dataset contract as a plain dict (:meth:`DatasetContract.to_dict`).
+        scheduler: Scheduler config with ``_partial_: true``, or None.
         monitor: Metric the scheduler and checkpoints follow.
         channels_last: Use the channels-last memory format (faster U-Nets on CPU).
+        normalization: Format-1 checkpoints only: statistics of the input channels.
     """
 
     def __init__(
@@ -83,16 +86,20 @@ class GlacierSegmenter(pl.LightningModule):
         optimizer: dict[str, Any],
         class_names: list[str],
         channel_names: list[str],
-        normalization: dict[str, list[Any]],
-        scheduler: dict[str, Any] | None = None,
         data: dict[str, Any] | None = None,
+        scheduler: dict[str, Any] | None = None,
         monitor: str = "val/iou_mean",
         channels_last: bool = True,
+        normalization: dict[str, list[Any]] | None = None,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
+        self.contract = checkpoint_contract(data, normalization, class_names)
+        assert self.contract.stats is not None
         self.class_names = list(class_names)
-        self.output_names = ["background", *self.class_names]
+        self.channel_names = list(channel_names)
+        self.output_names = [BACKGROUND, *self.class_names]
+        self.normalizer = Normalizer(*self.contract.stats.of(self.channel_names))
         self.net = self.build_model()
         self.criterion = self.build_loss()
         self.confusion = nn.ModuleDict(
@@ -139,8 +146,7 @@ class GlacierSegmenter(pl.LightningModule):
     def build_loss(self) -> nn.Module:
         """Instantiate the loss with class weights in output order."""
         config = dict(self.hparams["loss"])
-        data = self.hparams.get("data") or {}
-        known = data.get("dataset_classes") or self.class_names
+        known = self.contract.classes
         weights = ordered_class_weights(config.pop("class_weights", None), self.class_names, known)
         if weights is not None:
             config["class_weights"] = weights
@@ -148,11 +154,18 @@ class GlacierSegmenter(pl.LightningModule):
         return criterion
 
     def forward(self, image: Tensor) -> Tensor:
-        """Logits (B, K, H, W) for a normalized (B, C, H, W) image batch."""
+        """Logits (B, K, H, W) for a raw (B, C, H, W) image batch (NaN = nodata)."""
+        image = self.normalizer(image)
         if self.hparams["channels_last"]:
             image = image.contiguous(memory_format=torch.channels_last)
         logits: Tensor = self.net(image)
         return logits
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Give format-1 checkpoints (statistics in hyperparameters) their normalizer buffers."""
+        state = checkpoint.get("state_dict", {})
+        for name, buffer in self.normalizer.named_buffers():
+            state.setdefault(f"normalizer.{name}", buffer.detach().clone())
 
     def _step(self, batch: dict[str, Tensor], stage: str) -> Tensor:
         logits = self(batch["image"])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from pickle import UnpicklingError
 from typing import Any
@@ -12,6 +13,7 @@ import torch
 from omegaconf import DictConfig
 
 from glacier.config import build
+from glacier.data.channels import check_compatible, spec_contract
 from glacier.data.outlines import load_label_sources, load_outlines
 from glacier.data.scene import SceneReader
 from glacier.data.spec import DataSpec, LabelSource, SceneSpec
@@ -61,16 +63,49 @@ def safe_name(name: str) -> str:
     return cleaned or "scene"
 
 
-def _scenes(cfg: DictConfig, module: GlacierSegmenter) -> tuple[list[SceneSpec], DataSpec | None]:
-    """Scenes to map: ``input=`` files, or the scenes of the data config."""
+@dataclass(frozen=True)
+class ReadSettings:
+    """How to read raw scenes into the checkpoint's channels.
+
+    Attributes:
+        derived: Derived channels to compute (indices, DEM channels).
+        band_roles: Index role → band name.
+        dem: DEM file for elevation/slope.
+        nodata: Nodata value for files that declare none.
+    """
+
+    derived: list[str]
+    band_roles: dict[str, str]
+    dem: Path | None
+    nodata: float | None
+
+
+def _scenes(
+    cfg: DictConfig, module: GlacierSegmenter
+) -> tuple[list[SceneSpec], ReadSettings, DataSpec | None]:
+    """Scenes to map (``input=`` files, or the data config's scenes) and how to read them.
+
+    Scenes of a data config are read as that config says, after checking that its channels
+    are the checkpoint's by name and formula; ``input=`` files are read as the checkpoint's
+    training data was.
+    """
+    contract = module.contract
+    needed = [contract.channel(name) for name in module.channel_names]
     data: DataSpec | None = None
     if cfg.input is None or cfg.labels == "data":
         data = build(cfg.data, _convert_="all")
+    dem = Path(cfg.dem) if cfg.get("dem") else None
     if cfg.input is None:
         assert data is not None
-        return list(data.scenes), data
-    layout = module.hparams["data"]["scene_bands"][0]
-    return scenes_from_inputs(expand_inputs(cfg.input), layout), data
+        check_compatible(spec_contract(data).channels, needed, f"data={data.name}")
+        settings = ReadSettings(
+            list(data.derived), dict(data.band_roles), data.dem or dem, data.nodata
+        )
+        return list(data.scenes), settings, data
+    derived = [c.name for c in contract.channels if c.kind in ("index", "dem")]
+    settings = ReadSettings(derived, dict(contract.band_roles), dem, contract.nodata.value)
+    layout = [list(files) for files in contract.band_layout]
+    return scenes_from_inputs(expand_inputs(cfg.input), layout), settings, data
 
 
 def _reference(cfg: DictConfig, data: DataSpec | None, classes: list[str]) -> Any:
@@ -91,30 +126,31 @@ def _reference(cfg: DictConfig, data: DataSpec | None, classes: list[str]) -> An
 
 
 def predict_one(
-    cfg: DictConfig, module: GlacierSegmenter, scene: SceneSpec, reference: Any, out_dir: Path
+    cfg: DictConfig,
+    module: GlacierSegmenter,
+    scene: SceneSpec,
+    settings: ReadSettings,
+    reference: Any,
+    out_dir: Path,
 ) -> dict[str, Any]:
     """Map one scene and write every output beside ``out_dir/{scene}``.
 
     Returns:
         Paths of the outputs and, with references, the metrics.
     """
-    hp = module.hparams
-    data = hp["data"]
     prefix = out_dir / safe_name(scene.id)
-    dem = Path(cfg.dem) if cfg.get("dem") else None
-    with SceneReader(scene, data["derived"], data["band_roles"], dem, data.get("nodata")) as reader:
-        missing = [c for c in hp["channel_names"] if c not in reader.band_names]
+    read = settings
+    with SceneReader(scene, read.derived, read.band_roles, read.dem, read.nodata) as reader:
+        missing = [c for c in module.channel_names if c not in reader.band_names]
         if missing:
             raise GlacierInputError(
                 f"{scene.sources[0].path}: the checkpoint needs channels {missing}, the scene has "
                 f"{reader.band_names}"
             )
         outputs = predict_scene(
-            module.net,
+            module,
             reader,
-            channel_indices=[reader.band_names.index(c) for c in hp["channel_names"]],
-            means=hp["normalization"]["means"],
-            stds=hp["normalization"]["stds"],
+            channel_indices=[reader.band_names.index(c) for c in module.channel_names],
             class_names=module.class_names,
             out_prefix=prefix,
             tile_size=cfg.tile_size,
@@ -123,7 +159,7 @@ def predict_one(
             mc_samples=cfg.mc_samples,
             seed=cfg.seed,
             device=cfg.device,
-            channels_last=hp["channels_last"],
+            channels_last=module.hparams["channels_last"],
             probabilities=cfg.probabilities,
             progress=True,
         )
@@ -179,12 +215,14 @@ def run_predict(cfg: DictConfig) -> list[dict[str, Any]]:
         )
     tune_malloc()
     module = load_segmenter(cfg.ckpt_path)
-    scenes, data = _scenes(cfg, module)
+    scenes, settings, data = _scenes(cfg, module)
     reference = _reference(cfg, data, module.class_names)
     out_dir = Path(cfg.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     with torch.no_grad():
-        results = [predict_one(cfg, module, scene, reference, out_dir) for scene in scenes]
+        results = [
+            predict_one(cfg, module, scene, settings, reference, out_dir) for scene in scenes
+        ]
     write_json_atomic(out_dir / "predictions.json", results)
     for result in results:
         log.info("%s: %s", result["scene"], {k: v for k, v in result.items() if k != "metrics"})

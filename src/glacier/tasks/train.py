@@ -65,8 +65,7 @@ def build_module(cfg: DictConfig, datamodule: GlacierDataModule) -> GlacierSegme
         scheduler=_container(cfg.get("scheduler")),
         class_names=datamodule.class_names,
         channel_names=datamodule.channel_names,
-        normalization=datamodule.normalization,
-        data=datamodule.describe(),
+        data=datamodule.contract.to_dict(),
         monitor=cfg.monitor,
         channels_last=cfg.channels_last,
     )

@@ -1,0 +1,55 @@
+"""The ``glacier`` console script: ``glacier preprocess|train|predict|report [overrides]``."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from collections.abc import Sequence
+
+TASKS = {
+    "preprocess": ("glacier.tasks.preprocess", "raw scenes + outlines → slices, splits, stats"),
+    "train": ("glacier.tasks.train", "fit, test and checkpoint a model"),
+    "predict": ("glacier.tasks.predict", "map whole scenes with a checkpoint"),
+    "report": ("glacier.tasks.report", "summarize a run folder (run_dir=...)"),
+}
+# Lightning's DDP launcher re-runs this script without the task name: it travels in the env.
+TASK_ENV = "GLACIER_TASK"
+
+
+def usage() -> str:
+    """The help text."""
+    lines = ["usage: glacier TASK [hydra overrides ...]", "", "tasks:"]
+    lines += [f"  {name:<11} {text}" for name, (_, text) in TASKS.items()]
+    lines += [
+        "",
+        "Overrides are Hydra's (key=value, group=option, -m for sweeps, --cfg job, --help).",
+        "Add config folders with hydra.searchpath=[file:///path/to/configs].",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Dispatch to a task's Hydra entry point.
+
+    Args:
+        argv: Arguments after the program name (default: ``sys.argv[1:]``).
+    """
+    args = list(sys.argv[1:] if argv is None else argv)
+    task = os.environ.get(TASK_ENV)
+    if args and args[0] in TASKS:
+        task, args = args[0], args[1:]
+    elif not args or args[0] in ("-h", "--help") or task not in TASKS:
+        print(usage(), file=sys.stderr if args and args[0] not in ("-h", "--help") else sys.stdout)
+        if args and args[0] not in ("-h", "--help"):
+            print(f"\nglacier: unknown task {args[0]!r}", file=sys.stderr)
+            raise SystemExit(2)
+        return
+    os.environ[TASK_ENV] = task
+    sys.argv = [sys.argv[0], *args]
+    module = importlib.import_module(TASKS[task][0])
+    module.main()
+
+
+if __name__ == "__main__":
+    main()

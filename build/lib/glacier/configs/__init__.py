@@ -1,0 +1,1 @@
+"""Hydra configs shipped with glacier (``pkg://glacier.configs``)."""

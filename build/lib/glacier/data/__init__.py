@@ -1,0 +1,1 @@
+"""Data: scenes, outlines, masks, slices, splits and the training DataModule."""

@@ -1,0 +1,1 @@
+"""Inference: full-scene prediction, vectorization, evaluation."""

@@ -1,0 +1,1 @@
+"""Networks, losses, MC dropout and the LightningModule."""

@@ -1,0 +1,246 @@
+"""LightningModule: a segmentation network with its loss, metrics, optimizer and scheduler."""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from hydra.utils import instantiate
+from torch import Tensor, nn
+from torchmetrics.classification import MulticlassConfusionMatrix
+
+from glacier.data.legacy import checkpoint_contract
+from glacier.data.schema import BACKGROUND, IGNORE_INDEX
+from glacier.errors import GlacierInputError
+from glacier.inference.evaluate import metrics_from_confusion
+from glacier.models.normalize import Normalizer
+
+log = logging.getLogger(__name__)
+STAGES = ("train", "val", "test")
+
+
+def ordered_class_weights(
+    weights: Mapping[str, float] | Sequence[float] | None,
+    class_names: Sequence[str],
+    known_classes: Sequence[str],
+) -> list[float] | None:
+    """Turn loss class weights given by name into a list in output-channel order.
+
+    Args:
+        weights: ``{class: weight}`` (``background`` included), a list in channel order, or None.
+        class_names: Selected classes (output channels 1..K-1).
+        known_classes: Every class of the dataset (names outside the selection are ignored).
+
+    Returns:
+        Weights for ``[background, *class_names]`` (missing names weigh 1.0), or None.
+
+    Raises:
+        GlacierInputError: For a list of the wrong length.
+    """
+    if weights is None:
+        return None
+    order = [BACKGROUND, *class_names]
+    if not isinstance(weights, Mapping):
+        if len(weights) != len(order):
+            raise GlacierInputError(f"loss.class_weights has {len(weights)} values for {order}")
+        return [float(w) for w in weights]
+    unknown = [name for name in weights if name not in (BACKGROUND, *known_classes)]
+    if unknown:
+        log.warning(
+            "loss.class_weights: %s are not classes of this dataset %s; ignored",
+            unknown,
+            list(known_classes),
+        )
+    return [float(weights.get(name, 1.0)) for name in order]
+
+
+class GlacierSegmenter(pl.LightningModule):
+    """Train and evaluate a segmentation network on glacier slices.
+
+    Everything is passed as plain config dictionaries (``_target_`` + arguments) so the
+    checkpoint's hyperparameters rebuild the exact model for prediction, and load with
+    ``weights_only=True``. The model takes raw values: its first module normalizes them with
+    the dataset's statistics (buffers saved with the weights) and imputes nodata.
+
+    Args:
+        model: Network config; ``in_channels`` and ``num_classes`` are filled in here.
+        loss: Loss config; ``class_weights`` may be given by class name.
+        optimizer: Optimizer config with ``_partial_: true``.
+        class_names: Selected classes (background is output 0).
+        channel_names: Input channel names, in order.
+        data: The dataset contract as a plain dict (:meth:`DatasetContract.to_dict`).
+        scheduler: Scheduler config with ``_partial_: true``, or None.
+        monitor: Metric the scheduler and checkpoints follow.
+        channels_last: Use the channels-last memory format (faster U-Nets on CPU).
+        normalization: Format-1 checkpoints only: statistics of the input channels.
+    """
+
+    def __init__(
+        self,
+        model: dict[str, Any],
+        loss: dict[str, Any],
+        optimizer: dict[str, Any],
+        class_names: list[str],
+        channel_names: list[str],
+        data: dict[str, Any] | None = None,
+        scheduler: dict[str, Any] | None = None,
+        monitor: str = "val/iou_mean",
+        channels_last: bool = True,
+        normalization: dict[str, list[Any]] | None = None,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.contract = checkpoint_contract(data, normalization, class_names)
+        assert self.contract.stats is not None
+        self.class_names = list(class_names)
+        self.channel_names = list(channel_names)
+        self.output_names = [BACKGROUND, *self.class_names]
+        self.normalizer = Normalizer(*self.contract.stats.of(self.channel_names))
+        self.net = self.build_model()
+        self.criterion = self.build_loss()
+        self.confusion = nn.ModuleDict(
+            {
+                f"{stage}_confusion": MulticlassConfusionMatrix(
+                    len(self.output_names), ignore_index=IGNORE_INDEX
+                )
+                for stage in STAGES
+            }
+        )
+        if channels_last:
+            self.net = self.net.to(memory_format=torch.channels_last)
+
+    def _confusion(self, stage: str) -> MulticlassConfusionMatrix:
+        """The confusion-matrix metric of a stage."""
+        metric = self.confusion[f"{stage}_confusion"]
+        assert isinstance(metric, MulticlassConfusionMatrix)
+        return metric
+
+    def build_model(self) -> nn.Module:
+        """Instantiate the network for the selected channels and classes."""
+        config = dict(self.hparams["model"])
+        channels = len(self.hparams["channel_names"])
+        for key, wanted in (("in_channels", channels), ("num_classes", len(self.output_names))):
+            given = config.pop(key, None)
+            if given is not None and given != wanted:
+                raise GlacierInputError(
+                    f"model.{key}={given} does not fit the data: channels "
+                    f"{self.hparams['channel_names']} and classes {self.output_names} need {wanted}"
+                )
+        try:
+            net: nn.Module = instantiate(
+                config,
+                in_channels=channels,
+                num_classes=len(self.output_names),
+            )
+        except Exception as error:  # hydra wraps constructor errors; keep the cause visible
+            raise GlacierInputError(
+                f"cannot build model {config.get('_target_')} for "
+                f"{len(self.hparams['channel_names'])} channels: {error}"
+            ) from error
+        return net
+
+    def build_loss(self) -> nn.Module:
+        """Instantiate the loss with class weights in output order."""
+        config = dict(self.hparams["loss"])
+        known = self.contract.classes
+        weights = ordered_class_weights(config.pop("class_weights", None), self.class_names, known)
+        if weights is not None:
+            config["class_weights"] = weights
+        criterion: nn.Module = instantiate(config)
+        return criterion
+
+    def forward(self, image: Tensor) -> Tensor:
+        """Logits (B, K, H, W) for a raw (B, C, H, W) image batch (NaN = nodata)."""
+        image = self.normalizer(image)
+        if self.hparams["channels_last"]:
+            image = image.contiguous(memory_format=torch.channels_last)
+        logits: Tensor = self.net(image)
+        return logits
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Give format-1 checkpoints (statistics in hyperparameters) their normalizer buffers."""
+        state = checkpoint.get("state_dict", {})
+        for name, buffer in self.normalizer.named_buffers():
+            state.setdefault(f"normalizer.{name}", buffer.detach().clone())
+
+    def _step(self, batch: dict[str, Tensor], stage: str) -> Tensor:
+        logits = self(batch["image"])
+        loss: Tensor = self.criterion(logits, batch["mask"])
+        self._confusion(stage).update(logits.argmax(dim=1), batch["mask"])
+        self.log(
+            f"{stage}/loss",
+            loss,
+            on_step=False,
+            on_epoch=True,
+            prog_bar=stage != "train",
+            batch_size=batch["image"].shape[0],
+        )
+        return loss
+
+    def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
+        """One optimisation step."""
+        return self._step(batch, "train")
+
+    def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
+        """Accumulate validation loss and confusion."""
+        self._step(batch, "val")
+
+    def test_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
+        """Accumulate test loss and confusion."""
+        self._step(batch, "test")
+
+    def epoch_metrics(self, stage: str) -> dict[str, float]:
+        """Per-class IoU/precision/recall/F1 and mean IoU pooled over the epoch.
+
+        Args:
+            stage: ``train``, ``val`` or ``test``.
+
+        Returns:
+            Metric values keyed ``{stage}/{metric}_{class}`` and ``{stage}/iou_mean``.
+        """
+        matrix = self._confusion(stage).compute().cpu().numpy()
+        values = metrics_from_confusion(matrix, self.output_names)
+        flat = {}
+        for key, value in values.items():
+            name = key.replace("/", "_")
+            flat[f"{stage}/{name}"] = float(value) if not math.isnan(value) else 0.0
+        return flat
+
+    def _log_epoch(self, stage: str) -> None:
+        metrics = self.epoch_metrics(stage)
+        mean_iou = metrics.pop(f"{stage}/iou_mean")
+        self.log_dict(metrics, prog_bar=False)
+        self.log(f"{stage}/iou_mean", mean_iou, prog_bar=True)
+        self._confusion(stage).reset()
+
+    def on_train_epoch_end(self) -> None:
+        """Log pooled training metrics."""
+        self._log_epoch("train")
+
+    def on_validation_epoch_end(self) -> None:
+        """Log pooled validation metrics."""
+        self._log_epoch("val")
+
+    def on_test_epoch_end(self) -> None:
+        """Log pooled test metrics."""
+        self._log_epoch("test")
+
+    def configure_optimizers(self) -> Any:
+        """Optimizer and (optional) scheduler from config; plateau steps on ``monitor``."""
+        optimizer = instantiate(self.hparams["optimizer"])(params=self.parameters())
+        if not self.hparams["scheduler"]:
+            return optimizer
+        scheduler = instantiate(self.hparams["scheduler"])(optimizer=optimizer)
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {
+                "scheduler": scheduler,
+                "monitor": self.hparams["monitor"],
+                "interval": "epoch",
+                "frequency": 1,
+            },
+        }

@@ -1,0 +1,73 @@
+"""What each command does, in one shape: ``run(cfg)`` (plain, testable) and ``main()`` (Hydra).
+
+``glacier preprocess|train|predict|report`` (see :mod:`glacier.cli`), ``python train.py`` and
+``python -m glacier.tasks.train`` all reach the same ``main``. Configs ship inside the package
+(``glacier/configs``); users add their own folders with ``hydra.searchpath=[file://DIR]``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Callable
+from typing import TypeVar
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import DictConfig
+
+from glacier.errors import GlacierInputError
+
+CONFIG_PATH = "pkg://glacier.configs"
+EXIT_BAD_INPUT = 2
+log = logging.getLogger(__name__)
+Result = TypeVar("Result")
+
+
+def _multirun() -> bool:
+    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+
+
+def run_task(run: Callable[[DictConfig], Result], cfg: DictConfig) -> Result:
+    """Run a task; bad input ends it with one line on stderr and exit status 2.
+
+    The line names the file or key and the problem, without Hydra's traceback; set
+    ``HYDRA_FULL_ERROR=1`` for the full trace. In a multirun the error is re-raised so the
+    sweep records the failed job.
+
+    Args:
+        run: The task's plain function.
+        cfg: The composed config.
+
+    Returns:
+        What ``run`` returns.
+    """
+    try:
+        return run(cfg)
+    except GlacierInputError as error:
+        if os.environ.get("HYDRA_FULL_ERROR") == "1" or _multirun():
+            raise
+        task = cfg.get("task_name", "glacier")
+        print(f"glacier {task}: error: {error}", file=sys.stderr)
+        raise SystemExit(EXIT_BAD_INPUT) from None
+
+
+def hydra_entry(
+    config_name: str, run: Callable[[DictConfig], Result]
+) -> Callable[[], Result | None]:
+    """Wrap ``run`` as a Hydra entry point reading the packaged ``config_name.yaml``.
+
+    Args:
+        config_name: Entry config (``train``, ``predict``, ...).
+        run: The task's plain function.
+
+    Returns:
+        A function that parses ``sys.argv`` as Hydra overrides and runs the task.
+    """
+
+    def task(cfg: DictConfig) -> Result:
+        return run_task(run, cfg)
+
+    return hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name=config_name)(task)

@@ -1,0 +1,39 @@
+"""What the Hydra entry scripts do, as plain functions (testable with the compose API)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from omegaconf import DictConfig
+
+from glacier.config import build
+from glacier.data.pipeline import Preprocessor
+from glacier.tasks import hydra_entry
+
+log = logging.getLogger(__name__)
+
+
+def run_preprocess(cfg: DictConfig) -> dict[str, Any] | None:
+    """Instantiate the preprocessor from ``cfg`` and run it.
+
+    Args:
+        cfg: A composed ``preprocess`` config.
+
+    Returns:
+        The dataset description, or None when only a shard was processed.
+    """
+    preprocessor: Preprocessor = build(cfg.preprocessor, _convert_="all")
+    info = preprocessor.run()
+    where = preprocessor.processed_dir.resolve()
+    if info is None:
+        log.info("Sliced scenes %s into %s", cfg.scenes, where)
+    else:
+        log.info("Dataset %s ready in %s: %s slices", info["name"], where, info["counts"])
+    return info
+
+
+main = hydra_entry("preprocess", run_preprocess)
+
+if __name__ == "__main__":
+    main()

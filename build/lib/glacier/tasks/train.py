@@ -1,0 +1,156 @@
+"""What ``train.py`` does: build data, model, trainer from config; fit; test; record metrics."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import DictConfig, OmegaConf
+from pytorch_lightning.callbacks import ModelCheckpoint
+from pytorch_lightning.loggers import Logger, WandbLogger
+
+from glacier.config import build
+from glacier.data.datamodule import GlacierDataModule
+from glacier.models.segmenter import GlacierSegmenter
+from glacier.tasks import hydra_entry
+from glacier.utils.io import write_json_atomic
+from glacier.utils.runtime import default_wandb_offline, tune_malloc
+
+log = logging.getLogger(__name__)
+
+
+def _container(node: Any) -> Any:
+    """Resolve a config node into plain Python containers."""
+    return OmegaConf.to_container(node, resolve=True) if node is not None else None
+
+
+def hydra_choices() -> dict[str, Any]:
+    """Config-group choices of the running Hydra job (empty outside Hydra)."""
+    if not HydraConfig.initialized():
+        return {}
+    choices = dict(HydraConfig.get().runtime.choices)
+    return {k: v for k, v in choices.items() if not k.startswith("hydra/")}
+
+
+def sweep_group() -> str | None:
+    """A W&B group shared by every job of one multirun (None for single runs)."""
+    if not HydraConfig.initialized() or HydraConfig.get().mode != RunMode.MULTIRUN:
+        return None
+    return f"sweep-{Path(HydraConfig.get().sweep.dir).name}"
+
+
+def build_loggers(cfg: DictConfig) -> list[Logger]:
+    """Instantiate the configured loggers; a multirun's W&B runs share one group."""
+    loggers: list[Logger] = []
+    for name, node in (cfg.get("logger") or {}).items():
+        if node is None:
+            continue
+        kwargs = {}
+        if "wandb" in str(name) and node.get("group") is None:
+            kwargs["group"] = sweep_group()
+        loggers.append(build(node, **kwargs))
+    return loggers
+
+
+def build_module(cfg: DictConfig, datamodule: GlacierDataModule) -> GlacierSegmenter:
+    """Create the LightningModule for the datamodule's channels and classes."""
+    return GlacierSegmenter(
+        model=_container(cfg.model),
+        loss=_container(cfg.loss),
+        optimizer=_container(cfg.optimizer),
+        scheduler=_container(cfg.get("scheduler")),
+        class_names=datamodule.class_names,
+        channel_names=datamodule.channel_names,
+        data=datamodule.contract.to_dict(),
+        monitor=cfg.monitor,
+        channels_last=cfg.channels_last,
+    )
+
+
+def _best_checkpoint(trainer: pl.Trainer) -> str | None:
+    callback = trainer.checkpoint_callback
+    if isinstance(callback, ModelCheckpoint) and callback.best_model_path:
+        return str(callback.best_model_path)
+    return None
+
+
+def run_train(cfg: DictConfig) -> float | None:
+    """Fit, then test the best checkpoint, and write ``metrics.json`` in the run directory.
+
+    Args:
+        cfg: A composed ``train`` config.
+
+    Returns:
+        The value of ``cfg.optimized_metric`` (for Optuna sweeps), if logged.
+    """
+    tune_malloc()
+    default_wandb_offline()
+    pl.seed_everything(cfg.seed, workers=True)
+    datamodule: GlacierDataModule = build(cfg.datamodule, _convert_="all")
+    datamodule.prepare_data()
+    datamodule.setup("fit")
+    module = build_module(cfg, datamodule)
+    loggers = build_loggers(cfg)
+    callbacks = [build(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]
+    trainer: pl.Trainer = build(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    for logger in loggers:
+        logger.log_hyperparams({"config": _container(cfg), "choices": hydra_choices()})
+    try:
+        trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+        fit_metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
+        test_metrics: dict[str, float] = {}
+        best = _best_checkpoint(trainer)
+        if cfg.get("test"):
+            results = trainer.test(module, datamodule=datamodule, ckpt_path=best or None)
+            test_metrics = {k: float(v) for k, v in (results[0] if results else {}).items()}
+        write_json_atomic(
+            Path(cfg.paths.output_dir) / "metrics.json",
+            {
+                "test": test_metrics,
+                "final_fit": fit_metrics,
+                "best_checkpoint": best,
+                "best_score": _best_score(trainer),
+                "monitor": cfg.monitor,
+                "epochs": trainer.current_epoch,
+                "classes": datamodule.class_names,
+                "channels": datamodule.channel_names,
+                "choices": hydra_choices(),
+                "overrides": _overrides(),
+            },
+        )
+    finally:
+        _finish_wandb(loggers)
+    value = fit_metrics.get(cfg.get("optimized_metric") or "")
+    log.info("Run directory: %s", Path(cfg.paths.output_dir).resolve())
+    return value
+
+
+def _best_score(trainer: pl.Trainer) -> float | None:
+    callback = trainer.checkpoint_callback
+    if isinstance(callback, ModelCheckpoint) and callback.best_model_score is not None:
+        return float(callback.best_model_score)
+    return None
+
+
+def _overrides() -> list[str]:
+    if not HydraConfig.initialized():
+        return []
+    return list(HydraConfig.get().overrides.task)
+
+
+def _finish_wandb(loggers: list[Logger]) -> None:
+    """Close the W&B run so the next job of a multirun starts cleanly, even after a crash."""
+    if any(isinstance(logger, WandbLogger) for logger in loggers):
+        import wandb
+
+        wandb.finish()
+
+
+main = hydra_entry("train", run_train)
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,155 @@
+"""Atomic file writes and input fingerprints, so every stage is safe to interrupt and re-run."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+def _umask() -> int:
+    """The process umask (read without changing it for long)."""
+    current = os.umask(0)
+    os.umask(current)
+    return current
+
+
+@contextmanager
+def atomic_path(final_path: Path | str) -> Iterator[Path]:
+    """Yield a temporary path beside ``final_path`` and rename it into place on success.
+
+    The temporary file lives in the same directory, so the final rename is atomic; on any
+    exception it is removed and ``final_path`` keeps its earlier content.
+
+    Args:
+        final_path: Where the file must appear once it is complete.
+
+    Yields:
+        The temporary path to write to.
+    """
+    final = Path(final_path)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent)
+    os.fchmod(fd, 0o666 & ~_umask())  # mkstemp creates 0600; give outputs normal permissions
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        os.replace(tmp, final)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def remove_stale_temps(folder: Path, name_prefix: str) -> int:
+    """Delete temporary files left by :func:`atomic_path` writes that were killed midway.
+
+    Args:
+        folder: Folder holding the final files.
+        name_prefix: Start of the final file names whose leftovers to remove.
+
+    Returns:
+        How many files were removed.
+    """
+    stale = list(Path(folder).glob(f".{name_prefix}*.tmp"))
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return len(stale)
+
+
+def save_npy_atomic(path: Path | str, array: np.ndarray) -> None:
+    """Write a ``.npy`` file atomically.
+
+    Args:
+        path: Destination path (ending in ``.npy``).
+        array: Array to store.
+    """
+    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+        np.save(handle, array, allow_pickle=False)
+
+
+def write_text_atomic(path: Path | str, text: str) -> None:
+    """Write a text file atomically; an identical existing file is left untouched.
+
+    Args:
+        path: Destination path.
+        text: File content.
+    """
+    target = Path(path)
+    if target.is_file() and target.read_text() == text:
+        return
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+
+
+def write_json_atomic(path: Path | str, data: Any) -> None:
+    """Write JSON atomically, indented and with sorted keys for stable diffs.
+
+    Args:
+        path: Destination path.
+        data: JSON-serialisable object.
+    """
+    write_text_atomic(path, json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
+
+
+def replace_directory(staging_dir: Path, final_dir: Path) -> None:
+    """Swap a fully written staging directory into place of ``final_dir``.
+
+    Args:
+        staging_dir: Complete new content.
+        final_dir: Directory to replace (may not exist yet).
+    """
+    old = final_dir.with_name(f".{final_dir.name}.old")
+    if old.exists():
+        shutil.rmtree(old)
+    if final_dir.exists():
+        os.replace(final_dir, old)
+    os.replace(staging_dir, final_dir)
+    if old.exists():
+        shutil.rmtree(old)
+
+
+def file_fingerprint(path: Path | str) -> dict[str, Any]:
+    """Describe a file cheaply (path, size, modification time) for change detection.
+
+    Args:
+        path: File to describe.
+
+    Returns:
+        A JSON-serialisable dictionary.
+    """
+    stat = Path(path).stat()
+    return {"path": str(Path(path).resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+
+
+def fingerprint(*parts: Any) -> str:
+    """Hash JSON-serialisable parts into a short stable hex digest.
+
+    Args:
+        *parts: Configuration values, file fingerprints, versions.
+
+    Returns:
+        A 16-character hex digest.
+    """
+    blob = json.dumps(parts, sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def files_fingerprint(paths: Sequence[Path | str]) -> list[dict[str, Any]]:
+    """Fingerprint several files (see :func:`file_fingerprint`).
+
+    Args:
+        paths: Files to describe.
+
+    Returns:
+        One dictionary per file, in order.
+    """
+    return [file_fingerprint(p) for p in paths]

@@ -1,0 +1,44 @@
+"""Process-level settings: allocator tuning, W&B offline default, seeding."""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import logging
+import os
+
+log = logging.getLogger(__name__)
+
+M_TRIM_THRESHOLD = -1
+M_MMAP_THRESHOLD = -3
+LARGE_THRESHOLD = 1 << 30
+
+
+def tune_malloc() -> bool:
+    """Stop glibc from returning large buffers to the OS after every step.
+
+    CPU training allocates and frees the same large activations each step; with glibc's
+    defaults each allocation page-faults fresh memory, which costs 2-3x at 512² tiles.
+    Raising the mmap and trim thresholds keeps the memory in the process.
+
+    Returns:
+        True when the settings were applied (glibc found), else False.
+    """
+    name = ctypes.util.find_library("c")
+    if not name:
+        return False
+    try:
+        libc = ctypes.CDLL(name)
+        ok = libc.mallopt(M_MMAP_THRESHOLD, LARGE_THRESHOLD) and libc.mallopt(
+            M_TRIM_THRESHOLD, LARGE_THRESHOLD
+        )
+    except (OSError, AttributeError):
+        return False
+    return bool(ok)
+
+
+def default_wandb_offline() -> None:
+    """Make W&B run offline unless the user chose a mode or has an API key set."""
+    if "WANDB_MODE" not in os.environ and "WANDB_API_KEY" not in os.environ:
+        os.environ["WANDB_MODE"] = "offline"
+    os.environ.setdefault("WANDB_SILENT", "true")

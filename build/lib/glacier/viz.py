@@ -1,0 +1,144 @@
+"""Figures for people: training panels and full-scene overlays."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import geopandas as gpd
+import matplotlib.pyplot as plt
+import numpy as np
+from affine import Affine
+from matplotlib.colors import ListedColormap
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+
+CLASS_COLOURS = ("#000000", "#00e5ff", "#ff8c00", "#ff00ff", "#7fff00")
+NODATA_GREY = "#808080"
+
+
+def to_display_rgb(image: np.ndarray, indices: Sequence[int]) -> np.ndarray:
+    """Percentile-stretched RGB (H, W, 3) in [0, 1] from three channels of a (C, H, W) array.
+
+    Args:
+        image: Normalized or raw image, channels first.
+        indices: Channels shown as red, green, blue.
+
+    Returns:
+        The display image.
+    """
+    rgb = np.moveaxis(np.asarray(image, dtype=np.float32)[list(indices)], 0, -1)
+    finite = rgb[np.isfinite(rgb).all(axis=-1)]
+    if not len(finite):
+        return np.zeros(rgb.shape, dtype=np.float32)
+    low, high = np.percentile(finite, [2, 98], axis=0)
+    return np.clip((np.nan_to_num(rgb) - low) / np.maximum(high - low, 1e-6), 0, 1)
+
+
+def _class_cmap(classes: int) -> ListedColormap:
+    colours = list(CLASS_COLOURS[: max(classes, 2)])
+    return ListedColormap([*colours, NODATA_GREY])
+
+
+def _show_classes(axis: plt.Axes, classes: np.ndarray, count: int, title: str) -> None:
+    shown = np.where(classes == 255, count, classes)
+    axis.imshow(shown, cmap=_class_cmap(count), vmin=0, vmax=count, interpolation="nearest")
+    axis.set_title(title)
+
+
+def tile_panel(
+    rgb: np.ndarray,
+    label: np.ndarray,
+    prediction: np.ndarray,
+    uncertainty: np.ndarray | None = None,
+) -> Figure:
+    """One row: input RGB, label (nodata grey), prediction and, optionally, uncertainty.
+
+    Args:
+        rgb: (H, W, 3) display image in [0, 1].
+        label: (H, W) reference classes (255 = nodata).
+        prediction: (H, W) predicted classes.
+        uncertainty: (H, W) MC-dropout spread, or None.
+
+    Returns:
+        The figure (close it after saving).
+    """
+    valid = label[label != 255]
+    count = int(max(valid.max() if valid.size else 0, prediction.max(), 1)) + 1
+    columns = 4 if uncertainty is not None else 3
+    figure, axes = plt.subplots(1, columns, figsize=(3 * columns, 3.2))
+    axes[0].imshow(rgb)
+    axes[0].set_title("input")
+    _show_classes(axes[1], label, count, "label")
+    _show_classes(axes[2], prediction, count, "prediction")
+    if uncertainty is not None:
+        shown = axes[3].imshow(uncertainty, cmap="magma", vmin=0)
+        axes[3].set_title("MC-dropout std")
+        figure.colorbar(shown, ax=axes[3], fraction=0.046)
+    for axis in axes:
+        axis.set_axis_off()
+    figure.tight_layout()
+    return figure
+
+
+def _extent(transform: Affine, height: int, width: int) -> tuple[float, float, float, float]:
+    left, top = transform @ (0, 0)
+    right, bottom = transform @ (width, height)
+    return left, right, bottom, top
+
+
+def overlay_png(
+    rgb: np.ndarray,
+    polygons: gpd.GeoDataFrame,
+    out_path: Path,
+    *,
+    transform: Affine,
+    reference: np.ndarray | None = None,
+    reference_transform: Affine | None = None,
+    title: str | None = None,
+) -> Path:
+    """Draw the scene with predicted outlines (and reference outlines) in map coordinates.
+
+    Args:
+        rgb: (h, w, 3) uint8 preview.
+        polygons: Predicted polygons with a ``class`` column, in the scene CRS.
+        out_path: PNG to write (atomically).
+        transform: The preview's geotransform.
+        reference: Reference class map (0 background, 255 nodata) on the scene grid.
+        reference_transform: Its geotransform.
+        title: Figure title.
+
+    Returns:
+        ``out_path``.
+    """
+    height, width = rgb.shape[:2]
+    figure, axis = plt.subplots(figsize=(10, 10 * height / max(width, 1) + 0.6))
+    axis.imshow(rgb, extent=_extent(transform, height, width))
+    handles = []
+    for index, (name, group) in enumerate(polygons.groupby("class", sort=True)):
+        colour = CLASS_COLOURS[1 + index % (len(CLASS_COLOURS) - 1)]
+        group.boundary.plot(ax=axis, color=colour, linewidth=0.8)
+        handles.append(Line2D([], [], color=colour, label=f"predicted {name}"))
+    if reference is not None and reference_transform is not None:
+        glacier = np.where(reference == 255, 0, reference > 0).astype(float)
+        ref_h, ref_w = reference.shape
+        left, right, bottom, top = _extent(reference_transform, ref_h, ref_w)
+        xs = np.linspace(left, right, ref_w)
+        ys = np.linspace(top, bottom, ref_h)
+        axis.contour(xs, ys, glacier, levels=[0.5], colors="yellow", linewidths=0.6)
+        handles.append(Line2D([], [], color="yellow", label="reference"))
+    if handles:
+        axis.legend(handles=handles, loc="lower right", fontsize=8)
+    axis.set_title(title or out_path.stem)
+    axis.ticklabel_format(useOffset=False, style="plain")
+    figure.tight_layout()
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out_path.with_name(f".{out_path.stem}.partial.png")
+    figure.savefig(tmp, dpi=120)
+    plt.close(figure)
+    os.replace(tmp, out_path)
+    return out_path
