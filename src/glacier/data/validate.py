@@ -184,12 +184,14 @@ def scene_fingerprint(scene: SceneHeader, content_hash: bool = False) -> dict[st
     """A JSON-serialisable fingerprint of a scene for stage caches.
 
     It covers the id, the band names and their order, each file's resolved path, size and
-    modification time (or a SHA-256 of its content) and its header (CRS, transform, size,
-    dtypes, nodata): renaming a band or replacing a file changes it.
+    modification time (or, with ``content_hash``, a SHA-256 of its content instead of the
+    time) and its header (CRS, transform, size, dtypes, nodata): renaming a band, reordering
+    files or replacing a file changes it.
 
     Args:
         scene: The scene's header (from :func:`read_scene_header`).
-        content_hash: Hash file contents too (slow for big scenes; survives ``touch``).
+        content_hash: Hash file contents instead of using modification times (reads every
+            byte: slow for big scenes, but a ``touch`` or a copy keeping content keeps caches).
 
     Returns:
         A dictionary of plain JSON values.
@@ -199,6 +201,7 @@ def scene_fingerprint(scene: SceneHeader, content_hash: bool = False) -> dict[st
         entry = {**item.header.describe(), **file_fingerprint(item.header.path)}
         entry["bands"] = list(item.bands)
         if content_hash:
+            del entry["mtime_ns"]
             entry["sha256"] = file_sha256(item.header.path)
         files.append(entry)
     return {"id": scene.id, "band_names": scene.band_names, "files": files}

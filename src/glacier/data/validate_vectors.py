@@ -108,7 +108,11 @@ def validate_labels(spec: DataSpec, scenes: Sequence[SceneHeader]) -> list[dict[
     for index, source in enumerate(spec.labels):
         info = vector_info(source.path, f"outline file (data.labels[{index}])", source.layer)
         infos.append(info)
-        found.append(check_label_source(source, info, spec.classes, spec.date_filter))
+        found.append(
+            check_label_source(
+                source, info, spec.classes, spec.date_filter, f"data.labels[{index}]"
+            )
+        )
     files = [str(source.path) for source in spec.labels]
     for name in spec.classes:
         if not sum(item["class_counts"].get(name, 0) for item in found):
@@ -131,6 +135,7 @@ def check_label_source(
     info: Mapping[str, Any],
     classes: Sequence[str],
     date_filter: DateFilter | None = None,
+    key: str = "data.labels[i]",
 ) -> dict[str, Any]:
     """Check an outline file's attribute columns without reading its geometries.
 
@@ -142,6 +147,7 @@ def check_label_source(
         info: The file's ``pyogrio.read_info`` (see :func:`glacier.data.validate.vector_info`).
         classes: The dataset's classes.
         date_filter: The date filter, if any.
+        key: The source's config key, e.g. ``"data.labels[0]"``, for messages.
 
     Returns:
         ``{"path", "features", "class_counts" (rows per class), "undated", "values"}``, where
@@ -154,10 +160,14 @@ def check_label_source(
     columns = [c for c in (source.class_column, date_filter and date_filter.column) if c]
     for column in columns:
         if column not in fields:
-            key = "class column" if column == source.class_column else "date column"
-            config = "class_column" if column == source.class_column else "date_filter.column"
+            kind = "class column" if column == source.class_column else "date column"
+            config = (
+                f"{key}.class_column"
+                if column == source.class_column
+                else "data.date_filter.column"
+            )
             raise GlacierInputError(
-                f"{source.path} has no {key} '{column}' (data.{config}); columns: {fields}"
+                f"{source.path} has no {kind} '{column}' ({config}); columns: {fields}"
             )
     found: dict[str, Any] = {"path": str(source.path), "features": int(info["features"])}
     found |= {"class_counts": {}, "undated": 0, "values": []}
