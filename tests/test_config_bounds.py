@@ -71,3 +71,25 @@ def test_bad_values_are_refused_naming_the_key(call: object, message: str) -> No
         call()  # type: ignore[operator]
     assert str(error.value) == message
     assert isinstance(error.value, GlacierInputError)
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("slice_size", 0, "data.slice_size=0: must be an integer >= 2"),
+        ("slice_size", 64.5, "data.slice_size=64.5: must be a whole number"),
+        ("overlap", -4, "data.overlap=-4: must be an integer >= 0"),
+    ],
+)
+def test_data_spec_slicing_bounds(key: str, value: float, message: str) -> None:
+    from glacier.data.spec import DataSpec
+
+    settings = {"slice_size": 64, "overlap": 8, key: value}
+    with pytest.raises(GlacierConfigError, match=message.replace(".", r"\.")):
+        DataSpec(
+            name="t",
+            classes=["glacier"],
+            labels=[],
+            scenes=[{"id": "s", "sources": [{"path": "x.tif", "bands": ["a"]}]}],
+            **settings,  # type: ignore[arg-type]
+        )

@@ -263,3 +263,44 @@ def test_fingerprint_changes_with_band_names_and_files(tmp_path: Path, labels: P
     assert fingerprint_of(files, labels) != first
     assert len(hashed["files"][0]["sha256"]) == 64 and "mtime_ns" not in hashed["files"][0]
     assert fingerprint_of(files, labels, content_hash=True) == hashed  # same bytes, new mtime
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        ["data=everest", "data.date_filter={column: BgnDate, year: 2000, tolerance: 2}"],
+        [
+            "data=synthetic",
+            "data.derived=[ndvi, ndsi, elevation, slope]",
+            "~data.channel_sets",
+            "data.date_filter={column: date, year: 2000, tolerance: 1}",
+            "data.region=${paths.raw_dir}/synthetic/region.gpkg",
+        ],
+    ],
+)
+def test_shipped_data_configs_pass(compose_in: object, overrides: list[str]) -> None:
+    from hydra.utils import instantiate
+
+    cfg = compose_in("preprocess", overrides)  # type: ignore[operator]
+    spec = instantiate(cfg.data, _convert_="all")
+    found = validate_inputs(spec)
+    assert [f.coverage for s in found.scenes for f in s.files] == [1.0] * len(
+        spec.scenes[0].sources
+    )
+    assert all(count > 0 for item in found.labels for count in item["class_counts"].values())
+    assert all(item["undated"] == 0 for item in found.labels)
+    assert all(value == pytest.approx(1.0) for value in found.dem_coverage.values())
+
+
+def test_point_layer_is_refused_as_outlines(tmp_path: Path) -> None:
+    import geopandas as gpd
+    import shapely
+
+    points = tmp_path / "points.gpkg"
+    gpd.GeoDataFrame(geometry=[shapely.Point(X0, Y0)], crs="EPSG:32645").to_file(points)
+    spec = spec_for([("khumbu", good_scene(tmp_path))], points)
+    with pytest.raises(GlacierFileError) as error:
+        validate_inputs(spec)
+    assert str(error.value) == (
+        f"outline file (data.labels[0]) {points} holds Point geometries; it needs polygons"
+    )

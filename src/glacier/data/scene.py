@@ -124,11 +124,11 @@ class SceneReader:
             return None
         if dem is None:
             raise GlacierInputError("elevation/slope requested but data.dem is not set")
-        on_grid = DemOnGrid(
+        resampled = DemOnGrid(
             dem, self.crs, self.transform, self.width, self.height, scene=self.scene.id
         )
-        self._stack.callback(on_grid.close)
-        return on_grid
+        self._stack.callback(resampled.close)
+        return resampled
 
     def _open_sources(self, scene: SceneSpec, nodata: float | None) -> None:
         """Open every band file; the first sets the grid, the others are warped onto it."""

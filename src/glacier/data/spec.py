@@ -231,6 +231,8 @@ class DataSpec:
             raise GlacierInputError(f"data '{name}': data.classes is empty")
         if len(set(classes)) != len(classes) or "background" in classes:
             raise GlacierInputError(f"data.classes must be unique and not 'background': {classes}")
+        require_range("data.slice_size", slice_size, 2, integer=True)
+        require_non_negative("data.overlap", overlap)
         if not 0 <= overlap < slice_size:
             raise GlacierInputError(f"need 0 <= data.overlap < data.slice_size, got {overlap}")
         unknown = [d for d in derived if d not in DERIVED_CHANNELS]

@@ -21,7 +21,7 @@ from glacier.data.outlines import class_frames
 from glacier.data.spec import DataSpec, DateFilter, LabelSource
 from glacier.errors import GlacierFileError, GlacierInputError, one_line, require_file
 
-POLYGON_TYPES = ("Polygon", "MultiPolygon", "Polygon Z", "MultiPolygon Z", "Unknown")
+POLYGON_TYPES = ("Polygon", "MultiPolygon", "Unknown")  # "Unknown": mixed; checked on load
 
 
 def vector_info(path: Path, what: str, layer: str | None = None) -> dict[str, Any]:
@@ -51,7 +51,7 @@ def vector_info(path: Path, what: str, layer: str | None = None) -> dict[str, An
             f"{what} {path} has no CRS, so its polygons cannot be placed; assign the right one "
             f"(for a .shp, add its .prj), e.g. ogr2ogr -a_srs EPSG:4326 fixed.gpkg {path}"
         )
-    if info.get("geometry_type") not in POLYGON_TYPES:
+    if str(info.get("geometry_type")).split(" ")[0] not in POLYGON_TYPES:  # "Polygon Z" too
         raise GlacierFileError(
             f"{what} {path} holds {info.get('geometry_type')} geometries; it needs polygons"
         )
