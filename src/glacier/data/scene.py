@@ -86,8 +86,17 @@ def finite_everywhere(stack: np.ndarray) -> np.ndarray:
 class SceneReader:
     """Read float32 windows of a scene: raw bands then derived channels, NaN where nodata.
 
-    The first band file defines the grid (CRS, transform, size); other files are warped onto it
-    on the fly. Windows may extend past the scene edge: the outside is NaN (padding = nodata).
+    The first band file defines the grid (CRS, transform, size); other files are warped
+    (bilinear, float32) onto it on the fly. A pixel is NaN where a band file does not reach it,
+    where the file declares nodata (or ``nodata`` when it declares none), where its internal
+    mask says so, and outside the scene: windows may extend past the edge (padding = nodata).
+    Opening refuses, naming the file and the scene, a band file that is missing, unreadable,
+    has another band count than its names, no CRS, a rotated transform, an unsupported dtype
+    or no overlap with the grid, and a grid smaller than 2×2 pixels.
+
+    Attributes:
+        headers: Header of each band file, in order.
+        coverage: Fraction of the grid each band file covers (1.0 for files on the grid).
 
     Args:
         scene: The scene's band files.
