@@ -1,4 +1,17 @@
-"""Exceptions raised for bad user input: each message names the file or key and the problem."""
+"""Exceptions raised for bad user input, and checks of configuration values.
+
+Every message is one line that names the file or configuration key, says what is wrong and
+what to do about it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Collection
+from numbers import Real
+from typing import TypeVar
+
+N = TypeVar("N", int, float)
 
 
 class GlacierInputError(ValueError):
@@ -7,6 +20,30 @@ class GlacierInputError(ValueError):
 
 class GlacierFileNotFoundError(GlacierInputError, FileNotFoundError):
     """Raised when a configured input file does not exist."""
+
+
+class GlacierFileError(GlacierInputError):
+    """Raised when an existing input file cannot be used (unreadable, no CRS, wrong bands...)."""
+
+
+class GlacierConfigError(GlacierInputError):
+    """Raised when a configuration value is out of bounds or of the wrong kind."""
+
+
+class GlacierNameError(GlacierInputError):
+    """Raised when a scene id or output name is invalid or two of them collide."""
+
+
+def one_line(text: object) -> str:
+    """Collapse whitespace (GDAL messages carry newlines) so a message stays on one line.
+
+    Args:
+        text: Any message or exception.
+
+    Returns:
+        The text with every run of whitespace replaced by one space.
+    """
+    return " ".join(str(text).split())
 
 
 def require_file(path: object, what: str) -> None:
@@ -23,3 +60,118 @@ def require_file(path: object, what: str) -> None:
 
     if path is None or not Path(str(path)).is_file():
         raise GlacierFileNotFoundError(f"{what} not found: {path}")
+
+
+def _number(key: str, value: object, integer: bool) -> float:
+    """``value`` as a finite number, refusing booleans, strings, NaN and (if asked) fractions."""
+    kind, example = ("an integer", 1) if integer else ("a number", 0.5)
+    if isinstance(value, bool) or not isinstance(value, Real):
+        raise GlacierConfigError(f"{key}={value!r}: must be {kind}, e.g. {key}={example}")
+    number = float(value)
+    if not math.isfinite(number):
+        raise GlacierConfigError(f"{key}={value!r}: must be a finite number")
+    if integer and not number.is_integer():
+        raise GlacierConfigError(
+            f"{key}={value!r}: must be a whole number, e.g. {key}={int(number)}"
+        )
+    return number
+
+
+def require_range(
+    key: str,
+    value: N,
+    low: float | None = None,
+    high: float | None = None,
+    *,
+    integer: bool = False,
+    low_inclusive: bool = True,
+    high_inclusive: bool = True,
+) -> N:
+    """Check that a numeric config value lies in a range; return it unchanged.
+
+    Args:
+        key: The config key as the user types it, e.g. ``"predict.overlap"``.
+        value: The configured value.
+        low: Smallest allowed value (None: unbounded).
+        high: Largest allowed value (None: unbounded).
+        integer: Require a whole number (``8`` or ``8.0``).
+        low_inclusive: Whether ``low`` itself is allowed.
+        high_inclusive: Whether ``high`` itself is allowed.
+
+    Returns:
+        ``value``.
+
+    Raises:
+        GlacierConfigError: ``"{key}={value}: must be an integer > 0; set {key} to ..."``.
+    """
+    number = _number(key, value, integer)
+    too_low = low is not None and (number < low if low_inclusive else number <= low)
+    too_high = high is not None and (number > high if high_inclusive else number >= high)
+    if too_low or too_high:
+        left = "" if low is None else f"{'>=' if low_inclusive else '>'} {_fmt(low)}"
+        right = "" if high is None else f"{'<=' if high_inclusive else '<'} {_fmt(high)}"
+        bounds = " and ".join(part for part in (left, right) if part)
+        kind = "an integer" if integer else "a number"
+        raise GlacierConfigError(
+            f"{key}={value!r}: must be {kind} {bounds}; set {key} to such a value in the "
+            "config or on the command line"
+        )
+    return value
+
+
+def _fmt(bound: float) -> str:
+    """``4`` rather than ``4.0`` in messages."""
+    return str(int(bound)) if float(bound).is_integer() else str(bound)
+
+
+def require_positive(key: str, value: N, *, integer: bool = True) -> N:
+    """Check ``value > 0`` (e.g. ``batch_size``, ``n_jobs``, ``tile_size``); return it.
+
+    Args:
+        key: The config key, named in the message.
+        value: The configured value.
+        integer: Require a whole number (the default: counts and sizes).
+
+    Returns:
+        ``value``.
+
+    Raises:
+        GlacierConfigError: If it is not a positive (integer) number.
+    """
+    return require_range(key, value, 0, None, integer=integer, low_inclusive=False)
+
+
+def require_non_negative(key: str, value: N, *, integer: bool = True) -> N:
+    """Check ``value >= 0`` (e.g. ``mc_samples``, ``overlap``); return it.
+
+    Args:
+        key: The config key, named in the message.
+        value: The configured value.
+        integer: Require a whole number (the default).
+
+    Returns:
+        ``value``.
+
+    Raises:
+        GlacierConfigError: If it is negative or not a (whole) number.
+    """
+    return require_range(key, value, 0, None, integer=integer)
+
+
+def require_choice(key: str, value: object, choices: Collection[object]) -> object:
+    """Check that ``value`` is one of ``choices``; return it.
+
+    Args:
+        key: The config key, named in the message.
+        value: The configured value.
+        choices: Allowed values.
+
+    Returns:
+        ``value``.
+
+    Raises:
+        GlacierConfigError: Listing the allowed values.
+    """
+    if value not in choices:
+        raise GlacierConfigError(f"{key}={value!r}: choose one of {list(choices)}")
+    return value

@@ -11,14 +11,21 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
-import rasterio
 from affine import Affine
 from rasterio.crs import CRS
 from rasterio.enums import Resampling
 from rasterio.vrt import WarpedVRT
 from rasterio.windows import Window
 
-from glacier.errors import GlacierInputError, require_file
+from glacier.data.footprints import coverage
+from glacier.data.headers import (
+    check_georeferenced,
+    grid_box,
+    header_of,
+    open_raster,
+    representable_nodata,
+)
+from glacier.errors import GlacierFileError, GlacierInputError
 
 # index name -> (numerator-positive role, numerator-negative role): (a - b) / (a + b)
 INDEX_BANDS: dict[str, tuple[str, str]] = {
@@ -148,27 +155,48 @@ def slope_degrees(elevation: np.ndarray, x_size: float, y_size: float) -> np.nda
 class DemOnGrid:
     """A DEM resampled (bilinear) onto a scene grid, read window by window.
 
+    Scene pixels the DEM does not cover, and its nodata pixels, read as NaN elevation (so they
+    become nodata in every channel).
+
     Args:
         dem_path: DEM GeoTIFF (any CRS and resolution covering the scene).
         crs: Scene CRS.
         transform: Scene geotransform.
         width: Scene width in pixels.
         height: Scene height in pixels.
+        scene: Scene id, for messages.
 
     Raises:
         GlacierFileNotFoundError: If the DEM file is missing.
-        GlacierInputError: If the DEM has no CRS.
+        GlacierFileError: If the DEM is unreadable, has no CRS, a rotated transform, or does
+            not overlap the scene at all.
     """
 
     def __init__(
-        self, dem_path: Path, crs: CRS, transform: Affine, width: int, height: int
+        self,
+        dem_path: Path,
+        crs: CRS,
+        transform: Affine,
+        width: int,
+        height: int,
+        scene: str = "",
     ) -> None:
-        require_file(dem_path, "DEM")
+        what = "DEM (data.dem)"
         self.path = Path(dem_path)
-        self._dataset = rasterio.open(self.path)
-        if self._dataset.crs is None:
+        self._dataset = open_raster(self.path, what)
+        try:
+            header = header_of(self._dataset, self.path)
+            check_georeferenced(header, what)
+            self.coverage = coverage(header, crs, transform, width, height)
+            if self.coverage <= 0:
+                raise GlacierFileError(
+                    f"{what} {self.path} does not overlap scene '{scene}' (bounds "
+                    f"{grid_box(transform, width, height).bounds} in {crs.to_string()}); "
+                    "give a DEM that covers the scenes"
+                )
+        except GlacierInputError:
             self._dataset.close()
-            raise GlacierInputError(f"{self.path} (DEM) has no CRS")
+            raise
         self._vrt = WarpedVRT(
             self._dataset,
             crs=crs,
@@ -176,7 +204,7 @@ class DemOnGrid:
             width=width,
             height=height,
             resampling=Resampling.bilinear,
-            src_nodata=self._dataset.nodata,
+            src_nodata=representable_nodata(header.nodata, header.dtypes[0]),
             nodata=np.nan,
             dtype="float32",
         )

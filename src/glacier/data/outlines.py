@@ -5,17 +5,19 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import geopandas as gpd
-import numpy as np
 import pandas as pd
 import shapely
 from pyogrio.errors import DataLayerError, DataSourceError
 
+from glacier.data.dates import parse_years, refuse_unparseable
 from glacier.data.spec import DataSpec, DateFilter, LabelSource
-from glacier.errors import GlacierInputError, require_file
+from glacier.errors import GlacierFileError, GlacierInputError, require_file
 
 log = logging.getLogger(__name__)
+Frame = TypeVar("Frame", bound=pd.DataFrame)
 POLYGONAL = ("Polygon", "MultiPolygon")
 
 
@@ -25,13 +27,16 @@ class OutlineReport:
 
     Attributes:
         loaded: Polygons read for the class.
-        outside_dates: Dropped by the date filter.
+        outside_dates: Dated polygons dropped by the date filter (outside year ± tolerance).
+        undated: Polygons without a date (null, empty, 0, RGI's -9999999) under a date filter;
+            dropped unless ``data.date_filter.undated=keep``.
         repaired: Invalid geometries fixed with ``make_valid``.
         unusable: Empty or non-polygonal after repair (reported, not silently lost).
     """
 
     loaded: int = 0
     outside_dates: int = 0
+    undated: int = 0
     repaired: int = 0
     unusable: int = 0
 
@@ -77,41 +82,60 @@ def _read_vector(source: LabelSource) -> gpd.GeoDataFrame:
 
 
 def polygon_years(values: pd.Series, date_format: str | None, path: object) -> pd.Series:
-    """Turn a date column (year, YYYYMMDD or date strings) into integer years.
+    """Turn a date column into years, parsing each value on its own (:mod:`glacier.data.dates`).
 
     Args:
-        values: The column.
-        date_format: ``strptime`` format for strings, or None to infer.
+        values: The column (any mix of years, YYYYMMDD, ISO dates, date objects).
+        date_format: Extra ``strptime`` format tried first for strings, or None.
         path: File name for error messages.
 
     Returns:
-        Years as a float Series (NaN where a value is missing).
+        Years as a float Series (NaN where the value is missing).
+
+    Raises:
+        GlacierFileError: If any present value matches no accepted format.
     """
-    if pd.api.types.is_numeric_dtype(values):
-        numbers = values.astype("float64")
-        return pd.Series(np.where(numbers > 10000, numbers // 10000, numbers), index=values.index)
-    text = values.astype("string").str.strip()
-    if date_format is None and text.str.fullmatch(r"\d{8}").fillna(False).all():
-        date_format = "%Y%m%d"
-    if date_format is None and text.str.fullmatch(r"\d{4}").fillna(False).all():
-        return text.astype("float64")
-    dates = pd.to_datetime(text, format=date_format, errors="coerce")
-    if dates.isna().all() and len(values):
-        raise GlacierInputError(f"{path}: cannot parse dates such as {values.iloc[0]!r}")
-    return dates.dt.year.astype("float64")
+    parsed = parse_years(values, date_format)
+    refuse_unparseable(parsed, path, str(values.name))
+    return parsed.years
 
 
 def _apply_date_filter(
-    frame: gpd.GeoDataFrame, rule: DateFilter, source: LabelSource
-) -> gpd.GeoDataFrame:
-    """Keep rows whose year is within the rule's tolerance."""
+    frame: gpd.GeoDataFrame, rule: DateFilter, source: LabelSource, class_name: str
+) -> tuple[gpd.GeoDataFrame, int]:
+    """Keep rows whose year is within the rule's tolerance; also return the undated count.
+
+    Undated rows follow ``rule.undated`` (drop, keep, error) and are logged either way.
+    """
     if rule.column not in frame.columns:
         raise GlacierInputError(
             f"{source.path} has no date column '{rule.column}' (data.date_filter.column); "
             f"columns: {[c for c in frame.columns if c != 'geometry']}"
         )
-    years = polygon_years(frame[rule.column], rule.format, source.path)
-    return frame[(years - rule.year).abs() <= rule.tolerance]
+    parsed = parse_years(frame[rule.column], rule.format)
+    refuse_unparseable(parsed, source.path, rule.column)
+    undated = int(parsed.missing.sum())
+    if undated and rule.undated == "error":
+        raise GlacierFileError(
+            f"{source.path}: {undated} polygon(s) of class '{class_name}' have no date in "
+            f"column '{rule.column}'; set data.date_filter.undated=drop or keep, or date them"
+        )
+    if undated:
+        log.warning(
+            "%s: class %s: %d of %d polygon(s) have no date in column '%s'; %s "
+            "(data.date_filter.undated=%s)",
+            source.path,
+            class_name,
+            undated,
+            len(frame),
+            rule.column,
+            "kept" if rule.undated == "keep" else "dropped",
+            rule.undated,
+        )
+    keep = (parsed.years - rule.year).abs() <= rule.tolerance
+    if rule.undated == "keep":
+        keep |= parsed.missing
+    return frame[keep.to_numpy()], undated
 
 
 def _repair(geometries: gpd.GeoSeries) -> tuple[gpd.GeoSeries, int]:
@@ -133,7 +157,7 @@ def _polygonal_part(geometry: shapely.Geometry) -> shapely.Geometry:
     return shapely.union_all(parts) if parts else shapely.Polygon()
 
 
-def _class_frames(source: LabelSource, frame: gpd.GeoDataFrame) -> dict[str, gpd.GeoDataFrame]:
+def class_frames(source: LabelSource, frame: Frame) -> dict[str, Frame]:
     """Split a label file's rows by class."""
     if source.class_name is not None:
         return {source.class_name: frame}
@@ -189,12 +213,14 @@ def load_label_sources(
         kinds = set(frame.geometry.dropna().geom_type) - set(POLYGONAL)
         if kinds:
             raise GlacierInputError(f"{source.path} holds non-polygon geometries: {sorted(kinds)}")
-        for name, rows in _class_frames(source, frame).items():
+        for name, rows in class_frames(source, frame).items():
             report = outlines.reports[name]
             report.loaded += len(rows)
             if date_filter is not None:
-                kept = _apply_date_filter(rows, date_filter, source)
-                report.outside_dates += len(rows) - len(kept)
+                kept, undated = _apply_date_filter(rows, date_filter, source, name)
+                report.undated += undated
+                dropped_undated = 0 if date_filter.undated == "keep" else undated
+                report.outside_dates += len(rows) - len(kept) - dropped_undated
                 rows = kept
             geometry, repaired = _repair(rows.geometry)
             report.repaired += repaired
@@ -215,6 +241,7 @@ def load_label_sources(
             files = [str(s.path) for s in labels]
             raise GlacierInputError(
                 f"class '{name}' has no usable polygons in {files} (loaded {report.loaded}, "
-                f"outside the date filter {report.outside_dates}, unusable {report.unusable})"
+                f"outside the date filter {report.outside_dates}, undated {report.undated}, "
+                f"unusable {report.unusable})"
             )
     return outlines

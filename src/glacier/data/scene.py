@@ -11,29 +11,38 @@ import numpy as np
 import rasterio
 from affine import Affine
 from rasterio.crs import CRS
-from rasterio.errors import RasterioIOError
 from rasterio.io import DatasetReader
 from rasterio.vrt import WarpedVRT
 from rasterio.windows import Window
 
+from glacier.data.bands import DemOnGrid, compute_index, validate_derived
+from glacier.data.footprints import band_file_coverage, on_grid
+from glacier.data.headers import (
+    RasterHeader,
+    check_band_count,
+    check_georeferenced,
+    check_scene_size,
+    has_dataset_mask,
+    header_of,
+    open_raster,
+    representable_nodata,
+)
 from glacier.data.spec import BandSource, SceneSpec
-from glacier.errors import GlacierInputError, require_file
+from glacier.errors import GlacierInputError
 
 
-def _open_checked(source: BandSource) -> DatasetReader:
-    """Open a band file and check its band count against the configured band names."""
-    require_file(source.path, "scene band file")
+def _open_checked(source: BandSource, scene_id: str) -> tuple[DatasetReader, RasterHeader]:
+    """Open a band file; check its band count, CRS, transform and dtypes; return its header."""
+    what = f"scene '{scene_id}' band file"
+    dataset = open_raster(source.path, what)
     try:
-        dataset = rasterio.open(source.path)
-    except RasterioIOError as error:
-        raise GlacierInputError(f"cannot read raster {source.path}: {error}") from error
-    if dataset.count != len(source.bands):
+        header = header_of(dataset, source.path)
+        check_band_count(header, source.bands, what)
+        check_georeferenced(header, what)
+    except GlacierInputError:
         dataset.close()
-        raise GlacierInputError(
-            f"{source.path} has {dataset.count} band(s) but the data config names "
-            f"{len(source.bands)}: {list(source.bands)}"
-        )
-    return dataset
+        raise
+    return dataset, header
 
 
 def _intersect(window: Window, width: int, height: int) -> tuple[Window, int, int] | None:
@@ -77,8 +86,17 @@ def finite_everywhere(stack: np.ndarray) -> np.ndarray:
 class SceneReader:
     """Read float32 windows of a scene: raw bands then derived channels, NaN where nodata.
 
-    The first band file defines the grid (CRS, transform, size); other files are warped onto it
-    on the fly. Windows may extend past the scene edge: the outside is NaN (padding = nodata).
+    The first band file defines the grid (CRS, transform, size); other files are warped
+    (bilinear, float32) onto it on the fly. A pixel is NaN where a band file does not reach it,
+    where the file declares nodata (or ``nodata`` when it declares none), where its internal
+    mask says so, and outside the scene: windows may extend past the edge (padding = nodata).
+    Opening refuses, naming the file and the scene, a band file that is missing, unreadable,
+    has another band count than its names, no CRS, a rotated transform, an unsupported dtype
+    or no overlap with the grid, and a grid smaller than 2×2 pixels.
+
+    Attributes:
+        headers: Header of each band file, in order.
+        coverage: Fraction of the grid each band file covers (1.0 for files on the grid).
 
     Args:
         scene: The scene's band files.
@@ -100,42 +118,66 @@ class SceneReader:
         self.derived = list(derived)
         self.band_roles = band_roles or {}
         self._stack = ExitStack()
-        datasets = [self._stack.enter_context(_open_checked(s)) for s in scene.sources]
-        grid = datasets[0]
-        if grid.crs is None:
-            raise GlacierInputError(f"{scene.sources[0].path} has no CRS; it cannot be mapped")
+        try:
+            self._open_sources(scene, nodata)
+            self._dem = self._open_dem(dem)
+            if self.derived:
+                validate_derived(self.derived, scene.band_names, self.band_roles, dem is not None)
+        except BaseException:
+            self._stack.close()
+            raise
+
+    def _open_dem(self, dem: Path | None) -> DemOnGrid | None:
+        """The DEM on the scene grid when ``elevation`` or ``slope`` is asked for."""
+        if not {"elevation", "slope"} & set(self.derived):
+            return None
+        if dem is None:
+            raise GlacierInputError("elevation/slope requested but data.dem is not set")
+        resampled = DemOnGrid(
+            dem, self.crs, self.transform, self.width, self.height, scene=self.scene.id
+        )
+        self._stack.callback(resampled.close)
+        return resampled
+
+    def _open_sources(self, scene: SceneSpec, nodata: float | None) -> None:
+        """Open every band file; the first sets the grid, the others are warped onto it."""
+        opened = []
+        for source in scene.sources:
+            dataset, header = _open_checked(source, scene.id)
+            opened.append((self._stack.enter_context(dataset), header))
+        grid, header = opened[0]
+        check_scene_size(header, f"scene '{scene.id}' band file")
         self.crs: CRS = grid.crs
         self.transform: Affine = grid.transform
         self.width: int = grid.width
         self.height: int = grid.height
-        self._nodata = [ds.nodata if ds.nodata is not None else nodata for ds in datasets]
+        self.headers: list[RasterHeader] = [item[1] for item in opened]
+        self.coverage: list[float] = [1.0]
+        self._nodata: list[float | None] = [header.nodata if header.nodata is not None else nodata]
         self._readers: list[DatasetReader | WarpedVRT] = [grid]
-        for source, dataset in zip(scene.sources[1:], datasets[1:], strict=True):
-            self._readers.append(self._aligned(source, dataset))
-        self._dem = None
-        if {"elevation", "slope"} & set(self.derived):
-            from glacier.data.bands import DemOnGrid
+        for dataset, header in opened[1:]:
+            declared = header.nodata if header.nodata is not None else nodata
+            reader = self._aligned(dataset, header, declared, scene.id)
+            self._readers.append(reader)
+            # a warp turns nodata and uncovered pixels into NaN itself
+            self._nodata.append(declared if reader is dataset else None)
+        # per-dataset masks of files read as they are (a warp applies them itself)
+        self._masked = [r for r in self._readers if has_dataset_mask(r)]
 
-            if dem is None:
-                raise GlacierInputError("elevation/slope requested but data.dem is not set")
-            self._dem = DemOnGrid(dem, self.crs, self.transform, self.width, self.height)
-            self._stack.callback(self._dem.close)
-        if self.derived:
-            from glacier.data.bands import validate_derived
+    def _aligned(
+        self, dataset: DatasetReader, header: RasterHeader, nodata: float | None, scene_id: str
+    ) -> DatasetReader | WarpedVRT:
+        """Return ``dataset`` itself when on the grid, else a bilinear float32 warp onto it.
 
-            validate_derived(self.derived, scene.band_names, self.band_roles, dem is not None)
+        Grid pixels the file does not cover, and its nodata pixels, read as NaN.
 
-    def _aligned(self, source: BandSource, dataset: DatasetReader) -> DatasetReader | WarpedVRT:
-        """Return ``dataset`` itself when on the grid, else a bilinear WarpedVRT onto it."""
-        same = (
-            dataset.crs == self.crs
-            and dataset.transform.almost_equals(self.transform)
-            and (dataset.width, dataset.height) == (self.width, self.height)
-        )
-        if same:
+        Raises:
+            GlacierFileError: If the file does not overlap the scene at all.
+        """
+        covered = band_file_coverage(header, self.headers[0], scene_id)
+        self.coverage.append(covered)
+        if on_grid(header, self.headers[0]):
             return dataset
-        if dataset.crs is None:
-            raise GlacierInputError(f"{source.path} has no CRS and is not on the scene grid")
         vrt = WarpedVRT(
             dataset,
             crs=self.crs,
@@ -143,6 +185,9 @@ class SceneReader:
             width=self.width,
             height=self.height,
             resampling=rasterio.enums.Resampling.bilinear,
+            src_nodata=representable_nodata(nodata, header.dtypes[0]),
+            nodata=np.nan,
+            dtype="float32",
         )
         return self._stack.enter_context(vrt)
 
@@ -190,6 +235,8 @@ class SceneReader:
                 target[...] = reader.read(window=inner, out_dtype=np.float32)
             if nodata is not None and not np.isnan(nodata):
                 target[target == np.float32(nodata)] = np.nan
+            if reader in self._masked:  # an internal mask (no nodata value) marks nodata
+                target[:, reader.read_masks(1, window=inner) == 0] = np.nan
             channel += count
         return out
 
@@ -228,8 +275,6 @@ class SceneReader:
             raw[:, invalid] = np.nan
         if not self.derived:
             return out, valid
-        from glacier.data.bands import compute_index
-
         named = dict(zip(self.scene.band_names, raw, strict=True))
         for offset, name in enumerate(self.derived, start=raw_count):
             if name in ("elevation", "slope"):

@@ -4,13 +4,21 @@ from __future__ import annotations
 
 import glob
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from glacier.errors import GlacierInputError
+from glacier.errors import (
+    GlacierConfigError,
+    GlacierInputError,
+    require_choice,
+    require_non_negative,
+    require_range,
+)
+from glacier.utils.names import refuse_collisions, sanitize_name, validate_scene_id
 
 DERIVED_CHANNELS = ("ndvi", "ndwi", "ndsi", "elevation", "slope")
+UNDATED_CHOICES = ("drop", "keep", "error")
 
 
 @dataclass(frozen=True)
@@ -67,17 +75,30 @@ class LabelSource:
 class DateFilter:
     """Keep polygons whose date lies within ``year`` ± ``tolerance`` years.
 
+    Every value is parsed on its own (see :func:`glacier.data.dates.parse_year`); a value that
+    is present but matches no accepted format is refused, naming the file, the column and
+    examples.
+
     Attributes:
-        column: Attribute holding the date (year, YYYYMMDD integer/string, or ISO date).
+        column: Attribute holding the date (year, YYYYMMDD, ISO date, or ``format``).
         year: Target year.
         tolerance: Allowed difference in years.
-        format: ``strptime`` format for string dates; None lets pandas infer it.
+        format: Extra ``strptime`` format tried first for string dates (e.g. ``%d.%m.%Y``).
+        undated: What to do with polygons whose date is missing (empty, null, RGI's
+            -9999999): ``drop`` (the default: a date filter keeps only polygons it can place
+            in time), ``keep``, or ``error``. Either way they are counted and logged.
     """
 
     column: str
     year: int
     tolerance: int = 0
     format: str | None = None
+    undated: str = "drop"
+
+    def __post_init__(self) -> None:
+        require_choice("data.date_filter.undated", self.undated, UNDATED_CHOICES)
+        require_non_negative("data.date_filter.tolerance", self.tolerance)
+        require_range("data.date_filter.year", self.year, integer=True)
 
 
 def _parse_scenes(
@@ -85,16 +106,26 @@ def _parse_scenes(
     scene_glob: str | None,
     bands: Sequence[str] | None,
 ) -> tuple[SceneSpec, ...]:
-    """Build scene specs from explicit entries or a glob of single-file scenes."""
+    """Build scene specs from explicit entries or a glob of single-file scenes.
+
+    Explicit ids must be valid scene ids; ids from file stems are sanitized the way
+    ``predict.py`` names its outputs (:mod:`glacier.utils.names`). Ids equal ignoring case are
+    refused here, before anything is written.
+    """
     parsed: list[SceneSpec] = []
+    origins: list[str] = []
     for index, entry in enumerate(scenes or []):
         if "id" not in entry or "sources" not in entry:
             raise GlacierInputError(f"data.scenes[{index}] needs 'id' and 'sources', got {entry}")
+        key = f"data.scenes[{index}]"
         sources = tuple(
             BandSource(Path(str(src["path"])), tuple(str(b) for b in src["bands"]))
             for src in entry["sources"]
         )
-        parsed.append(SceneSpec(str(entry["id"]), sources))
+        if not sources:
+            raise GlacierInputError(f"{key}.sources is empty; list the scene's band files")
+        parsed.append(SceneSpec(validate_scene_id(str(entry["id"]), f"{key}.id"), sources))
+        origins.append(f"{key}.id")
     if scene_glob:
         if not bands:
             raise GlacierInputError("data.scene_glob needs data.bands (the band names per file)")
@@ -102,12 +133,17 @@ def _parse_scenes(
         if not files:
             raise GlacierInputError(f"data.scene_glob matched no file: {scene_glob}")
         for file in files:
-            parsed.append(SceneSpec(Path(file).stem, (BandSource(Path(file), tuple(bands)),)))
+            scene_id = sanitize_name(Path(file).stem)
+            parsed.append(SceneSpec(scene_id, (BandSource(Path(file), tuple(bands)),)))
+            origins.append(file)
     if not parsed:
         raise GlacierInputError("the data config lists no scenes (data.scenes or data.scene_glob)")
-    ids = [scene.id for scene in parsed]
-    if len(set(ids)) != len(ids):
-        raise GlacierInputError(f"scene ids must be unique, got {ids}")
+    refuse_collisions(
+        [scene.id for scene in parsed],
+        origins,
+        "scene ids must be distinct (ignoring case): they name the mask and slice files",
+        "give each scene its own id in data.scenes, or rename the files matched by data.scene_glob",
+    )
     return tuple(parsed)
 
 
@@ -139,6 +175,16 @@ def _parse_labels(labels: Sequence[Mapping[str, Any]], classes: Sequence[str]) -
                 )
         parsed.append(source)
     return parsed
+
+
+def _parse_date_filter(rule: Mapping[str, Any]) -> DateFilter:
+    """Build the date filter, naming unknown or missing keys."""
+    known = {f.name for f in fields(DateFilter)}
+    unknown = sorted(set(rule) - known)
+    if unknown or "column" not in rule or "year" not in rule:
+        problem = f"has unknown keys {unknown}" if unknown else "needs 'column' and 'year'"
+        raise GlacierConfigError(f"data.date_filter {problem}; known keys: {sorted(known)}")
+    return DateFilter(**rule)
 
 
 class DataSpec:
@@ -185,6 +231,8 @@ class DataSpec:
             raise GlacierInputError(f"data '{name}': data.classes is empty")
         if len(set(classes)) != len(classes) or "background" in classes:
             raise GlacierInputError(f"data.classes must be unique and not 'background': {classes}")
+        require_range("data.slice_size", slice_size, 2, integer=True)
+        require_non_negative("data.overlap", overlap)
         if not 0 <= overlap < slice_size:
             raise GlacierInputError(f"need 0 <= data.overlap < data.slice_size, got {overlap}")
         unknown = [d for d in derived if d not in DERIVED_CHANNELS]
@@ -200,7 +248,7 @@ class DataSpec:
         self.band_roles = dict(band_roles or {})
         self.dem = Path(dem) if dem else None
         self.nodata = nodata
-        self.date_filter = DateFilter(**date_filter) if date_filter else None
+        self.date_filter = _parse_date_filter(date_filter) if date_filter else None
         self.region = Path(region) if region else None
         self.slice_size = int(slice_size)
         self.overlap = int(overlap)

@@ -153,3 +153,20 @@ def files_fingerprint(paths: Sequence[Path | str]) -> list[dict[str, Any]]:
         One dictionary per file, in order.
     """
     return [file_fingerprint(p) for p in paths]
+
+
+def file_sha256(path: Path | str, chunk_size: int = 1 << 20) -> str:
+    """SHA-256 of a file's content, read in chunks (memory stays bounded).
+
+    Args:
+        path: File to hash.
+        chunk_size: Bytes read at a time.
+
+    Returns:
+        The hex digest.
+    """
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(chunk_size), b""):
+            digest.update(block)
+    return digest.hexdigest()
