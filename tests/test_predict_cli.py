@@ -14,8 +14,9 @@ from omegaconf import DictConfig
 
 from glacier.data.sources import sample_path
 from glacier.errors import GlacierFileNotFoundError, GlacierInputError
-from glacier.tasks.predict import run_predict, safe_name
+from glacier.tasks.predict import run_predict
 from glacier.tasks.train import run_train
+from glacier.utils.names import sanitize_name
 
 
 @pytest.fixture(scope="module")
@@ -135,7 +136,7 @@ def test_corrupt_checkpoint_is_named(tmp_path: Path, trained: tuple[Path, Path])
 
 def test_scene_names_cannot_escape_the_output_directory(tmp_path: Path) -> None:
     for name in ("../../etc/passwd", "/abs/path", "..", "a/../../b", ".hidden"):
-        target = (tmp_path / safe_name(name)).resolve()
+        target = (tmp_path / sanitize_name(name)).resolve()
         assert target.parent == tmp_path.resolve() and target.name not in ("", ".", "..")
 
 

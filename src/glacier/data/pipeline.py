@@ -42,7 +42,8 @@ from glacier.data.schema import FORMAT_VERSION, IGNORE_INDEX, DatasetContract
 from glacier.data.slicing import open_scene_arrays, slice_scene
 from glacier.data.spec import DataSpec, SceneSpec
 from glacier.data.storage import SceneStore, mask_path, scene_dir
-from glacier.errors import GlacierInputError, require_file
+from glacier.data.validate import InputHeaders, scene_fingerprint, validate_inputs
+from glacier.errors import GlacierInputError
 from glacier.utils.io import (
     files_fingerprint,
     fingerprint,
@@ -225,6 +226,7 @@ class Preprocessor:
         self.n_jobs = n_jobs
         self.progress = progress
         self._contract: DatasetContract | None = None
+        self._headers: InputHeaders | None = None
 
     # -- fingerprints and stage records --------------------------------------------------------
     @property
@@ -233,6 +235,13 @@ class Preprocessor:
         if self._contract is None:
             self._contract = spec_contract(self.data)
         return self._contract
+
+    @property
+    def headers(self) -> InputHeaders:
+        """Headers of every input, checked (see :func:`validate_inputs`); read once."""
+        if self._headers is None:
+            self._headers = validate_inputs(self.data)
+        return self._headers
 
     def _state_path(self, name: str) -> Path:
         return self.processed_dir / ".stages" / f"{name}.json"
@@ -251,11 +260,11 @@ class Preprocessor:
         """Fingerprint of everything that changes a scene's stored files and slice records."""
         data = self.data
         extra_files = [f for f in (data.region, data.dem) if f is not None]
+        header = next(h for h in self.headers.scenes if h.id == scene.id)
         return fingerprint(
             FORMAT_VERSION,
             self.contract.to_dict(),
-            {"id": scene.id, "sources": [[str(s.path), list(s.bands)] for s in scene.sources]},
-            files_fingerprint([s.path for s in scene.sources]),
+            scene_fingerprint(header),  # band names and order, file sizes, times, grids
             [vars(label) | {"path": str(label.path)} for label in data.labels],
             files_fingerprint([label.path for label in data.labels] + extra_files),
             vars(data.date_filter) if data.date_filter else None,
@@ -269,25 +278,20 @@ class Preprocessor:
 
     # -- checks --------------------------------------------------------------------------------
     def check_inputs(self) -> None:
-        """Fail before writing anything, naming the file, when an input is missing or unusable.
+        """Check every input from its header before anything is written (no pixel pass).
+
+        Scenes (existence, CRS, transform, band counts, dtypes, band-file coverage), DEM,
+        region and outline files (CRS, class and date columns) and derived channels.
 
         Raises:
-            GlacierFileNotFoundError: For the first missing file.
-            GlacierInputError: For unusable scenes, derived channels or labels.
+            GlacierInputError: A subclass whose one-line message names the file or config key.
         """
+        _ = self.headers
         for scene in self.data.scenes:
-            for source in scene.sources:
-                require_file(source.path, f"scene '{scene.id}' band file")
             validate_derived(
                 self.data.derived, scene.band_names, self.data.band_roles, self.data.dem is not None
             )
-        for label in self.data.labels:
-            require_file(label.path, "outline file (data.labels)")
-        if self.data.region is not None:
-            require_file(self.data.region, "region polygon file (data.region)")
-        if self.data.dem is not None:
-            require_file(self.data.dem, "DEM (data.dem)")
-        _ = self.contract  # reads every scene's header
+        _ = self.contract
 
     def is_complete(self) -> bool:
         """Whether the dataset exists, matches the inputs and settings, and has every file."""

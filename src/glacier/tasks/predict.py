@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from pickle import UnpicklingError
@@ -17,6 +16,7 @@ from glacier.data.channels import check_compatible, spec_contract
 from glacier.data.outlines import load_label_sources, load_outlines
 from glacier.data.scene import SceneReader
 from glacier.data.spec import DataSpec, LabelSource, SceneSpec
+from glacier.data.validate import validate_scenes
 from glacier.errors import GlacierFileNotFoundError, GlacierInputError
 from glacier.inference.evaluate import evaluate_scene, format_metrics_table
 from glacier.inference.labels import reference_class_map
@@ -57,12 +57,6 @@ def load_segmenter(ckpt_path: str | Path) -> GlacierSegmenter:
     return module.eval()
 
 
-def safe_name(name: str) -> str:
-    """A file-name-safe version of a scene id (no separators, no '..')."""
-    cleaned = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._")
-    return cleaned or "scene"
-
-
 @dataclass(frozen=True)
 class ReadSettings:
     """How to read raw scenes into the checkpoint's channels.
@@ -97,6 +91,7 @@ def _scenes(
     dem = Path(cfg.dem) if cfg.get("dem") else None
     if cfg.input is None:
         assert data is not None
+        validate_scenes(data)  # every scene's headers before the first map is written
         check_compatible(spec_contract(data).channels, needed, f"data={data.name}")
         settings = ReadSettings(
             list(data.derived), dict(data.band_roles), data.dem or dem, data.nodata
@@ -138,7 +133,7 @@ def predict_one(
     Returns:
         Paths of the outputs and, with references, the metrics.
     """
-    prefix = out_dir / safe_name(scene.id)
+    prefix = out_dir / scene.id  # ids are valid file names by construction (utils.names)
     read = settings
     with SceneReader(scene, read.derived, read.band_roles, read.dem, read.nodata) as reader:
         missing = [c for c in module.channel_names if c not in reader.band_names]
