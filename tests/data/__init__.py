@@ -1,0 +1,1 @@
+"""Small generators of test data that follow real on-disk formats (torchgeo style)."""
