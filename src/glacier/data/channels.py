@@ -14,7 +14,7 @@ import rasterio
 from rasterio.errors import RasterioIOError
 
 from glacier.data.bands import INDEX_BANDS, role_band
-from glacier.data.schema import Channel, DatasetContract, NodataRule
+from glacier.data.schema import STORED_DTYPES, Channel, DatasetContract, NodataRule
 from glacier.data.spec import BandSource, DataSpec
 from glacier.errors import GlacierInputError
 
@@ -85,8 +85,7 @@ def raw_band_dtypes(sources: Sequence[BandSource]) -> list[str]:
 
 def storable_dtype(dtype: str) -> str:
     """The dtype a raw band is stored in: its own, or float32 for types we do not store."""
-    supported = ("uint8", "int8", "uint16", "int16", "uint32", "int32", "float16", "float32")
-    return dtype if dtype in supported else "float32"
+    return dtype if dtype in STORED_DTYPES else "float32"
 
 
 def raw_channels(
@@ -178,8 +177,8 @@ def spec_contract(spec: DataSpec) -> DatasetContract:
     channels = raw_channels(
         band_names,
         promote(per_scene),
-        getattr(spec, "formulas", None),
-        getattr(spec, "storage_dtypes", None),
+        spec.formulas,
+        spec.storage_dtypes,
     )
     channels += [derived_channel(d, band_names, spec.band_roles) for d in spec.derived]
     return build_contract(
@@ -188,7 +187,7 @@ def spec_contract(spec: DataSpec) -> DatasetContract:
         [source.bands for source in first.sources],
         channels,
         spec.band_roles,
-        NodataRule(spec.nodata, bool(getattr(spec, "nodata_all_zero", False))),
+        NodataRule(spec.nodata, spec.nodata_all_zero),
         spec.slice_size,
         spec.channel_sets,
     )

@@ -24,6 +24,7 @@ from glacier.data.augment import Augment
 from glacier.data.batch import BatchLayout
 from glacier.data.dataset import WindowDataset
 from glacier.data.pipeline import Preprocessor
+from glacier.data.release_store import ReleasePreprocessor, ReleaseStore
 from glacier.data.schema import REBUILD_HINT, SPLITS, DatasetContract
 from glacier.data.storage import SceneStore
 from glacier.errors import GlacierInputError
@@ -81,6 +82,21 @@ def load_contract(processed_dir: Path) -> tuple[DatasetContract, dict[str, Any]]
     return contract, info
 
 
+def open_store(
+    processed_dir: Path, contract: DatasetContract, info: dict[str, Any], index: pd.DataFrame
+) -> SceneStore | ReleaseStore:
+    """The pixel store of a processed dataset: its stored scenes, or the HKH release in place."""
+    if info.get("storage") == "release":
+        root = Path(str(info["root"]))
+        if not root.is_dir():
+            raise GlacierInputError(
+                f"{processed_dir}/dataset.json reads the HKH release in place from {root}, "
+                "which is gone; re-run `glacier preprocess data=hkh_lila data.root=...`"
+            )
+        return ReleaseStore(root, index)
+    return SceneStore(processed_dir, contract.channels)
+
+
 class GlacierDataModule(pl.LightningDataModule):
     """Serve windows of a processed dataset with the chosen channels and classes.
 
@@ -108,7 +124,7 @@ class GlacierDataModule(pl.LightningDataModule):
         num_workers: int | str = "auto",
         pin_memory: bool | str = "auto",
         augment: Augment | None = None,
-        preprocessor: Preprocessor | None = None,
+        preprocessor: Preprocessor | ReleasePreprocessor | None = None,
     ) -> None:
         super().__init__()
         if batch_size < 1:
@@ -175,7 +191,7 @@ class GlacierDataModule(pl.LightningDataModule):
         if not index_path.is_file():
             raise GlacierInputError(f"{index_path} is missing; {REBUILD_HINT}")
         index = pd.read_csv(index_path)
-        store = SceneStore(self.processed_dir, contract.channels)
+        store = open_store(self.processed_dir, contract, self.info, index)
         missing = store.missing(sorted(index["scene"].astype(str).unique()))
         if missing:
             raise GlacierInputError(

@@ -136,7 +136,7 @@ def process_scene(
         region = outside_region(spec.region, reader) if spec.region is not None else None
         store = SceneStore(staging, contract.channels)
         *images, labels_path = store.paths(scene.id)
-        narrowed_names = set(getattr(spec, "storage_dtypes", None) or {})
+        narrowed_names = set(spec.storage_dtypes)
         narrowed = {i for i, name in enumerate(contract.channel_names) if name in narrowed_names}
         with ExitStack() as stack:
             arrays = open_scene_arrays(contract, labels.shape[:2], labels, images, stack)

@@ -6,11 +6,14 @@ from pathlib import Path
 
 from glacier.data.filtering import SliceFilter
 from glacier.data.pipeline import Preprocessor, Splitter
+from glacier.data.release import HkhRelease
+from glacier.data.release_store import ReleasePreprocessor
 from glacier.data.spec import DataSpec
+from glacier.errors import GlacierInputError
 
 
 def build_preprocessor(
-    data: DataSpec,
+    data: DataSpec | HkhRelease,
     filter: SliceFilter,
     split: Splitter,
     processed_dir: str | Path,
@@ -19,23 +22,29 @@ def build_preprocessor(
     num_shards: int = 1,
     n_jobs: int = 1,
     progress: bool = True,
-) -> Preprocessor:
-    """The pipeline for a ``data/`` config.
+) -> Preprocessor | ReleasePreprocessor:
+    """The pipeline for a ``data/`` config: scenes + outlines, or the HKH release in place.
 
     Args:
-        data: Scenes + outlines.
+        data: Scenes + outlines, or the HKH release.
         filter: Which slices to keep.
         split: How to assign train/dev/test.
         processed_dir: Output root.
-        scenes: ``START-END`` range of scenes to process (a shard).
-        shard: Shard index (with ``num_shards``).
+        scenes: ``START-END`` range of scenes to process (a shard; scene data only).
+        shard: Shard index (with ``num_shards``; scene data only).
         num_shards: Number of shards.
-        n_jobs: Scenes processed in parallel.
+        n_jobs: Scenes (or release slices) processed in parallel.
         progress: Show progress bars.
 
     Returns:
         The preprocessor.
     """
+    if isinstance(data, HkhRelease):
+        if scenes is not None or shard is not None:
+            raise GlacierInputError(
+                "scenes=/shard= split raw scenes between jobs; the HKH release is read in place"
+            )
+        return ReleasePreprocessor(data, filter, split, processed_dir, n_jobs, progress)
     return Preprocessor(
         data, filter, split, processed_dir, scenes, shard, num_shards, n_jobs, progress
     )

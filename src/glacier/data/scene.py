@@ -104,6 +104,8 @@ class SceneReader:
         band_roles: Index role → band name mapping.
         dem: DEM file for ``elevation``/``slope``.
         nodata: Nodata value for files that declare none.
+        nodata_all_zero: A pixel that is 0 in every raw band is nodata (the HKH release's tiles
+            outside the Landsat scene); a single band at 0 never is.
     """
 
     def __init__(
@@ -113,8 +115,10 @@ class SceneReader:
         band_roles: dict[str, str] | None = None,
         dem: Path | None = None,
         nodata: float | None = None,
+        nodata_all_zero: bool = False,
     ) -> None:
         self.scene = scene
+        self.nodata_all_zero = nodata_all_zero
         self.derived = list(derived)
         self.band_roles = band_roles or {}
         self._stack = ExitStack()
@@ -270,6 +274,8 @@ class SceneReader:
         raw_count = len(self.scene.band_names)
         raw = self.read_raw(window, out=out[:raw_count])
         valid = finite_everywhere(raw)
+        if self.nodata_all_zero:
+            valid &= (raw != 0).any(axis=0)
         invalid = ~valid
         if invalid.any():
             raw[:, invalid] = np.nan
@@ -320,4 +326,6 @@ def open_scene(scene: SceneSpec, spec: object) -> SceneReader:
     from glacier.data.spec import DataSpec
 
     assert isinstance(spec, DataSpec)
-    return SceneReader(scene, spec.derived, spec.band_roles, spec.dem, spec.nodata)
+    return SceneReader(
+        scene, spec.derived, spec.band_roles, spec.dem, spec.nodata, spec.nodata_all_zero
+    )

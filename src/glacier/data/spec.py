@@ -207,6 +207,14 @@ class DataSpec:
         slice_size: Tile edge in pixels.
         overlap: Pixels shared by neighbouring tiles.
         channel_sets: Named channel subsets users can select with ``channels=NAME``.
+        formulas: Bands that are derived channels read from the files, with their formula in
+            band names (``{ndsi: (B5-B2)/(B5+B2)}``, ``{elevation: elevation [m]}``): a checkpoint
+            refuses scenes whose channel of that name means something else.
+        storage_dtypes: Narrower dtypes to store bands in (``{B1: uint8}`` for digital numbers
+            kept as float32 in the files; checked exact on every valid pixel).
+        nodata_all_zero: A pixel that is 0 in every band is nodata (never one band at 0).
+        root: The data folder the other paths of the config are written relative to (through
+            ``${data.root}``); not read otherwise.
     """
 
     def __init__(
@@ -226,6 +234,10 @@ class DataSpec:
         slice_size: int = 512,
         overlap: int = 32,
         channel_sets: Mapping[str, Sequence[str]] | None = None,
+        formulas: Mapping[str, str] | None = None,
+        storage_dtypes: Mapping[str, str] | None = None,
+        nodata_all_zero: bool = False,
+        root: str | None = None,
     ) -> None:
         if not classes:
             raise GlacierInputError(f"data '{name}': data.classes is empty")
@@ -252,6 +264,23 @@ class DataSpec:
         self.region = Path(region) if region else None
         self.slice_size = int(slice_size)
         self.overlap = int(overlap)
+        self.formulas = {str(k): str(v) for k, v in (formulas or {}).items()}
+        self.storage_dtypes = {str(k): str(v) for k, v in (storage_dtypes or {}).items()}
+        self.nodata_all_zero = bool(nodata_all_zero)
+        self.root = Path(root) if root else None
+        for key, names in (("formulas", self.formulas), ("storage_dtypes", self.storage_dtypes)):
+            unknown_bands = [b for b in names if b not in self.scenes[0].band_names]
+            if unknown_bands:
+                raise GlacierInputError(
+                    f"data.{key} names {unknown_bands}, which are not bands of the scenes: "
+                    f"{self.scenes[0].band_names}"
+                )
+        clashes = [d for d in self.derived if d in self.scenes[0].band_names]
+        if clashes:
+            raise GlacierInputError(
+                f"data.derived computes {clashes}, which the scene files already hold as bands; "
+                "declare their formulas in data.formulas instead"
+            )
         self.channel_sets = {k: list(v) for k, v in (channel_sets or {}).items()}
         for set_name, members in self.channel_sets.items():
             unknown_channels = [c for c in members if c not in self.channels]

@@ -66,12 +66,14 @@ class ReadSettings:
         band_roles: Index role → band name.
         dem: DEM file for elevation/slope.
         nodata: Nodata value for files that declare none.
+        nodata_all_zero: A pixel 0 in every band is nodata.
     """
 
     derived: list[str]
     band_roles: dict[str, str]
     dem: Path | None
     nodata: float | None
+    nodata_all_zero: bool = False
 
 
 def _scenes(
@@ -94,11 +96,16 @@ def _scenes(
         validate_scenes(data)  # every scene's headers before the first map is written
         check_compatible(spec_contract(data).channels, needed, f"data={data.name}")
         settings = ReadSettings(
-            list(data.derived), dict(data.band_roles), data.dem or dem, data.nodata
+            list(data.derived),
+            dict(data.band_roles),
+            data.dem or dem,
+            data.nodata,
+            data.nodata_all_zero,
         )
         return list(data.scenes), settings, data
     derived = [c.name for c in contract.channels if c.kind in ("index", "dem")]
-    settings = ReadSettings(derived, dict(contract.band_roles), dem, contract.nodata.value)
+    nodata = contract.nodata
+    settings = ReadSettings(derived, dict(contract.band_roles), dem, nodata.value, nodata.all_zero)
     layout = [list(files) for files in contract.band_layout]
     return scenes_from_inputs(expand_inputs(cfg.input), layout), settings, data
 
@@ -135,7 +142,8 @@ def predict_one(
     """
     prefix = out_dir / scene.id  # ids are valid file names by construction (utils.names)
     read = settings
-    with SceneReader(scene, read.derived, read.band_roles, read.dem, read.nodata) as reader:
+    reader_args = (read.derived, read.band_roles, read.dem, read.nodata, read.nodata_all_zero)
+    with SceneReader(scene, *reader_args) as reader:
         missing = [c for c in module.channel_names if c not in reader.band_names]
         if missing:
             raise GlacierInputError(
