@@ -3,22 +3,29 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+# The exact versions CI tests; users installing the package get pyproject.toml's ranges.
+CONSTRAINTS := requirements/constraints-py311.txt
 export WANDB_MODE ?= offline
 export HYDRA_FULL_ERROR ?= 0
 
-.PHONY: setup demo test test-slow lint bench clean
+.PHONY: setup check-deps lock demo test test-slow lint bench clean
 
 # pip (not uv/poetry): the pinned torch/torchvision wheels come from local files here.
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(CONSTRAINTS)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev,bench]'
-	# The embedded real sample (Landsat 7 crop + RGI outlines) ships in this wheel; its
-	# own dependencies are not needed, we only read its data files.
-	$(BIN)/python -m pip install -q --no-deps geoutils==0.0.8
+	$(BIN)/python -m pip install -q -c $(CONSTRAINTS) -e '.[dev,bench]'
 	touch $(STAMP)
 
 setup: $(STAMP)
+
+# A resolver accepts the dependency ranges on Python 3.11-3.13 (queries the package index).
+check-deps: setup
+	bash .ci/check-deps $(VENV)
+
+# Rewrite $(CONSTRAINTS) from the packages installed in $(VENV).
+lock: setup
+	bash .ci/lock $(VENV)
 
 lint: setup
 	$(BIN)/ruff check .

@@ -68,6 +68,8 @@ def test_optuna_search_runs_trials_and_reports_the_best(tmp_path: Path) -> None:
     ]
     done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
-    (sweep,) = (tmp_path / "logs" / "train" / "multiruns").iterdir()
+    study = "glacier_dropout_lr_synthetic"
+    (sweep,) = (tmp_path / "logs" / "train" / "multiruns" / study).iterdir()
     best = (sweep / "optimization_results.yaml").read_text()
     assert "best_params" in best and "dropout" in best and "optimizer.lr" in best
+    assert (tmp_path / "logs" / "optuna" / f"{study}.db").is_file()  # the shared study

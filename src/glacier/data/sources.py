@@ -1,8 +1,8 @@
 """Where the embedded real sample and user data live.
 
 The default dataset (``data=everest``) is a real Landsat 7 ETM+ crop of the Everest/Khumbu area
-with RGI 6.0 glacier outlines. It ships inside the PyPI wheel ``geoutils==0.0.8``; we locate its
-data files without importing geoutils (its own dependencies are not needed).
+with RGI 6.0 glacier outlines. It ships inside the PyPI wheel ``geoutils==0.0.8`` (a dependency of
+glacier); we locate its data files without importing geoutils.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ SAMPLE_FILES = (
     "LE71400412000304SGS00_B4_crop.TIF",
     "glacier_outlines.gpkg",
 )
-INSTALL_HINT = "install it with `pip install --no-deps geoutils==0.0.8` (`make setup` does this)"
+INSTALL_HINT = "install it with `pip install geoutils==0.0.8` (a dependency of glacier)"
 
 
 def sample_dir() -> Path:

@@ -37,9 +37,16 @@ def hydra_choices() -> dict[str, Any]:
 
 
 def sweep_group() -> str | None:
-    """A W&B group shared by every job of one multirun (None for single runs)."""
+    """A W&B group shared by every job of one multirun (None for single runs).
+
+    Under a sweeper with a study (Optuna) it is the study name, so the jobs of every worker
+    that shares the study land in one group; otherwise ``sweep-<sweep folder>``.
+    """
     if not HydraConfig.initialized() or HydraConfig.get().mode != RunMode.MULTIRUN:
         return None
+    study = HydraConfig.get().sweeper.get("study_name")
+    if study:
+        return str(study)
     return f"sweep-{Path(HydraConfig.get().sweep.dir).name}"
 
 
