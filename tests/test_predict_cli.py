@@ -83,6 +83,14 @@ def test_predict_writes_georeferenced_maps_and_metrics(
     assert (classes[nodata] == 255).all() and (classes[~nodata] != 255).all()
     listing = json.loads((tmp_path / "maps" / "predictions.json").read_text())
     assert listing[0]["scene"] == "synthetic"
+    item = json.loads(Path(result["stac"]).read_text())
+    assert Path(result["stac"]) == tmp_path / "maps" / "synthetic.stac.json"
+    files = {key: result[key] for key in ("classes", "probs", "uncertainty", "polygons", "overlay")}
+    files["metrics"] = result["metrics_json"]
+    hrefs = {key: asset["href"] for key, asset in item["assets"].items()}
+    assert hrefs == {key: f"./{Path(path).name}" for key, path in files.items()}
+    assert item["properties"]["glacier:checkpoint"] == "best.ckpt"
+    assert item["properties"]["glacier:mc_samples"] == 3
 
 
 def test_probability_encoding_is_chosen_in_the_config(

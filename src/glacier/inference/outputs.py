@@ -1,7 +1,8 @@
 """GeoTIFF outputs of full-scene prediction: class map, probabilities, MC-dropout uncertainty.
 
-Files are written under hidden ``.partial`` names and renamed into place only when the whole
-scene is done, so an interrupted run never leaves a truncated map under a final name.
+Files are written under hidden ``.partial`` names; when the whole scene is done each is turned
+into a Cloud-Optimized GeoTIFF with overviews (still under a hidden name) and only then renamed
+into place, so an interrupted run never leaves a truncated or non-COG map under a final name.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from rasterio.windows import Window
 
 from glacier.data.scene import SceneReader
 from glacier.inference.blending import BlockRows
+from glacier.inference.cog import RESAMPLING_CATEGORICAL, RESAMPLING_CONTINUOUS, to_cog
 
 BLOCK = 256
 NODATA_CLASS = 255
@@ -175,15 +177,29 @@ class OutputWriter:
         try:
             self._stack.close()  # flushes the last blocks
             if exc_type is None:
-                for path, partial in self.partial.items():
-                    os.replace(partial, path)
+                self._publish()
         finally:
             self._discard()
 
+    @staticmethod
+    def _cog_partial(path: Path) -> Path:
+        return path.with_name(f".{path.stem}.cog.partial.tif")
+
+    def _publish(self) -> None:
+        """Turn every finished file into a COG under a hidden name, then rename them all."""
+        for path, partial in self.partial.items():
+            categorical = path == self.outputs.classes
+            resampling = RESAMPLING_CATEGORICAL if categorical else RESAMPLING_CONTINUOUS
+            to_cog(partial, self._cog_partial(path), resampling, block=BLOCK)
+            partial.unlink()  # extra disk space: about one file at a time
+        for path in self.partial:
+            os.replace(self._cog_partial(path), path)
+
     def _discard(self) -> None:
         self._stack.close()
-        for partial in self.partial.values():
+        for path, partial in self.partial.items():
             partial.unlink(missing_ok=True)
+            self._cog_partial(path).unlink(missing_ok=True)
 
     def write_rows(self, block: BlockRows) -> None:
         """Normalize a block of blended sums and write it to every output.

@@ -24,6 +24,7 @@ from glacier.inference.outputs import PROBABILITY_FORMATS
 from glacier.inference.predict import predict_scene
 from glacier.inference.preview import scene_preview
 from glacier.inference.scenes import expand_inputs, scenes_from_inputs
+from glacier.inference.stac import write_stac_item
 from glacier.inference.vectorize import vectorize_class_map, write_polygons
 from glacier.models.segmenter import GlacierSegmenter
 from glacier.tasks import hydra_entry
@@ -200,6 +201,11 @@ def predict_one(
             reference_transform=reader.transform,
         )
         result["overlay"] = str(png)
+    run = {"glacier:checkpoint": Path(cfg.ckpt_path).name, "glacier:mc_samples": cfg.mc_samples}
+    metrics_json = result.get("metrics_json")
+    result["stac"] = str(
+        write_stac_item(scene.id, outputs, gpkg, png, metrics_json, module.class_names, run)
+    )
     return result
 
 
