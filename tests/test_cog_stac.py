@@ -27,6 +27,7 @@ from glacier.inference.outputs import PredictionOutputs
 from glacier.inference.predict import predict_scene
 from glacier.inference.stac import scene_datetime, write_stac_item
 from glacier.inference.vectorize import vectorize_class_map, write_polygons
+from glacier.models.normalize import Normalizer
 
 BANDS = ("red", "green", "blue", "nir")
 CLASSES = ["clean_ice", "debris"]
@@ -37,7 +38,8 @@ LANDSAT_ID = "LE07_L1TP_140041_20001020_20170208_01_T1"
 def model() -> nn.Module:
     """A 1×1-conv model with dropout: deterministic without MC, seeded with it."""
     torch.manual_seed(0)
-    return nn.Sequential(nn.Conv2d(4, 8, 1), nn.ReLU(), nn.Dropout2d(0.3), nn.Conv2d(8, 3, 1))
+    layers = [nn.Conv2d(4, 8, 1), nn.ReLU(), nn.Dropout2d(0.3), nn.Conv2d(8, 3, 1)]
+    return nn.Sequential(Normalizer([0.3] * 4, [0.2] * 4), *layers)
 
 
 def predict(scene: Path, prefix: Path, **kwargs: object) -> PredictionOutputs:
@@ -46,8 +48,6 @@ def predict(scene: Path, prefix: Path, **kwargs: object) -> PredictionOutputs:
             model(),
             reader,
             channel_indices=[0, 1, 2, 3],
-            means=[0.3] * 4,
-            stds=[0.2] * 4,
             class_names=CLASSES,
             out_prefix=prefix,
             tile_size=128,
