@@ -82,14 +82,21 @@ def test_mc_dropout_samples_only_dropout_and_restores_modes() -> None:
     assert all(m.training for m in model.modules())
 
 
-def test_mc_moments_are_seeded_and_spread() -> None:
-    model = DropoutUNet(3, 2, depth=2, base_filters=4, dropout=0.5).eval()
-    x = torch.randn(1, 3, 16, 16)
-    mean, variance = mc_dropout_moments(model, x, 5, seed=3)
-    again, _ = mc_dropout_moments(model, x, 5, seed=3)
-    other, _ = mc_dropout_moments(model, x, 5, seed=4)
-    assert torch.equal(mean, again) and not torch.equal(mean, other)
-    assert variance.mean() > 0 and torch.allclose(mean.sum(dim=1), torch.ones(1, 16, 16))
+@pytest.mark.parametrize("kind", ["channel", "element"])
+def test_mc_moments_are_seeded_per_sample_whatever_the_batch(kind: str) -> None:
+    model = DropoutUNet(3, 2, depth=2, base_filters=4, dropout=0.5, dropout_type=kind).eval()
+    x = torch.randn(3, 3, 16, 16)
+    mean, variance = mc_dropout_moments(model, x, 5, seeds=[3, 4, 5])
+    again, _ = mc_dropout_moments(model, x, 5, seeds=[3, 4, 5])
+    other, _ = mc_dropout_moments(model, x, 5, seeds=[6, 4, 5])
+    assert torch.equal(mean, again) and not torch.equal(mean[0], other[0])
+    assert torch.equal(mean[1:], other[1:])  # a sample's draws are its own
+    alone, alone_variance = mc_dropout_moments(model, x[1:2], 5, seeds=[4])
+    torch.testing.assert_close(alone[0], mean[1], rtol=1e-5, atol=1e-6)  # batch-independent
+    torch.testing.assert_close(alone_variance[0], variance[1], rtol=1e-4, atol=1e-6)
+    assert variance.mean() > 0 and torch.allclose(mean.sum(dim=1), torch.ones(3, 16, 16))
+    assert not any(m.training for m in model.modules())  # modes restored
+    assert not any(layer._forward_hooks for layer in model.modules())  # hooks removed
 
 
 def one_hot_logits(target: torch.Tensor, classes: int, scale: float = 20.0) -> torch.Tensor:

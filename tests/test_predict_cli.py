@@ -81,8 +81,9 @@ def test_predict_writes_georeferenced_maps_and_metrics(
     with rasterio.open(scene) as src:
         nodata = (src.read() == 0).all(axis=0) | np.isnan(src.read()).any(axis=0)
     assert (classes[nodata] == 255).all() and (classes[~nodata] != 255).all()
-    listing = json.loads((tmp_path / "maps" / "predictions.json").read_text())
-    assert listing[0]["scene"] == "synthetic"
+    record = json.loads((tmp_path / "maps" / "synthetic_prediction.json").read_text())
+    assert record["scene"] == "synthetic" and record["metrics"] == metrics
+    assert record["classes"] == result["classes"] and record["fingerprint"]
     item = json.loads(Path(result["stac"]).read_text())
     assert Path(result["stac"]) == tmp_path / "maps" / "synthetic.stac.json"
     files = {key: result[key] for key in ("classes", "probs", "uncertainty", "polygons", "overlay")}

@@ -14,17 +14,15 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-import numpy as np
 import rasterio
 from rasterio.windows import Window
 
 from glacier.data.scene import SceneReader
-from glacier.inference.blending import BlockRows
+from glacier.data.schema import BACKGROUND, IGNORE_INDEX
 from glacier.inference.cog import RESAMPLING_CATEGORICAL, RESAMPLING_CONTINUOUS, to_cog
+from glacier.inference.encode import NODATA_PERCENT, EncodedRows
 
 BLOCK = 256
-NODATA_CLASS = 255
-NODATA_PERCENT = 255
 PROBABILITY_FORMATS = ("percent", "float32")
 
 
@@ -71,45 +69,6 @@ def _profile(reader: SceneReader, count: int, dtype: str, nodata: float) -> dict
     return profile
 
 
-def winning_class(sums: np.ndarray) -> np.ndarray:
-    """Index (uint8) of the largest of ``sums`` along axis 0; ties go to the lower index.
-
-    Branch-free passes per class: ``argmax(axis=0)`` walks the class axis with a stride and
-    returns int64, and masked assignment stalls on speckled maps; both cost 3-10x more.
-    """
-    best = sums[0].copy()
-    winner = np.zeros(best.shape, dtype=np.uint8)
-    better = np.empty(best.shape, dtype=bool)
-    for index in range(1, sums.shape[0]):
-        np.greater(sums[index], best, out=better)
-        # a class that beats every earlier one has a higher index than each of them
-        np.maximum(winner, better.view(np.uint8) * np.uint8(index), out=winner)
-        np.maximum(best, sums[index], out=best)
-    return winner
-
-
-def pick_class(values: np.ndarray, classes: np.ndarray) -> np.ndarray:
-    """``values[classes[i, j], i, j]`` for (K, h, w) float ``values`` and (h, w) ``classes``.
-
-    Exact for finite values (each pixel takes ``x * 1 + y * 0``) and branch-free: twice as fast as
-    ``take_along_axis``, which also needs an int64 copy of ``classes``.
-    """
-    picked = values[0].copy()
-    chosen = np.empty(classes.shape, dtype=values.dtype)
-    for index in range(1, values.shape[0]):
-        np.equal(classes, index, out=chosen, casting="unsafe")
-        picked *= 1 - chosen
-        picked += values[index] * chosen
-    return picked
-
-
-def to_percent(probs: np.ndarray) -> np.ndarray:
-    """Probabilities in [0, 1] as uint8 percent, rounded half up (``probs`` is overwritten)."""
-    np.multiply(probs, 100.0, out=probs)
-    probs += 0.5
-    return probs.astype(np.uint8)
-
-
 class OutputWriter:
     """Write blended predictions of a scene, block row by block row, then publish the files.
 
@@ -134,7 +93,7 @@ class OutputWriter:
             )
         self.outputs = outputs
         self.reader = reader
-        self.names = ["background", *class_names]
+        self.names = [BACKGROUND, *class_names]
         self.percent = probabilities == "percent"
         final = [p for p in (outputs.classes, outputs.probs, outputs.uncertainty) if p]
         self.partial = {p: p.with_name(f".{p.stem}.partial.tif") for p in final}
@@ -148,7 +107,7 @@ class OutputWriter:
     def __enter__(self) -> OutputWriter:
         self.outputs.classes.parent.mkdir(parents=True, exist_ok=True)
         try:
-            self.files["classes"] = self._open(self.outputs.classes, 1, "uint8", NODATA_CLASS)
+            self.files["classes"] = self._open(self.outputs.classes, 1, "uint8", IGNORE_INDEX)
             probs = (
                 self._open(self.outputs.probs, len(self.names), "uint8", NODATA_PERCENT)
                 if self.percent
@@ -201,36 +160,16 @@ class OutputWriter:
             partial.unlink(missing_ok=True)
             self._cog_partial(path).unlink(missing_ok=True)
 
-    def write_rows(self, block: BlockRows) -> None:
-        """Normalize a block of blended sums and write it to every output.
-
-        The block belongs to the caller no more (it was popped from the blending strip), so
-        its arrays are normalized in place.
+    def write_rows(self, rows: EncodedRows) -> None:
+        """Write encoded rows to every output (after waiting for their device copies).
 
         Args:
-            block: Finished rows: weighted sums, weights and validity.
+            rows: Class map, probabilities and uncertainty of finished rows.
         """
-        top, sums, variance_sums = block.top, block.probs, block.variance
-        valid, weights = block.valid, block.weights
-        rows, width = weights.shape
-        window = Window(0, top, width, rows)
-        # the weights are > 0 and equal across classes: the winner of the sums is the winner
-        classes = winning_class(sums)
-        inverse = np.reciprocal(np.maximum(weights, 1e-12, out=weights), out=weights)
-        probs = np.multiply(sums, inverse, out=sums)
-        invalid = ~valid
-        any_invalid = bool(invalid.any())
-        if any_invalid:
-            classes[invalid] = NODATA_CLASS
-        self.files["classes"].write(classes, 1, window=window)
-        if variance_sums is not None and "uncertainty" in self.files:
-            variance = np.multiply(variance_sums, inverse, out=variance_sums)
-            winner = pick_class(variance, classes)  # nodata (255) picks class 0: masked below
-            spread = np.sqrt(np.maximum(winner, 0, out=winner), out=winner)
-            if any_invalid:
-                spread[invalid] = np.nan
-            self.files["uncertainty"].write(spread, 1, window=window)
-        encoded = to_percent(probs) if self.percent else probs
-        if any_invalid:
-            encoded[:, invalid] = NODATA_PERCENT if self.percent else np.nan
-        self.files["probs"].write(encoded, window=window)
+        rows.wait()
+        height, width = rows.classes.shape
+        window = Window(0, rows.top, width, height)
+        self.files["classes"].write(rows.classes, 1, window=window)
+        self.files["probs"].write(rows.probs, window=window)
+        if rows.uncertainty is not None and "uncertainty" in self.files:
+            self.files["uncertainty"].write(rows.uncertainty, 1, window=window)

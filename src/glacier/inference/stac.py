@@ -26,8 +26,9 @@ from rasterio.crs import CRS
 from rasterio.enums import WktVersion
 from rasterio.warp import transform as transform_points
 
+from glacier.data.schema import IGNORE_INDEX
 from glacier.inference.cog import COG_MEDIA_TYPE
-from glacier.inference.outputs import NODATA_CLASS, PredictionOutputs
+from glacier.inference.outputs import PredictionOutputs
 from glacier.utils.io import write_json_atomic
 
 GEOPACKAGE_MEDIA_TYPE = "application/geopackage+sqlite3"
@@ -221,7 +222,7 @@ def write_stac_item(
             Classification.create(value=value, name=name, title=name.replace("_", " ").title())
             for value, name in enumerate(names)
         ),
-        Classification.create(value=NODATA_CLASS, name="nodata", title="No data", nodata=True),
+        Classification.create(value=IGNORE_INDEX, name="nodata", title="No data", nodata=True),
     ]
     item.add_asset(
         "polygons",

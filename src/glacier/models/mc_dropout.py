@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
 import torch
@@ -56,36 +56,102 @@ def mc_dropout(module: nn.Module) -> Iterator[nn.Module]:
             m.training = training
 
 
+MASK_SHAPE_2D = (nn.Dropout2d,)  # whole channels: one draw per (sample, channel)
+_MIX = (0x9E3779B97F4A7C15, 0xBF58476D1CE4E5B9, 0x94D049BB133111EB)
+
+
+def draw_seed(sample_seed: int, layer: int, draw: int) -> int:
+    """The seed of one dropout mask: a mix of the sample's seed, the layer and the pass."""
+    mixed = sample_seed * _MIX[0] + (layer + 1) * _MIX[1] + (draw + 1) * _MIX[2]
+    return mixed % (2**63 - 1)
+
+
+class SeededMasks:
+    """Forward hooks giving every dropout layer of an eval-mode model per-sample seeded masks.
+
+    Each sample of a batch draws its masks from its own seed, so a sample's MC-dropout result
+    does not depend on the batch it is in (its size, its other members, the device's order of
+    draws): tiles give the same maps whatever the batch size, grouping or sharding.
+
+    Args:
+        model: A network in eval mode (batch norm uses its running statistics).
+    """
+
+    def __init__(self, model: nn.Module) -> None:
+        self.layers = [m for m in dropout_layers(model) if float(getattr(m, "p", 0.0)) > 0]
+        self.seeds: list[int] = []
+        self.draw = 0
+        self._generators: dict[torch.device, torch.Generator] = {}
+        self._handles = [
+            layer.register_forward_hook(self._hook(index))
+            for index, layer in enumerate(self.layers)
+        ]
+
+    def _generator(self, device: torch.device) -> torch.Generator:
+        if device not in self._generators:
+            self._generators[device] = torch.Generator(device=device)
+        return self._generators[device]
+
+    def _hook(self, index: int) -> Callable[[nn.Module, tuple[Tensor, ...], Tensor], Tensor]:
+        def apply(module: nn.Module, inputs: tuple[Tensor, ...], output: Tensor) -> Tensor:
+            x = inputs[0]
+            rate = float(getattr(module, "p", 0.0))
+            per_sample = (x.shape[1], 1, 1) if isinstance(module, MASK_SHAPE_2D) else x.shape[1:]
+            generator = self._generator(x.device)
+            masks = torch.empty((x.shape[0], *per_sample), device=x.device)
+            for row, seed in enumerate(self.seeds):
+                generator.manual_seed(draw_seed(seed, index, self.draw))
+                torch.rand(per_sample, generator=generator, device=x.device, out=masks[row])
+            keep = (masks >= rate).to(x.dtype)
+            return x * keep * (1.0 / (1.0 - rate))
+
+        return apply
+
+    def remove(self) -> None:
+        """Detach the hooks."""
+        for handle in self._handles:
+            handle.remove()
+
+
 def mc_dropout_moments(
-    model: nn.Module, image: Tensor, samples: int, seed: int | None = None
+    model: nn.Module, image: Tensor, samples: int, seeds: Sequence[int]
 ) -> tuple[Tensor, Tensor]:
     """Mean and variance over ``samples`` MC-dropout passes of the softmax probabilities.
 
-    Accumulates sums instead of stacking the passes: memory stays at two batches of
-    probabilities, and it avoids ``Tensor.var`` over a strided stack (8x slower on CPU).
+    Only dropout layers sample (batch norm keeps its running statistics); sample ``i`` of the
+    batch draws its masks from ``seeds[i]``. Accumulates sums instead of stacking the passes:
+    memory stays at two batches of probabilities.
 
     Args:
         model: Maps (B, C, H, W) to logits (B, K, H, W).
         image: The input batch.
         samples: Number of passes (>= 1).
-        seed: Seed for repeatable draws (the global RNG state is left untouched).
+        seeds: One seed per sample of the batch.
 
     Returns:
-        (B, K, H, W) mean and population variance.
+        (B, K, H, W) float32 mean and population variance.
     """
-    devices = [image.device] if image.device.type == "cuda" else []
-    with torch.random.fork_rng(devices=devices), torch.inference_mode(), mc_dropout(model):
-        if seed is not None:
-            torch.manual_seed(seed)
-        total = torch.zeros(0)
-        squares = torch.zeros(0)
-        for index in range(samples):
-            probs = model(image).softmax(dim=1).contiguous()
-            if index == 0:
-                total, squares = probs.clone(), probs * probs
-            else:
-                total += probs
-                squares.addcmul_(probs, probs)
-        mean = total / samples
-        variance = (squares / samples - mean * mean).clamp_(min=0.0)
+    if len(seeds) != image.shape[0]:
+        raise ValueError(f"need one seed per sample: {len(seeds)} seeds, batch {image.shape[0]}")
+    modes = {m: m.training for m in model.modules()}
+    model.eval()
+    masks = SeededMasks(model)
+    masks.seeds = [int(seed) for seed in seeds]
+    try:
+        with torch.inference_mode():
+            total = squares = torch.zeros(0)
+            for draw in range(samples):
+                masks.draw = draw
+                probs = model(image).float().softmax(dim=1)
+                if draw == 0:
+                    total, squares = probs.clone(), probs * probs
+                else:
+                    total += probs
+                    squares.addcmul_(probs, probs)
+            mean = total / samples
+            variance = (squares / samples - mean * mean).clamp_(min=0.0)
+    finally:
+        masks.remove()
+        for module, training in modes.items():
+            module.training = training
     return mean, variance

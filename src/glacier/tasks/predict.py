@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from pickle import UnpicklingError
 from typing import Any
 
-import torch
 from omegaconf import DictConfig
 
 from glacier.config import build
@@ -17,20 +17,30 @@ from glacier.data.outlines import load_label_sources, load_outlines
 from glacier.data.scene import SceneReader
 from glacier.data.spec import DataSpec, LabelSource, SceneSpec
 from glacier.data.validate import validate_scenes
-from glacier.errors import GlacierFileNotFoundError, GlacierInputError
-from glacier.inference.evaluate import evaluate_scene, format_metrics_table
-from glacier.inference.labels import reference_class_map
-from glacier.inference.outputs import PROBABILITY_FORMATS
-from glacier.inference.predict import predict_scene
-from glacier.inference.preview import scene_preview
+from glacier.errors import (
+    GlacierConfigError,
+    GlacierFileNotFoundError,
+    GlacierInputError,
+    require_choice,
+    require_non_negative,
+    require_positive,
+    require_range,
+)
+from glacier.inference.device import (
+    default_batch_size,
+    default_readers,
+    precision_name,
+    resolve_device,
+    resolve_precision,
+)
+from glacier.inference.outputs import PROBABILITY_FORMATS, PredictionOutputs
+from glacier.inference.predict import PredictSettings, SceneJob, predict_scenes
+from glacier.inference.products import ProductSettings, make_products
+from glacier.inference.records import finished, scene_fingerprint, write_record
 from glacier.inference.scenes import expand_inputs, scenes_from_inputs
-from glacier.inference.stac import write_stac_item
-from glacier.inference.vectorize import vectorize_class_map, write_polygons
 from glacier.models.segmenter import GlacierSegmenter
 from glacier.tasks import hydra_entry
-from glacier.utils.io import write_json_atomic
 from glacier.utils.runtime import tune_malloc
-from glacier.viz import overlay_png
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +86,10 @@ class ReadSettings:
     nodata: float | None
     nodata_all_zero: bool = False
 
+    def reader_args(self) -> tuple[Any, ...]:
+        """Positional arguments of :class:`SceneReader` after the scene."""
+        return self.derived, self.band_roles, self.dem, self.nodata, self.nodata_all_zero
+
 
 def _scenes(
     cfg: DictConfig, module: GlacierSegmenter
@@ -111,6 +125,16 @@ def _scenes(
     return scenes_from_inputs(expand_inputs(cfg.input), layout), settings, data
 
 
+def _label_files(cfg: DictConfig, data: DataSpec | None) -> list[Path]:
+    """The reference outline files (they change the metrics)."""
+    if cfg.labels is None:
+        return []
+    if cfg.labels == "data":
+        assert data is not None
+        return [label.path for label in data.labels]
+    return [Path(str(cfg.labels))]
+
+
 def _reference(cfg: DictConfig, data: DataSpec | None, classes: list[str]) -> Any:
     """Reference outlines: none, the data config's, or one polygon file."""
     if cfg.labels is None:
@@ -128,114 +152,144 @@ def _reference(cfg: DictConfig, data: DataSpec | None, classes: list[str]) -> An
     return load_label_sources([source], [str(label_class)])
 
 
-def predict_one(
-    cfg: DictConfig,
-    module: GlacierSegmenter,
-    scene: SceneSpec,
-    settings: ReadSettings,
-    reference: Any,
-    out_dir: Path,
-) -> dict[str, Any]:
-    """Map one scene and write every output beside ``out_dir/{scene}``.
+def check_settings(cfg: DictConfig) -> None:
+    """Refuse impossible settings before anything is loaded or written.
 
-    Returns:
-        Paths of the outputs and, with references, the metrics.
+    Raises:
+        GlacierConfigError: Naming the key and the bound.
     """
-    prefix = out_dir / scene.id  # ids are valid file names by construction (utils.names)
-    read = settings
-    reader_args = (read.derived, read.band_roles, read.dem, read.nodata, read.nodata_all_zero)
-    with SceneReader(scene, *reader_args) as reader:
-        missing = [c for c in module.channel_names if c not in reader.band_names]
-        if missing:
-            raise GlacierInputError(
-                f"{scene.sources[0].path}: the checkpoint needs channels {missing}, the scene has "
-                f"{reader.band_names}"
-            )
-        outputs = predict_scene(
-            module,
-            reader,
-            channel_indices=[reader.band_names.index(c) for c in module.channel_names],
-            class_names=module.class_names,
-            out_prefix=prefix,
-            tile_size=cfg.tile_size,
-            overlap=cfg.overlap,
-            batch_size=cfg.batch_size,
-            mc_samples=cfg.mc_samples,
-            seed=cfg.seed,
-            device=cfg.device,
-            channels_last=module.hparams["channels_last"],
-            probabilities=cfg.probabilities,
-            progress=True,
-        )
-        polygons = vectorize_class_map(
-            outputs.classes,
-            module.class_names,
-            min_area_km2=cfg.min_area_km2,
-            simplify_tolerance_m=cfg.simplify_m,
-        )
-        gpkg = prefix.with_name(prefix.name + "_glaciers.gpkg")
-        write_polygons(polygons, gpkg)
-        result: dict[str, Any] = {
-            "scene": scene.id,
-            "classes_tif": str(outputs.classes),
-            "polygons": str(gpkg),
-            **{k: str(v) for k, v in vars(outputs).items() if v},
-        }
-        truth = None
-        if reference is not None:
-            truth = reference_class_map(reference, module.class_names, reader)
-            metrics = evaluate_scene(outputs.classes, truth, module.class_names)
-            metrics_path = prefix.with_name(prefix.name + "_metrics.json")
-            write_json_atomic(metrics_path, metrics)
-            result["metrics"] = metrics
-            result["metrics_json"] = str(metrics_path)
-            print(f"\n{scene.id}\n{format_metrics_table(metrics)}")
-        rgb, transform = scene_preview(reader)
-        png = prefix.with_name(prefix.name + "_overlay.png")
-        overlay_png(
-            rgb,
-            polygons,
-            png,
-            transform=transform,
-            reference=truth,
-            reference_transform=reader.transform,
-        )
-        result["overlay"] = str(png)
-    run = {"glacier:checkpoint": Path(cfg.ckpt_path).name, "glacier:mc_samples": cfg.mc_samples}
-    metrics_json = result.get("metrics_json")
-    result["stac"] = str(
-        write_stac_item(scene.id, outputs, gpkg, png, metrics_json, module.class_names, run)
+    require_range("tile_size", cfg.tile_size, 32, integer=True)
+    require_range("overlap", cfg.overlap, 0, cfg.tile_size, integer=True, high_inclusive=False)
+    require_non_negative("mc_samples", cfg.mc_samples)
+    require_non_negative("min_area_km2", cfg.min_area_km2, integer=False)
+    require_non_negative("simplify_m", cfg.simplify_m, integer=False)
+    require_choice("probabilities", cfg.probabilities, PROBABILITY_FORMATS)
+    require_positive("num_shards", cfg.num_shards)
+    if cfg.shard is not None:
+        require_range("shard", cfg.shard, 0, cfg.num_shards, integer=True, high_inclusive=False)
+    out_dir = Path(str(cfg.out_dir))
+    if out_dir.exists() and not out_dir.is_dir():
+        raise GlacierConfigError(f"out_dir={out_dir} is a file; give a folder for the maps")
+
+
+def predict_settings(cfg: DictConfig, module: GlacierSegmenter) -> PredictSettings:
+    """Device, precision, batch and reader defaults resolved for this machine."""
+    device = resolve_device(cfg.device)
+    return PredictSettings(
+        tile_size=int(cfg.tile_size),
+        overlap=int(cfg.overlap),
+        batch_size=default_batch_size(device, cfg.batch_size),
+        mc_samples=int(cfg.mc_samples),
+        seed=int(cfg.seed),
+        device=device,
+        precision=resolve_precision(cfg.precision, device),
+        probabilities=str(cfg.probabilities),
+        readers=default_readers(device, cfg.readers),
+        channels_last=bool(module.hparams["channels_last"]),
     )
-    return result
+
+
+def output_settings(cfg: DictConfig, settings: PredictSettings) -> dict[str, Any]:
+    """Every setting that changes a scene's outputs (part of its fingerprint)."""
+    return {
+        "tile_size": settings.tile_size,
+        "overlap": settings.overlap,
+        "mc_samples": settings.mc_samples,
+        "seed": settings.seed,
+        "precision": precision_name(settings.precision),
+        "probabilities": settings.probabilities,
+        "min_area_km2": float(cfg.min_area_km2),
+        "simplify_m": float(cfg.simplify_m),
+        "labels": None if cfg.labels is None else str(cfg.labels),
+        "label_class": cfg.get("label_class"),
+    }
+
+
+def shard_of(scenes: list[SceneSpec], shard: int | None, num_shards: int) -> list[SceneSpec]:
+    """Every ``num_shards``-th scene from ``shard`` (all when unsharded).
+
+    Names are checked over the whole input list first (by :func:`_scenes`), so two shards
+    never write the same name.
+    """
+    return scenes if shard is None else scenes[shard::num_shards]
 
 
 def run_predict(cfg: DictConfig) -> list[dict[str, Any]]:
-    """Predict every requested scene with a trained checkpoint.
+    """Map every requested scene (or this shard's) with a trained checkpoint.
+
+    Scenes whose record shows the same checkpoint, inputs and settings are skipped unless
+    ``overwrite=true``; the rest run through one pipelined predictor.
 
     Args:
         cfg: A composed ``predict`` config.
 
     Returns:
-        One result dictionary per scene.
+        One result per scene (paths, metrics), skipped ones included.
     """
-    if cfg.probabilities not in PROBABILITY_FORMATS:
-        raise GlacierInputError(
-            f"probabilities={cfg.probabilities!r}: choose one of {list(PROBABILITY_FORMATS)}"
-        )
+    check_settings(cfg)
     tune_malloc()
     module = load_segmenter(cfg.ckpt_path)
-    scenes, settings, data = _scenes(cfg, module)
-    reference = _reference(cfg, data, module.class_names)
-    out_dir = Path(cfg.out_dir)
+    settings = predict_settings(cfg, module)
+    scenes, read, data = _scenes(cfg, module)
+    scenes = shard_of(scenes, cfg.shard, cfg.num_shards)
+    out_dir = Path(str(cfg.out_dir))
     out_dir.mkdir(parents=True, exist_ok=True)
-    with torch.no_grad():
-        results = [
-            predict_one(cfg, module, scene, settings, reference, out_dir) for scene in scenes
-        ]
-    write_json_atomic(out_dir / "predictions.json", results)
-    for result in results:
-        log.info("%s: %s", result["scene"], {k: v for k, v in result.items() if k != "metrics"})
-    return results
+    label_files = _label_files(cfg, data)
+    keys = {
+        s.id: scene_fingerprint(Path(cfg.ckpt_path), s, output_settings(cfg, settings), label_files)
+        for s in scenes
+    }
+    done = {s.id: None if cfg.overwrite else finished(out_dir, s.id, keys[s.id]) for s in scenes}
+    todo = [s for s in scenes if done[s.id] is None]
+    if len(todo) < len(scenes):
+        log.info(
+            "%d of %d scene(s) already mapped with these settings: skipped (overwrite=true "
+            "redoes them)",
+            len(scenes) - len(todo),
+            len(scenes),
+        )
+    products = ProductSettings(
+        class_names=module.class_names,
+        min_area_km2=float(cfg.min_area_km2),
+        simplify_m=float(cfg.simplify_m),
+        reference=_reference(cfg, data, module.class_names) if todo else None,
+        stac_properties={
+            "glacier:checkpoint": Path(cfg.ckpt_path).name,
+            "glacier:mc_samples": settings.mc_samples,
+            "glacier:precision": precision_name(settings.precision),
+        },
+    )
+    results: dict[str, dict[str, Any]] = {}
+
+    def on_done(job: SceneJob, reader: SceneReader, outputs: PredictionOutputs) -> None:
+        result = make_products(job.key, reader, outputs, products)
+        result["fingerprint"] = keys[job.key]
+        write_record(out_dir, job.key, result)
+        results[job.key] = result
+
+    jobs = [
+        SceneJob(
+            key=scene.id,
+            open=partial(SceneReader, scene, *read.reader_args()),
+            channels=module.channel_names,
+            class_names=module.class_names,
+            out_prefix=out_dir / scene.id,  # ids are valid file names (glacier.utils.names)
+        )
+        for scene in todo
+    ]
+    log.info(
+        "mapping %d scene(s) on %s (%s, batch %d, %d reader thread(s))",
+        len(jobs),
+        settings.device,
+        precision_name(settings.precision),
+        settings.batch_size,
+        settings.readers,
+    )
+    predict_scenes(module, jobs, settings, on_done=on_done, progress=True)
+    ordered = [results.get(s.id) or {**(done[s.id] or {}), "skipped": True} for s in scenes]
+    for result in ordered:
+        log.info("%s: %s", result["scene"], result.get("classes"))
+    return ordered
 
 
 main = hydra_entry("predict", run_predict)
