@@ -1,7 +1,8 @@
 """Benchmark workloads, each run in a fresh process: ``python -m benchmarks.workloads NAME JSON``.
 
 Each prints one JSON line with its timings and the process's peak RSS, so memory is measured per
-workload and process-level settings (the allocator fix) can be switched per run.
+workload and process-level settings (the allocator fix) can be switched per run. Prediction
+workloads live in :mod:`benchmarks.predict_workloads`.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from typing import Any
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+
 
 def peak_rss_mb() -> float:
     """Peak resident set size of this process in MB (Linux reports KiB)."""
@@ -24,7 +27,6 @@ def peak_rss_mb() -> float:
 
 def make_scene(args: dict[str, Any]) -> dict[str, Any]:
     """Write a float32 scene (size × size × bands) and a glacier outline file."""
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
     from scene_files import write_disc_outline, write_scene
 
     out = Path(args["dir"])
@@ -34,27 +36,47 @@ def make_scene(args: dict[str, Any]) -> dict[str, Any]:
     return {"seconds": time.perf_counter() - start}
 
 
-def raw_io(args: dict[str, Any]) -> dict[str, Any]:
-    """The I/O limit: read the scene in strips and write the same bytes as .npy tiles."""
+def store_io(args: dict[str, Any]) -> dict[str, Any]:
+    """The I/O limit of preprocessing: read the scene in strips, write its bytes once.
+
+    The bytes written are what the processed dataset stores: the scene's bands in their own
+    dtype, in one array (what ``scenes/{id}/image_*.npy`` hold).
+    """
     import rasterio
     from rasterio.windows import Window
 
-    tile = args["tile"]
     with tempfile.TemporaryDirectory(dir=args["dir"]) as tmp:
         start = time.perf_counter()
-        with rasterio.open(Path(args["dir"]) / "scene.tif") as src:
-            for row in range(0, src.height, tile):
-                strip = src.read(window=Window(0, row, src.width, min(tile, src.height - row)))
-                for col in range(0, src.width, tile):
-                    np.save(Path(tmp) / f"{row}_{col}.npy", strip[:, :, col : col + tile])
+        with rasterio.open(Path(args["dir"]) / args.get("scene", "scene.tif")) as src:
+            out = np.lib.format.open_memmap(
+                Path(tmp) / "scene.npy",
+                mode="w+",
+                dtype=src.dtypes[0],
+                shape=(*src.shape, src.count),
+            )
+            for row in range(0, src.height, 512):
+                rows = min(512, src.height - row)
+                out[row : row + rows] = src.read(window=Window(0, row, src.width, rows)).transpose(
+                    1, 2, 0
+                )
+            out.flush()
+            del out
         seconds = time.perf_counter() - start
     return {"seconds": seconds, "peak_rss_mb": peak_rss_mb()}
 
 
-def preprocess(args: dict[str, Any]) -> dict[str, Any]:
-    """The whole preprocessing pipeline on the scene (masks, slices, split, stats, normalize)."""
+def _run_pipeline(folder: Path, spec: Any, split: Any) -> dict[str, Any]:
     from glacier.data.filtering import SliceFilter
     from glacier.data.pipeline import Preprocessor
+
+    keep = SliceFilter(min_total_fraction=0.0, max_nodata_fraction=1.0)
+    start = time.perf_counter()
+    Preprocessor(spec, keep, split, folder / "processed", progress=False).run()
+    return {"seconds": time.perf_counter() - start, "peak_rss_mb": peak_rss_mb()}
+
+
+def preprocess(args: dict[str, Any]) -> dict[str, Any]:
+    """The whole preprocessing pipeline on the scene (labels, stored pixels, split, stats)."""
     from glacier.data.spec import DataSpec
     from glacier.data.splits import RandomSplit
 
@@ -66,157 +88,151 @@ def preprocess(args: dict[str, Any]) -> dict[str, Any]:
         labels=[{"path": str(folder / "outline.gpkg"), "class_name": "glacier"}],
         scenes=[{"id": "bench", "sources": [{"path": str(folder / "scene.tif"), "bands": bands}]}],
         slice_size=args["tile"],
-        overlap=0,
+        overlap=args.get("overlap", 0),
     )
-    keep = SliceFilter(min_total_fraction=0.0, max_nodata_fraction=1.0)
-    split = RandomSplit(seed=0)
-    start = time.perf_counter()
-    Preprocessor(spec, keep, split, folder / "processed", progress=False).run()
-    return {"seconds": time.perf_counter() - start, "peak_rss_mb": peak_rss_mb()}
+    return _run_pipeline(folder, spec, RandomSplit(seed=0))
 
 
-def loader(args: dict[str, Any]) -> dict[str, Any]:
-    """Samples per second the DataModule delivers from the processed benchmark dataset."""
-    from glacier.data.datamodule import GlacierDataModule
-
-    module = GlacierDataModule(Path(args["dir"]) / "processed", batch_size=8, num_workers=0)
-    module.setup("fit")
-    samples, start = 0, time.perf_counter()
-    for _ in range(args["epochs"]):
-        for batch in module.train_dataloader():
-            samples += len(batch["image"])
-    return {"samples_per_s": samples / (time.perf_counter() - start)}
-
-
-def _model(name: str, channels: int) -> Any:
-    if name == "unet":
-        from glacier.models.unet import DropoutUNet
-
-        return DropoutUNet(channels, 2, depth=4, base_filters=16, batch_norm=True, dropout=0.1)
-    from glacier.models.smp_model import SmpSegmentationModel
-
-    return SmpSegmentationModel(channels, 2, encoder_name="resnet18", dropout=0.1)
-
-
-def train_step(args: dict[str, Any]) -> dict[str, Any]:
-    """Seconds per optimizer step at batch 8 (after warm-up), optionally with the speed fixes."""
-    import torch
-
-    from glacier.models.losses import DiceCELoss
-    from glacier.utils.runtime import tune_malloc
-
-    if args["fixes"]:
-        tune_malloc()
-    torch.manual_seed(0)
-    model = _model(args["model"], args["channels"]).train()
-    fmt = torch.channels_last if args["fixes"] else torch.contiguous_format
-    model = model.to(memory_format=fmt)
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    loss_fn = DiceCELoss()
-    size = args["size"]
-    image = torch.randn(8, args["channels"], size, size).contiguous(memory_format=fmt)
-    target = torch.randint(0, 2, (8, size, size))
-    times = []
-    for step in range(args["steps"] + 1):
-        start = time.perf_counter()
-        optimizer.zero_grad()
-        loss_fn(model(image), target).backward()
-        optimizer.step()
-        if step:  # the first step warms up allocator and kernels
-            times.append(time.perf_counter() - start)
-    return {"seconds_per_step": float(np.median(times))}
-
-
-def _predict_layout(args: dict[str, Any]) -> tuple[int, list[int]]:
-    """Tile rows and the batch sizes predict_scene uses per row of the benchmark scene."""
+def make_everest_tiled(args: dict[str, Any]) -> dict[str, Any]:
+    """The Everest sample tiled n × n (RGB + band 4 files, outlines copied per tile)."""
+    import geopandas as gpd
+    import pandas as pd
     import rasterio
 
-    from glacier.inference.predict import _batches
-    from glacier.inference.tiling import tile_starts
+    from glacier.data.sources import sample_path
 
-    with rasterio.open(Path(args["dir"]) / "scene.tif") as src:
-        height, width = src.height, src.width
-    tile, overlap = args["tile"], args["overlap"]
-    columns = tile_starts(width, tile, overlap)
-    sizes = [len(batch) for batch in _batches(columns, args["batch"])]
-    return len(tile_starts(height, tile, overlap)), sizes
+    out, n = Path(args["dir"]), args["tiles"]
+    for name in ("LE71400412000304SGS00_RGB.TIF", "LE71400412000304SGS00_B4_crop.TIF"):
+        with rasterio.open(sample_path(name)) as src:
+            data, profile = src.read(), src.profile
+        tiled = np.tile(data, (1, n, n))
+        profile |= {"width": tiled.shape[2], "height": tiled.shape[1]}
+        with rasterio.open(out / name, "w", **profile) as dst:
+            dst.write(tiled)
+    with rasterio.open(sample_path("LE71400412000304SGS00_RGB.TIF")) as src:
+        width, height, crs = src.width * src.transform.a, src.height * src.transform.e, src.crs
+    outlines = gpd.read_file(sample_path("glacier_outlines.gpkg")).to_crs(crs)
+    # the copy in tile row j, column i lies j scene heights down, i scene widths east
+    copies = [
+        outlines.set_geometry(outlines.geometry.translate(xoff=i * width, yoff=j * height))
+        for i in range(n)
+        for j in range(n)
+    ]
+    pd.concat(copies).to_file(out / "outlines.gpkg")
+    return {"outlines": sum(len(c) for c in copies)}
 
 
-def forward(args: dict[str, Any]) -> dict[str, Any]:
-    """The prediction limit: the model alone on the batches predict_scene runs, from cold.
+def everest_spec(folder: Path) -> Any:
+    """The tiled Everest sample as the data config ``everest`` describes it (128-px slices)."""
+    from glacier.data.spec import DataSpec
 
-    Same process state as the ``predict`` workload (fresh process, allocator fix, first call
-    included), same batch sizes row by row; inputs are random, nothing is read, blended or
-    written. With ``mc_samples`` > 0 every batch runs that many passes with dropout sampling.
+    return DataSpec(
+        name="everest_tiled",
+        classes=["glacier"],
+        labels=[{"path": str(folder / "outlines.gpkg"), "class_name": "glacier"}],
+        scenes=[
+            {
+                "id": "tiled",
+                "sources": [
+                    {
+                        "path": str(folder / "LE71400412000304SGS00_RGB.TIF"),
+                        "bands": ["red", "green", "blue"],
+                    },
+                    {"path": str(folder / "LE71400412000304SGS00_B4_crop.TIF"), "bands": ["nir"]},
+                ],
+            }
+        ],
+        derived=["ndvi", "ndwi"],
+        slice_size=128,
+        overlap=6,
+    )
+
+
+def everest_io(args: dict[str, Any]) -> dict[str, Any]:
+    """The limit for the tiled Everest: read both files, write the bytes the dataset stores.
+
+    Stored: the four uint8 bands and the two float16 indices of every pixel (8 bytes a pixel),
+    read and written strip by strip into memory-mapped arrays, as fast as it gets.
     """
-    import contextlib
+    import rasterio
+    from rasterio.windows import Window
 
-    import torch
-
-    from glacier.models.mc_dropout import mc_dropout
-    from glacier.utils.runtime import tune_malloc
-
-    tune_malloc()
-    torch.manual_seed(0)
-    model = _model("unet", args["bands"]).eval().to(memory_format=torch.channels_last)
-    rows, sizes = _predict_layout(args)
-    tile, passes = args["tile"], max(1, args["mc_samples"])
-    inputs = {
-        size: torch.randn(size, args["bands"], tile, tile).contiguous(
-            memory_format=torch.channels_last
-        )
-        for size in set(sizes)
-    }
-    sampling = mc_dropout(model) if args["mc_samples"] > 0 else contextlib.nullcontext()
-    with torch.inference_mode(), sampling:
+    folder = Path(args["dir"])
+    with (
+        tempfile.TemporaryDirectory(dir=folder) as tmp,
+        rasterio.open(folder / "LE71400412000304SGS00_RGB.TIF") as rgb,
+        rasterio.open(folder / "LE71400412000304SGS00_B4_crop.TIF") as nir,
+    ):
         start = time.perf_counter()
-        for _ in range(rows):
-            for size in sizes:
-                for _ in range(passes):
-                    model(inputs[size]).softmax(dim=1)
+        shape = (rgb.height, rgb.width)
+        bands = np.lib.format.open_memmap(Path(tmp) / "b.npy", "w+", np.uint8, (*shape, 4))
+        indices = np.lib.format.open_memmap(Path(tmp) / "i.npy", "w+", np.float16, (*shape, 2))
+        for row in range(0, rgb.height, 512):
+            window = Window(0, row, rgb.width, min(512, rgb.height - row))
+            rows = slice(row, row + int(window.height))
+            bands[rows, :, :3] = rgb.read(window=window).transpose(1, 2, 0)
+            bands[rows, :, 3] = nir.read(1, window=window)
+            indices[rows] = 0
+        bands.flush()
+        indices.flush()
         seconds = time.perf_counter() - start
+        del bands, indices
     return {"seconds": seconds}
 
 
-def predict(args: dict[str, Any]) -> dict[str, Any]:
-    """predict_scene on the whole scene: wall time and peak RSS."""
-    import torch
+def preprocess_everest(args: dict[str, Any]) -> dict[str, Any]:
+    """The pipeline on the tiled Everest: labels, stored pixels, 128-px slices, split, stats."""
+    from glacier.data.splits import RandomSplit
 
-    from glacier.data.scene import SceneReader
-    from glacier.data.spec import BandSource, SceneSpec
-    from glacier.inference.predict import predict_scene
-    from glacier.utils.runtime import tune_malloc
-
-    tune_malloc()  # as predict.py does
-    torch.manual_seed(0)
     folder = Path(args["dir"])
-    bands = tuple(f"b{i}" for i in range(args["bands"]))
-    model = _model("unet", args["bands"]).eval().to(memory_format=torch.channels_last)
-    scene = SceneSpec(id="bench", sources=(BandSource(path=folder / "scene.tif", bands=bands),))
-    with SceneReader(scene) as reader, tempfile.TemporaryDirectory(dir=folder) as tmp:
-        pixels = reader.width * reader.height
-        start = time.perf_counter()
-        predict_scene(
-            model,
-            reader,
-            channel_indices=list(range(len(bands))),
-            means=[0.0] * len(bands),
-            stds=[1.0] * len(bands),
-            class_names=["glacier"],
-            out_prefix=Path(tmp) / "bench",
-            tile_size=args["tile"],
-            overlap=args["overlap"],
-            batch_size=args["batch"],
-            mc_samples=args["mc_samples"],
-        )
-        seconds = time.perf_counter() - start
-    return {"seconds": seconds, "mpx": pixels / 1e6, "peak_rss_mb": peak_rss_mb()}
+    result = _run_pipeline(folder, everest_spec(folder), RandomSplit(seed=0))
+    return result | storage(folder / "processed")
+
+
+def storage(processed: Path) -> dict[str, Any]:
+    """Bytes of the stored pixels, of everything else but labels and metadata, of the windows."""
+    import pandas as pd
+
+    from glacier.data.datamodule import load_contract
+    from glacier.data.postprocess import training_area
+
+    arrays = list((processed / "scenes").rglob("*.npy"))
+    stored = sum(p.stat().st_size for p in arrays)
+    everything = sum(p.stat().st_size for p in processed.rglob("*") if p.is_file())
+    labels = sum(p.stat().st_size for p in (processed / "masks").glob("*.npy"))
+    metadata = sum(
+        p.stat().st_size for p in processed.rglob("*") if p.is_file() and p.suffix != ".npy"
+    )
+    contract, _ = load_contract(processed)
+    bytes_per_pixel = sum(np.dtype(c.dtype).itemsize for c in contract.channels)
+    slices = pd.read_json(processed / "slices" / "slices.geojson")
+    index = pd.json_normalize(slices["features"].map(lambda f: f["properties"]))
+    covered = 0
+    for scene, windows in index.groupby("scene"):
+        shape = np.load(processed / "masks" / f"mask_{scene}.npy", mmap_mode="r").shape[:2]
+        covered += int(training_area(shape, windows).sum())
+    return {
+        "stored_bytes": stored,
+        "other_bytes": everything - labels - metadata,
+        "window_bytes": covered * bytes_per_pixel,
+        "slices": len(index),
+    }
 
 
 WORKLOADS = {
-    f.__name__: f for f in (make_scene, raw_io, preprocess, loader, train_step, forward, predict)
+    f.__name__: f
+    for f in (make_scene, store_io, preprocess, make_everest_tiled, everest_io, preprocess_everest)
 }
 
+
+def main() -> None:
+    """Run the workload named on the command line."""
+    from benchmarks.predict_workloads import PREDICT_WORKLOADS
+    from benchmarks.train_workloads import TRAIN_WORKLOADS
+
+    registry = WORKLOADS | PREDICT_WORKLOADS | TRAIN_WORKLOADS
+    print(json.dumps(registry[sys.argv[1]](json.loads(sys.argv[2]))))
+
+
 if __name__ == "__main__":
-    result = WORKLOADS[sys.argv[1]](json.loads(sys.argv[2]))
-    print(json.dumps(result))
+    main()

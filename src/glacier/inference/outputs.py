@@ -78,6 +78,8 @@ class OutputWriter:
         class_names: Predicted classes (band 1 of the probabilities is ``background``).
         probabilities: ``percent`` (uint8 0–100, nodata 255; a quarter of the bytes, and about a
             sixth of the file of ``float32``) or ``float32`` (nodata NaN).
+        cog: Publish Cloud-Optimized GeoTIFFs with overviews (else the streamed tiled
+            GeoTIFFs, a few seconds sooner per full Landsat scene).
     """
 
     def __init__(
@@ -86,6 +88,7 @@ class OutputWriter:
         reader: SceneReader,
         class_names: list[str],
         probabilities: str = "percent",
+        cog: bool = True,
     ) -> None:
         if probabilities not in PROBABILITY_FORMATS:
             raise ValueError(
@@ -95,6 +98,7 @@ class OutputWriter:
         self.reader = reader
         self.names = [BACKGROUND, *class_names]
         self.percent = probabilities == "percent"
+        self.cog = cog
         final = [p for p in (outputs.classes, outputs.probs, outputs.uncertainty) if p]
         self.partial = {p: p.with_name(f".{p.stem}.partial.tif") for p in final}
         self.files: dict[str, Any] = {}
@@ -146,6 +150,10 @@ class OutputWriter:
 
     def _publish(self) -> None:
         """Turn every finished file into a COG under a hidden name, then rename them all."""
+        if not self.cog:  # the streamed tiled GeoTIFFs as they are
+            for path, partial in self.partial.items():
+                os.replace(partial, path)
+            return
         for path, partial in self.partial.items():
             categorical = path == self.outputs.classes
             resampling = RESAMPLING_CATEGORICAL if categorical else RESAMPLING_CONTINUOUS

@@ -52,6 +52,7 @@ class PredictSettings:
         probabilities: ``percent`` (uint8 0–100, nodata 255) or ``float32`` (nodata NaN).
         readers: Reader threads (rows read ahead).
         channels_last: Use the channels-last memory format.
+        cog: Publish Cloud-Optimized GeoTIFFs (else the streamed tiled GeoTIFFs).
     """
 
     tile_size: int = 512
@@ -64,6 +65,7 @@ class PredictSettings:
     probabilities: str = "percent"
     readers: int = 1
     channels_last: bool = True
+    cog: bool = True
 
 
 @dataclass
@@ -155,7 +157,7 @@ class _Scene:
             self.strip = BlendStrip(classes, width, height, with_variance, BLOCK, settings.device)
             self.outputs = PredictionOutputs.at(job.out_prefix, with_uncertainty=with_variance)
             writer = OutputWriter(
-                self.outputs, self.reader, job.class_names, settings.probabilities
+                self.outputs, self.reader, job.class_names, settings.probabilities, settings.cog
             )
             self.writer = writer.__enter__()
         except BaseException:
@@ -359,6 +361,7 @@ def predict_scene(
     channels_last: bool = True,
     probabilities: str = "percent",
     precision: torch.dtype | None = None,
+    cog: bool = True,
     progress: bool = False,
 ) -> PredictionOutputs:
     """Predict one open scene and write class, probability and uncertainty COGs.
@@ -378,6 +381,7 @@ def predict_scene(
         channels_last: Use the channels-last memory format.
         probabilities: ``percent`` (uint8 0–100, nodata 255) or ``float32`` (nodata NaN).
         precision: Autocast dtype (None = float32).
+        cog: Publish Cloud-Optimized GeoTIFFs (else the streamed tiled GeoTIFFs).
         progress: Show a progress bar.
 
     Returns:
@@ -393,6 +397,7 @@ def predict_scene(
         precision=precision,
         probabilities=probabilities,
         channels_last=channels_last,
+        cog=cog,
     )
     names = [reader.band_names[i] for i in channel_indices]
     job = SceneJob(reader.scene.id, lambda: reader, names, class_names, out_prefix, False)

@@ -186,6 +186,7 @@ def predict_settings(cfg: DictConfig, module: GlacierSegmenter) -> PredictSettin
         probabilities=str(cfg.probabilities),
         readers=default_readers(device, cfg.readers),
         channels_last=bool(module.hparams["channels_last"]),
+        cog=bool(cfg.cog),
     )
 
 
@@ -198,6 +199,7 @@ def output_settings(cfg: DictConfig, settings: PredictSettings) -> dict[str, Any
         "seed": settings.seed,
         "precision": precision_name(settings.precision),
         "probabilities": settings.probabilities,
+        "cog": settings.cog,
         "min_area_km2": float(cfg.min_area_km2),
         "simplify_m": float(cfg.simplify_m),
         "labels": None if cfg.labels is None else str(cfg.labels),

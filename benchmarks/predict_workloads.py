@@ -1,0 +1,170 @@
+"""Prediction workloads: the whole predictor, the model alone, and reading alone, same scene."""
+
+from __future__ import annotations
+
+import contextlib
+import tempfile
+import time
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from benchmarks.train_workloads import model_of
+from benchmarks.workloads import peak_rss_mb
+
+
+def _settings(args: dict[str, Any]) -> Any:
+    import torch
+
+    from glacier.inference.device import default_batch_size, default_readers, resolve_precision
+    from glacier.inference.predict import PredictSettings
+
+    device = torch.device(args.get("device", "cpu"))
+    return PredictSettings(
+        tile_size=args["tile"],
+        overlap=args["overlap"],
+        batch_size=default_batch_size(device, args.get("batch", "auto")),
+        mc_samples=args["mc_samples"],
+        device=device,
+        precision=resolve_precision(args.get("precision", "auto"), device),
+        readers=default_readers(device),
+        cog=args.get("cog", True),
+    )
+
+
+def _model(args: dict[str, Any]) -> Any:
+    """The benchmark U-Net behind its normalizer, as a checkpoint's model is."""
+    import torch
+    from torch import nn
+
+    from glacier.models.normalize import Normalizer
+
+    torch.manual_seed(0)
+    bands = args["bands"]
+    net = model_of("unet", bands).to(memory_format=torch.channels_last)
+    return nn.Sequential(Normalizer([0.0] * bands, [1.0] * bands), net).eval()
+
+
+def _layout(args: dict[str, Any]) -> tuple[int, list[int]]:
+    """Tiles of the scene and the batch sizes the predictor runs (batches span tile rows)."""
+    import rasterio
+
+    from glacier.inference.tiling import tile_starts
+
+    with rasterio.open(Path(args["dir"]) / "scene.tif") as src:
+        height, width = src.height, src.width
+    tiles = len(tile_starts(height, args["tile"], args["overlap"])) * len(
+        tile_starts(width, args["tile"], args["overlap"])
+    )
+    batch = _settings(args).batch_size
+    return tiles, [batch] * (tiles // batch) + ([tiles % batch] if tiles % batch else [])
+
+
+def forward(args: dict[str, Any]) -> dict[str, Any]:
+    """The model alone on the batches the predictor runs, from cold, on random inputs.
+
+    Same process state as ``predict`` (fresh process, allocator fix, first call included),
+    same batch sizes, same precision, the same MC-dropout draws per tile; nothing is read,
+    blended or written.
+    """
+    import torch
+
+    from glacier.inference.device import autocast
+    from glacier.models.mc_dropout import mc_dropout_moments
+    from glacier.utils.runtime import tune_malloc
+
+    tune_malloc()
+    settings = _settings(args)
+    device = settings.device
+    model = _model(args).to(device)
+    _, sizes = _layout(args)
+    tile = args["tile"]
+    inputs = {
+        size: torch.randn(size, args["bands"], tile, tile, device=device).contiguous(
+            memory_format=torch.channels_last
+        )
+        for size in set(sizes)
+    }
+    start = time.perf_counter()
+    with torch.inference_mode(), autocast(device, settings.precision):
+        for size in sizes:
+            if settings.mc_samples:
+                mc_dropout_moments(model, inputs[size], settings.mc_samples, list(range(size)))
+            else:
+                model(inputs[size]).float().softmax(dim=1)
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return {"seconds": time.perf_counter() - start, "gpu_mb": _gpu_mb()}
+
+
+def read_only(args: dict[str, Any]) -> dict[str, Any]:
+    """Reading alone: every row of tiles of the scene, as the predictor's readers read them."""
+    from glacier.data.scene import SceneReader
+    from glacier.data.spec import BandSource, SceneSpec
+    from glacier.inference.rows import BufferPool, ReadAhead, read_row
+    from glacier.inference.tiling import tile_starts
+
+    settings = _settings(args)
+    bands = tuple(f"b{i}" for i in range(args["bands"]))
+    scene = SceneSpec(id="bench", sources=(BandSource(Path(args["dir"]) / "scene.tif", bands),))
+    tile = settings.tile_size
+    with SceneReader(scene) as reader:
+        rows = tile_starts(reader.height, tile, settings.overlap)
+        cover = tile_starts(reader.width, tile, settings.overlap)[-1] + tile
+        pool = BufferPool(pinned=False)
+        buffers = [pool.take((len(bands), tile, cover)) for _ in range(settings.readers + 1)]
+        channels = list(range(len(bands)))
+        reads = (
+            partial(read_row, reader, channels, top, tile, cover, buffers[i % len(buffers)])
+            for i, top in enumerate(rows)
+        )
+        start = time.perf_counter()
+        ahead = ReadAhead(reads, depth=settings.readers, threads=settings.readers)
+        for _ in ahead:
+            pass
+        ahead.close()
+        seconds = time.perf_counter() - start
+    return {"seconds": seconds, "mpx": reader.width * reader.height / 1e6}
+
+
+def predict(args: dict[str, Any]) -> dict[str, Any]:
+    """The predictor on the whole scene: wall time, peak RSS, peak GPU memory."""
+
+    from glacier.data.scene import SceneReader
+    from glacier.data.spec import BandSource, SceneSpec
+    from glacier.inference.predict import SceneJob, predict_scenes
+    from glacier.utils.runtime import tune_malloc
+
+    tune_malloc()  # as glacier predict does
+    settings = _settings(args)
+    folder = Path(args["dir"])
+    bands = tuple(f"b{i}" for i in range(args["bands"]))
+    model = _model(args)
+    scene = SceneSpec(id="bench", sources=(BandSource(path=folder / "scene.tif", bands=bands),))
+    with tempfile.TemporaryDirectory(dir=folder) as tmp:
+        job = SceneJob(
+            "bench", lambda: SceneReader(scene), list(bands), ["glacier"], Path(tmp) / "bench"
+        )
+        start = time.perf_counter()
+        predict_scenes(model, [job], settings)
+        seconds = time.perf_counter() - start
+    with SceneReader(scene) as reader:
+        pixels = reader.width * reader.height
+    return {
+        "seconds": seconds,
+        "mpx": pixels / 1e6,
+        "peak_rss_mb": peak_rss_mb(),
+        "gpu_mb": _gpu_mb(),
+    }
+
+
+def _gpu_mb() -> float | None:
+    import torch
+
+    with contextlib.suppress(RuntimeError):
+        if torch.cuda.is_available():
+            return torch.cuda.max_memory_allocated() / 1e6
+    return None
+
+
+PREDICT_WORKLOADS = {f.__name__: f for f in (forward, read_only, predict)}
