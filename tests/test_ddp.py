@@ -8,15 +8,21 @@ import socket
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
+import pytest
 import pytorch_lightning as pl
 from conftest import compose_config
+from hydra.types import RunMode
 from hydra.utils import instantiate
 
+from glacier.errors import GlacierInputError
 from glacier.models.segmenter import GlacierSegmenter
 from glacier.utils.cluster import process_rank, run_id
 
 ROOT = Path(__file__).resolve().parents[1]
+MULTIRUN = RunMode.MULTIRUN
 LAUNCH_VARIABLES = ("RANK", "LOCAL_RANK", "NODE_RANK", "GROUP_RANK", "WORLD_SIZE", "MASTER_PORT")
 SMALL = [
     "trainer=ddp_sim",
@@ -149,7 +155,32 @@ def test_srun_tasks_share_one_run_folder_and_rank_zero_preprocesses(tmp_path: Pa
     assert "postprocess:" not in (run / "train_rank1.log").read_text()
 
 
-def test_relaunching_ddp_inside_a_sweep_is_refused(tmp_path: Path) -> None:
+def test_ddp_inside_a_sweep_is_refused(tmp_path: Path) -> None:
     done = glacier_train(tmp_path, ["-m", *SMALL, "debug=fdr", "dropout=0.1,0.2"])
     assert done.returncode != 0
-    assert "re-running the whole sweep" in done.stderr
+    assert "each process would run the whole sweep" in done.stderr
+
+
+def test_srun_or_torchrun_sweeps_are_refused_but_submitit_jobs_pass(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from glacier.utils import ddp
+
+    hydra = SimpleNamespace(initialized=lambda: True, get=lambda: SimpleNamespace(mode=MULTIRUN))
+    monkeypatch.setattr(ddp, "HydraConfig", hydra)
+    monkeypatch.delenv("SUBMITIT_EXECUTOR", raising=False)
+
+    def trainer(processes: int, external: bool) -> Any:
+        environment = SimpleNamespace(creates_processes_externally=external)
+        strategy = SimpleNamespace(
+            num_processes=processes, num_nodes=2, cluster_environment=environment
+        )
+        return SimpleNamespace(strategy=strategy)
+
+    with pytest.raises(GlacierInputError, match="8 training processes"):
+        ddp.refuse_sweep_in_every_process(trainer(4, external=True))  # srun -n 8 ... -m
+    monkeypatch.setenv("SUBMITIT_EXECUTOR", "slurm")  # one job of a submitit_slurm sweep
+    ddp.refuse_sweep_in_every_process(trainer(4, external=True))
+    with pytest.raises(GlacierInputError):  # Lightning would re-run the command line
+        ddp.refuse_sweep_in_every_process(trainer(4, external=False))
+    ddp.refuse_sweep_in_every_process(SimpleNamespace(strategy=SimpleNamespace()))

@@ -20,7 +20,7 @@ from glacier.tasks import hydra_entry
 from glacier.utils.ddp import (
     leave_process_group,
     prepare_data_once,
-    refuse_relaunch_in_multirun,
+    refuse_sweep_in_every_process,
     single_device_trainer,
 )
 from glacier.utils.io import write_json_atomic
@@ -147,7 +147,7 @@ def run_train(cfg: DictConfig) -> float | None:
     trainer: pl.Trainer = build(
         cfg.trainer, callbacks=build_callbacks(cfg), logger=loggers or False
     )
-    refuse_relaunch_in_multirun(trainer)
+    refuse_sweep_in_every_process(trainer)
     for logger in loggers:
         logger.log_hyperparams({"config": _container(cfg), "choices": hydra_choices()})
     try:

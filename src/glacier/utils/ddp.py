@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from typing import Any
 
 import pytorch_lightning as pl
@@ -16,7 +17,6 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 from pytorch_lightning.plugins.environments import LightningEnvironment
-from pytorch_lightning.strategies.launchers.subprocess_script import _SubprocessScriptLauncher
 
 from glacier.config import build
 from glacier.data.datamodule import GlacierDataModule
@@ -68,11 +68,14 @@ def prepare_data_once(datamodule: GlacierDataModule, timeout: float) -> None:
         )
 
 
-def refuse_relaunch_in_multirun(trainer: pl.Trainer) -> None:
-    """Refuse a sweep job whose Trainer would start its other processes by re-running the script.
+def refuse_sweep_in_every_process(trainer: pl.Trainer) -> None:
+    """Refuse a sweep job whose processes would each run the whole sweep.
 
-    Lightning's ``ddp`` launcher on one machine re-runs the command line once per extra device;
-    inside a multirun (``-m``, ``hparams_search=``) that command is the whole sweep.
+    Lightning's ``ddp`` launcher on one machine starts its other processes by re-running the
+    command line, and ``srun``/``torchrun`` start every process with it: inside a multirun
+    (``-m``, ``hparams_search=``) that command is the whole sweep, so each process would run
+    its own sweep (and its own Optuna trials). Only the submitit SLURM launcher starts the
+    processes of one job of the sweep (``hydra.launcher.tasks_per_node``).
 
     Raises:
         GlacierInputError: With the ways that work instead.
@@ -80,19 +83,17 @@ def refuse_relaunch_in_multirun(trainer: pl.Trainer) -> None:
     if not HydraConfig.initialized() or HydraConfig.get().mode != RunMode.MULTIRUN:
         return
     strategy: Any = trainer.strategy
-    launcher = getattr(strategy, "launcher", None)
+    processes = int(getattr(strategy, "num_processes", 1)) * int(getattr(strategy, "num_nodes", 1))
     environment = getattr(strategy, "cluster_environment", None)
-    if (
-        isinstance(launcher, _SubprocessScriptLauncher)
-        and environment is not None
-        and not environment.creates_processes_externally
-    ):
-        raise GlacierInputError(
-            "trainer.strategy=ddp with several devices inside a sweep (-m or hparams_search=): "
-            "Lightning would start each extra process by re-running the whole sweep. Let SLURM "
-            "start them (hydra/launcher=submitit_slurm hydra.launcher.tasks_per_node=DEVICES "
-            "hydra.launcher.gpus_per_node=DEVICES) or train one configuration per command"
-        )
+    external = environment is not None and environment.creates_processes_externally
+    if processes <= 1 or (external and os.environ.get("SUBMITIT_EXECUTOR") == "slurm"):
+        return
+    raise GlacierInputError(
+        f"a sweep (-m or hparams_search=) with {processes} training processes per job: each "
+        "process would run the whole sweep. Submit the sweep with hydra/launcher=submitit_slurm "
+        "hydra.launcher.tasks_per_node=DEVICES hydra.launcher.gpus_per_node=DEVICES (SLURM "
+        "starts the processes of each job), or train one configuration per command"
+    )
 
 
 def leave_process_group() -> None:
