@@ -184,3 +184,22 @@ def test_srun_or_torchrun_sweeps_are_refused_but_submitit_jobs_pass(
     with pytest.raises(GlacierInputError):  # Lightning would re-run the command line
         ddp.refuse_sweep_in_every_process(trainer(4, external=False))
     ddp.refuse_sweep_in_every_process(SimpleNamespace(strategy=SimpleNamespace()))
+
+
+def test_other_ranks_wait_for_rank_zero_then_fail_naming_the_folder(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from glacier.utils import ddp
+
+    for key in LAUNCH_VARIABLES:
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("SLURM_PROCID", "1")
+    monkeypatch.setattr(ddp, "POLL_SECONDS", 0.05)
+    checks: list[bool] = []
+    done = SimpleNamespace(is_complete=lambda: checks.append(True) or len(checks) > 2)
+    datamodule: Any = SimpleNamespace(preprocessor=done, processed_dir=tmp_path)
+    ddp.prepare_data_once(datamodule, timeout=5)  # complete at the third look
+    assert len(checks) == 3 and datamodule.prepare_data_per_node is False
+    datamodule.preprocessor = SimpleNamespace(is_complete=lambda: False)
+    with pytest.raises(GlacierInputError, match=f"rank 1: the processed dataset {tmp_path}"):
+        ddp.prepare_data_once(datamodule, timeout=0.2)
