@@ -77,9 +77,11 @@ class PredictionPanels(pl.Callback):
         return [min(i, len(channel_names) - 1) for i in range(3)]
 
     def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        """Render and log the panels."""
+        """Render and log the panels (rank 0 only: the others would write the same files)."""
         epoch = trainer.current_epoch
         if trainer.sanity_checking or (epoch + 1) % self.every_n_epochs:
+            return
+        if not trainer.is_global_zero:
             return
         loaders: Any = trainer.val_dataloaders
         raw = next(iter(loaders))

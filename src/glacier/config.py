@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from hydra.errors import InstantiationException
@@ -10,6 +11,7 @@ from omegaconf import OmegaConf
 
 from glacier.data.sources import sample_path
 from glacier.errors import GlacierInputError
+from glacier.utils.cluster import on_rank_zero, rank_name, run_id
 
 
 def gpu_precision() -> str:
@@ -25,18 +27,35 @@ def gpu_precision() -> str:
     return "16-mixed"
 
 
+def if_cuda(on_gpu: Any, on_cpu: Any) -> Any:
+    """``on_gpu`` when CUDA is available (``accelerator: auto`` picks the GPU), else ``on_cpu``."""
+    import torch
+
+    return on_gpu if torch.cuda.is_available() else on_cpu
+
+
+RESOLVERS: dict[str, Callable[..., Any]] = {
+    "glacier_sample": sample_path,
+    "glacier_gpu_precision": gpu_precision,
+    "glacier_if_cuda": if_cuda,
+    "glacier_rank_zero": on_rank_zero,
+    "glacier_rank_name": rank_name,
+    "glacier_run_id": run_id,
+}
+
+
 def register_resolvers() -> None:
-    """Register the ``glacier_sample`` and ``glacier_gpu_precision`` resolvers.
+    """Register glacier's OmegaConf resolvers (safe to call more than once).
 
     ``${glacier_sample:NAME}`` is a file of the embedded real sample,
-    ``${glacier_gpu_precision:}`` the precision of :func:`gpu_precision`.
-
-    Safe to call more than once.
+    ``${glacier_gpu_precision:}`` the precision of :func:`gpu_precision`,
+    ``${glacier_if_cuda:A,B}`` A with CUDA and B without; ``${glacier_rank_zero:X}``,
+    ``${glacier_rank_name:NAME}`` and ``${glacier_run_id:DEFAULT}`` tell the processes of a
+    distributed run apart (:mod:`glacier.utils.cluster`).
     """
-    if not OmegaConf.has_resolver("glacier_sample"):
-        OmegaConf.register_new_resolver("glacier_sample", sample_path)
-    if not OmegaConf.has_resolver("glacier_gpu_precision"):
-        OmegaConf.register_new_resolver("glacier_gpu_precision", gpu_precision)
+    for name, function in RESOLVERS.items():
+        if not OmegaConf.has_resolver(name):
+            OmegaConf.register_new_resolver(name, function)
 
 
 def build(node: Any, **kwargs: Any) -> Any:

@@ -4,32 +4,27 @@ Every scene is processed into a private staging folder and swapped into place on
 scene of the run succeeded, so a failure leaves earlier outputs untouched. A stage whose
 fingerprint (inputs, band names, formulas, settings, format version) is unchanged is skipped.
 Shards (``scenes=START-END`` or ``shard=i num_shards=N``) write only their own scenes' files;
-the gather step (any run that covers every scene) writes the shared files.
+the gather step (a run that covers every scene; ``stage=gather`` waits for the shards and
+processes no scene itself) writes the shared files (see :mod:`glacier.data.shards`).
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import os
 import shutil
 import uuid
 from collections.abc import Callable, Iterable
-from contextlib import ExitStack
 from pathlib import Path
 from typing import Any, Protocol
 
-import geopandas as gpd
-import numpy as np
 import pandas as pd
-import shapely
 from joblib import Parallel, delayed
 
 from glacier.data.bands import validate_derived
 from glacier.data.channels import spec_contract
 from glacier.data.filtering import SliceFilter
-from glacier.data.masks import burn_labels, outside_region
-from glacier.data.outlines import ClassOutlines, load_outlines
+from glacier.data.outlines import load_outlines
 from glacier.data.postprocess import (
     INDEX_COLUMNS,
     assign_splits,
@@ -37,17 +32,24 @@ from glacier.data.postprocess import (
     progress_bar,
     write_dataset,
 )
-from glacier.data.scene import open_scene
-from glacier.data.schema import FORMAT_VERSION, IGNORE_INDEX, DatasetContract
-from glacier.data.slicing import open_scene_arrays, slice_scene
+from glacier.data.scene_stage import process_scene, publish_scene, slices_geojson
+from glacier.data.schema import FORMAT_VERSION, DatasetContract
+from glacier.data.shards import (
+    TOKEN_LENGTH,
+    check_stage,
+    missing_message,
+    select_scenes,
+    staging_name,
+    stale_stagings,
+)
 from glacier.data.spec import DataSpec, SceneSpec
-from glacier.data.storage import SceneStore, mask_path, scene_dir
+from glacier.data.storage import SceneStore
 from glacier.data.validate import InputHeaders, scene_fingerprint, validate_inputs
 from glacier.errors import GlacierInputError
+from glacier.utils.cluster import wait_until
 from glacier.utils.io import (
     files_fingerprint,
     fingerprint,
-    replace_directory,
     write_json_atomic,
     write_text_atomic,
 )
@@ -66,129 +68,6 @@ class Splitter(Protocol):
         """Split name per slice ("" = dropped)."""
 
 
-def select_scenes(
-    count: int, scenes: str | None = None, shard: int | None = None, num_shards: int = 1
-) -> list[int]:
-    """Indices of the scenes a run processes: all, a ``START-END`` range, or shard ``i`` of ``N``.
-
-    Shards take every N-th scene (``i, i+N, ...``), which balances mixed scene sizes.
-
-    Args:
-        count: Number of scenes in the data config.
-        scenes: ``START-END`` (inclusive), or None.
-        shard: Shard index in ``[0, num_shards)``, or None.
-        num_shards: Number of shards.
-
-    Returns:
-        Sorted scene indices.
-
-    Raises:
-        GlacierInputError: For a malformed or out-of-range selection.
-    """
-    if num_shards < 1:
-        raise GlacierInputError(f"num_shards={num_shards}: must be >= 1")
-    if shard is not None and scenes is not None:
-        raise GlacierInputError("give either scenes=START-END or shard=i num_shards=N, not both")
-    if shard is not None:
-        if not 0 <= shard < num_shards:
-            raise GlacierInputError(f"shard={shard} must lie in 0..{num_shards - 1} (num_shards)")
-        return list(range(shard, count, num_shards))
-    if scenes is None:
-        return list(range(count))
-    try:
-        start, end = (int(part) for part in str(scenes).split("-"))
-    except ValueError as error:
-        raise GlacierInputError(f"scenes must look like START-END, got {scenes!r}") from error
-    if not 0 <= start <= end < count:
-        raise GlacierInputError(f"scenes={scenes} is outside 0-{count - 1}")
-    return list(range(start, end + 1))
-
-
-def process_scene(
-    spec: DataSpec,
-    contract: DatasetContract,
-    scene: SceneSpec,
-    outlines: ClassOutlines,
-    staging: Path,
-) -> dict[str, Any]:
-    """Burn labels, store pixels and index the slice windows of one scene, into ``staging``.
-
-    Args:
-        spec: The data config.
-        contract: The dataset contract (channel order and dtypes).
-        scene: The scene.
-        outlines: Loaded outlines.
-        staging: Empty folder receiving ``scenes/{id}/`` and ``masks/mask_{id}.npy``.
-
-    Returns:
-        ``{"meta": mask_metadata row, "slices": slice records}``.
-
-    Raises:
-        GlacierInputError: If no outline overlaps the scene or it has no valid pixel.
-    """
-    with open_scene(scene, spec) as reader:
-        if reader.band_names != contract.channel_names:
-            raise GlacierInputError(
-                f"scene {scene.id!r} reads channels {reader.band_names}, the dataset stores "
-                f"{contract.channel_names}; give every scene the same bands"
-            )
-        labels, counts = burn_labels(spec, scene, outlines, reader)
-        region = outside_region(spec.region, reader) if spec.region is not None else None
-        store = SceneStore(staging, contract.channels)
-        *images, labels_path = store.paths(scene.id)
-        narrowed_names = set(spec.storage_dtypes)
-        narrowed = {i for i, name in enumerate(contract.channel_names) if name in narrowed_names}
-        with ExitStack() as stack:
-            arrays = open_scene_arrays(contract, labels.shape[:2], labels, images, stack)
-            records = slice_scene(
-                reader, contract, arrays, region, spec.overlap, scene.id, narrowed
-            )
-        invalid = labels[..., 0] == IGNORE_INDEX
-        if invalid.all():
-            raise GlacierInputError(
-                f"scene '{scene.id}' ({scene.sources[0].path}) has no valid pixel: every pixel "
-                "is nodata (declared nodata value, NaN, outside the band files or data.region)"
-            )
-        labels_path.parent.mkdir(parents=True, exist_ok=True)
-        np.save(labels_path, labels, allow_pickle=False)
-        meta = {
-            "id": scene.id,
-            "image": ";".join(str(s.path) for s in scene.sources),
-            "mask": str(labels_path.relative_to(staging)),
-            "width": reader.width,
-            "height": reader.height,
-            "crs": reader.crs.to_string(),
-            "classes": ";".join(spec.classes),
-            **counts,
-            "nodata_fraction": float(invalid.mean()),
-            **{
-                f"fraction_{c}": float((labels[..., i] == 1).mean())
-                for i, c in enumerate(spec.classes)
-            },
-        }
-    return {"meta": meta, "slices": records}
-
-
-def publish_scene(staging: Path, processed_dir: Path, scene_id: str) -> None:
-    """Move a staged scene's files into place (replacing its earlier files)."""
-    scene_dir(processed_dir, scene_id).parent.mkdir(parents=True, exist_ok=True)
-    replace_directory(scene_dir(staging, scene_id), scene_dir(processed_dir, scene_id))
-    target = mask_path(processed_dir, scene_id)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    os.replace(mask_path(staging, scene_id), target)
-
-
-def slices_geojson(records: pd.DataFrame) -> str:
-    """Slice footprints (EPSG:4326, densified edges) with their statistics, as GeoJSON text."""
-    frames = []
-    for crs, group in records.groupby("crs", sort=False):
-        boxes = shapely.box(group.x_min, group.y_min, group.x_max, group.y_max)
-        frame = gpd.GeoDataFrame(group, geometry=list(boxes), crs=crs)
-        frames.append(frame.set_geometry(frame.geometry.segmentize(1000.0)).to_crs("EPSG:4326"))
-    merged = gpd.GeoDataFrame(pd.concat(frames), crs="EPSG:4326").sort_values(["scene", "slice"])
-    return str(merged.to_json(drop_id=True))
-
-
 class Preprocessor:
     """Turn raw scenes and outlines into a processed dataset (stored scenes + index + contract).
 
@@ -202,6 +81,10 @@ class Preprocessor:
         num_shards: Number of shards.
         n_jobs: Scenes processed in parallel (joblib).
         progress: Show progress bars.
+        stage: ``all`` (process the selected scenes, then gather if they are every scene) or
+            ``gather`` (process no scene: wait for the shards' scenes, then gather).
+        wait_for_shards: Seconds ``stage=gather`` waits for missing scenes before failing.
+        poll_seconds: Seconds between two looks at the shards' stage records.
     """
 
     def __init__(
@@ -215,6 +98,9 @@ class Preprocessor:
         num_shards: int = 1,
         n_jobs: int = 1,
         progress: bool = True,
+        stage: str = "all",
+        wait_for_shards: float = 0.0,
+        poll_seconds: float = 10.0,
     ) -> None:
         if n_jobs == 0 or n_jobs < -1:
             raise GlacierInputError(f"n_jobs={n_jobs}: use a positive number, or -1 for all CPUs")
@@ -223,6 +109,10 @@ class Preprocessor:
         self.split = split
         self.processed_dir = Path(processed_dir)
         self.selected = select_scenes(len(data.scenes), scenes, shard, num_shards)
+        check_stage(stage, len(self.selected), len(data.scenes))
+        self.stage = stage
+        self.wait_for_shards = float(wait_for_shards)
+        self.poll_seconds = float(poll_seconds)
         self.n_jobs = n_jobs
         self.progress = progress
         self._contract: DatasetContract | None = None
@@ -332,11 +222,11 @@ class Preprocessor:
         ]
         if todo:
             outlines = load_outlines(self.data)
-            token = uuid.uuid4().hex[:8]
+            token = uuid.uuid4().hex[:TOKEN_LENGTH]
             root = self.processed_dir / STAGING
-            stagings = {s.id: root / f"scene_{s.id}.{token}" for s in todo}
-            for scene in todo:  # leftovers of this scene's interrupted runs
-                for stale in root.glob(f"scene_{scene.id}.*"):
+            stagings = {s.id: root / staging_name(s.id, token) for s in todo}
+            for scene in todo:  # leftovers of this scene's interrupted runs, and only this scene's
+                for stale in stale_stagings(root, scene.id):
                     shutil.rmtree(stale, ignore_errors=True)
 
             def work(scene: SceneSpec) -> dict[str, Any]:
@@ -352,25 +242,45 @@ class Preprocessor:
                     shutil.rmtree(staging, ignore_errors=True)
         log.info("scenes: %d selected, %d reused", len(scenes), len(scenes) - len(todo))
 
+    def missing_scenes(self) -> list[str]:
+        """Scenes without a stage record matching the current inputs and settings, or files."""
+        store = SceneStore(self.processed_dir, self.contract.channels)
+        return [
+            scene.id
+            for scene in self.data.scenes
+            if self._load_state(f"scene_{scene.id}", self.scene_key(scene)) is None
+            or store.missing([scene.id])
+        ]
+
+    def wait_for_scenes(self) -> None:
+        """Wait up to ``wait_for_shards`` seconds until every scene is processed (by the shards).
+
+        Raises:
+            GlacierInputError: Naming the scenes still missing at the deadline.
+        """
+        missing = wait_until(
+            self.missing_scenes, self.wait_for_shards, self.poll_seconds, "the shards' scenes"
+        )
+        if missing:
+            raise GlacierInputError(
+                missing_message(list(missing), len(self.data.scenes), self.wait_for_shards)
+            )
+
     def gather(self) -> tuple[pd.DataFrame, pd.DataFrame]:
         """Every scene's metadata row and slice records; writes ``mask_metadata.csv``.
 
         Raises:
             GlacierInputError: While some scene is not processed (shards still running).
         """
-        metas, records, missing = [], [], []
+        missing = self.missing_scenes()
+        if missing:
+            raise GlacierInputError(missing_message(missing, len(self.data.scenes), 0))
+        metas, records = [], []
         for scene in self.data.scenes:
             state = self._load_state(f"scene_{scene.id}", self.scene_key(scene))
-            if state is None:
-                missing.append(scene.id)
-                continue
+            assert state is not None
             metas.append(state["payload"]["meta"])
             records.extend(state["payload"]["slices"])
-        if missing:
-            raise GlacierInputError(
-                f"scenes {missing[:5]} ({len(missing)} of {len(self.data.scenes)}) are not "
-                "processed yet: run the remaining shards, or preprocess without shard=/scenes="
-            )
         table = pd.DataFrame(metas)
         write_text_atomic(self.processed_dir / "mask_metadata.csv", table.to_csv(index=False))
         slices = pd.DataFrame(records)
@@ -406,23 +316,24 @@ class Preprocessor:
     def run(self) -> dict[str, Any] | None:
         """Run every stage (skipping unchanged ones).
 
+        A shard processes its scenes and stops: it writes no file another shard writes.
+        ``stage=gather`` processes no scene; it waits for the shards (``wait_for_shards``).
+
         Returns:
-            The ``dataset.json`` content, or None when this run was a shard and other scenes
-            are still missing.
+            The ``dataset.json`` content, or None when this run was a shard.
         """
         self.check_inputs()
         self.processed_dir.mkdir(parents=True, exist_ok=True)
-        self.run_scenes()
-        if len(self.selected) < len(self.data.scenes):
-            done = [
-                s.id
-                for s in self.data.scenes
-                if self._load_state(f"scene_{s.id}", self.scene_key(s)) is not None
-            ]
-            if len(done) < len(self.data.scenes):
+        if self.stage == "gather":
+            self.wait_for_scenes()
+        else:
+            self.run_scenes()
+            if len(self.selected) < len(self.data.scenes):
+                done = len(self.data.scenes) - len(self.missing_scenes())
                 log.info(
-                    "shard done; %d of %d scenes processed: postprocess runs once all are",
-                    len(done),
+                    "shard done; %d of %d scenes processed. Once all are: `glacier preprocess "
+                    "stage=gather` (same data/filter/split) writes the index and statistics",
+                    done,
                     len(self.data.scenes),
                 )
                 return None

@@ -22,6 +22,9 @@ def build_preprocessor(
     num_shards: int = 1,
     n_jobs: int = 1,
     progress: bool = True,
+    stage: str = "all",
+    wait_for_shards: float = 0.0,
+    poll_seconds: float = 10.0,
 ) -> Preprocessor | ReleasePreprocessor:
     """The pipeline for a ``data/`` config: scenes + outlines, or the HKH release in place.
 
@@ -35,16 +38,31 @@ def build_preprocessor(
         num_shards: Number of shards.
         n_jobs: Scenes (or release slices) processed in parallel.
         progress: Show progress bars.
+        stage: ``all``, or ``gather`` (wait for the shards' scenes, then gather; scene data).
+        wait_for_shards: Seconds ``stage=gather`` waits for the shards.
+        poll_seconds: Seconds between two looks at the shards' progress.
 
     Returns:
         The preprocessor.
     """
     if isinstance(data, HkhRelease):
-        if scenes is not None or shard is not None:
+        if scenes is not None or shard is not None or stage != "all":
             raise GlacierInputError(
-                "scenes=/shard= split raw scenes between jobs; the HKH release is read in place"
+                "scenes=/shard=/stage= split raw scenes between jobs; the HKH release is read "
+                "in place"
             )
         return ReleasePreprocessor(data, filter, split, processed_dir, n_jobs, progress)
     return Preprocessor(
-        data, filter, split, processed_dir, scenes, shard, num_shards, n_jobs, progress
+        data,
+        filter,
+        split,
+        processed_dir,
+        scenes,
+        shard,
+        num_shards,
+        n_jobs,
+        progress,
+        stage=stage,
+        wait_for_shards=wait_for_shards,
+        poll_seconds=poll_seconds,
     )

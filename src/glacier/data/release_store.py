@@ -19,7 +19,7 @@ import pandas as pd
 from joblib import Parallel, delayed
 
 from glacier.data.filtering import SliceFilter
-from glacier.data.pipeline import Splitter, slices_geojson
+from glacier.data.pipeline import Splitter
 from glacier.data.postprocess import (
     INDEX_COLUMNS,
     assign_splits,
@@ -29,6 +29,7 @@ from glacier.data.postprocess import (
 )
 from glacier.data.release import HkhRelease, ReleaseSlice, slice_statistics
 from glacier.data.release_footprints import BOUNDS, release_footprints
+from glacier.data.scene_stage import slices_geojson
 from glacier.data.schema import FORMAT_VERSION
 from glacier.errors import GlacierInputError
 from glacier.utils.io import files_fingerprint, fingerprint, write_json_atomic, write_text_atomic

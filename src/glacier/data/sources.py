@@ -21,6 +21,7 @@ SAMPLE_FILES = (
     "glacier_outlines.gpkg",
 )
 INSTALL_HINT = "install it with `pip install geoutils==0.0.8` (a dependency of glacier)"
+SYNTHETIC_WAIT_SECONDS = 600.0  # other ranks of a distributed run wait for rank 0 to generate
 
 
 def sample_dir() -> Path:
@@ -86,8 +87,16 @@ def synthetic_data_spec(
     Returns:
         The dataset description.
     """
-    from glacier.data.synthetic import ensure_synthetic_dataset
+    from glacier.data.synthetic import ensure_synthetic_dataset, find_synthetic_dataset
+    from glacier.utils.cluster import is_rank_zero, wait_until
 
+    if not is_rank_zero():  # rank 0 of a multi-process run writes the files; the others wait
+
+        def missing() -> list[str]:
+            found = find_synthetic_dataset(Path(out_dir), width, height, seed)
+            return [] if found is not None else [out_dir]
+
+        wait_until(missing, SYNTHETIC_WAIT_SECONDS, 0.5, "rank 0 to generate the synthetic data")
     generated = ensure_synthetic_dataset(Path(out_dir), width=width, height=height, seed=seed)
     scene = {
         "id": "synthetic",

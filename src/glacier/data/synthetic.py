@@ -240,11 +240,11 @@ def ensure_synthetic_dataset(
     Returns:
         The dataset description.
     """
+    existing = find_synthetic_dataset(out_dir, width, height, seed)
+    if existing is not None:
+        return existing
     wanted = {"version": VERSION, "width": width, "height": height, "seed": seed}
     manifest = out_dir / MANIFEST
-    stored = _read_manifest(manifest)
-    if stored.get("parameters") == wanted and all(Path(p).is_file() for p in stored["files"]):
-        return _from_manifest(stored)
     manifest.unlink(missing_ok=True)  # files about to change: never trust a half-rewritten set
     dataset = generate_synthetic_dataset(out_dir, width=width, height=height, seed=seed)
     record = asdict(dataset)
@@ -253,6 +253,17 @@ def ensure_synthetic_dataset(
     record["files"] = [str(p) for p in [*files, dataset.dem] if p]
     write_json_atomic(manifest, json.loads(json.dumps(record, default=str)))
     return dataset
+
+
+def find_synthetic_dataset(
+    out_dir: Path, width: int = 320, height: int = 256, seed: int = 0
+) -> SyntheticDataset | None:
+    """The dataset ``out_dir`` holds for these parameters, complete, or None."""
+    wanted = {"version": VERSION, "width": width, "height": height, "seed": seed}
+    stored = _read_manifest(out_dir / MANIFEST)
+    if stored.get("parameters") == wanted and all(Path(p).is_file() for p in stored["files"]):
+        return _from_manifest(stored)
+    return None
 
 
 def _read_manifest(manifest: Path) -> dict[str, Any]:

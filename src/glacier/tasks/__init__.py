@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import warnings
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -24,6 +25,16 @@ CONFIG_PATH = "pkg://glacier.configs"
 EXIT_BAD_INPUT = 2
 log = logging.getLogger(__name__)
 Result = TypeVar("Result")
+# Our hydra/launcher/{joblib,submitit_local,submitit_slurm}.yaml come first on the search path,
+# so they replace the launcher plugins' configs of the same names. Hydra 1.3 still validates them
+# against those typed schemas (a misspelled key or a wrong type fails) and warns that this
+# "automatic schema matching" will go; the files name their _target_ and every key, so they
+# work without it too.
+warnings.filterwarnings(
+    "ignore",
+    message=r"\s*'hydra/launcher/\w+' is validated against ConfigStore schema",
+    category=UserWarning,
+)
 
 
 def _multirun() -> bool:

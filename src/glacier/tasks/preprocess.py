@@ -27,7 +27,8 @@ def run_preprocess(cfg: DictConfig) -> dict[str, Any] | None:
     info = preprocessor.run()
     where = preprocessor.processed_dir.resolve()
     if info is None:
-        log.info("Sliced scenes %s into %s", cfg.scenes, where)
+        chosen = cfg.scenes if cfg.scenes is not None else f"{cfg.shard} of {cfg.num_shards}"
+        log.info("Processed scenes %s into %s", chosen, where)
     else:
         log.info("Dataset %s ready in %s: %s slices", info["name"], where, info["counts"])
     return info

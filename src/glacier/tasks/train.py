@@ -17,6 +17,12 @@ from glacier.config import build
 from glacier.data.datamodule import GlacierDataModule
 from glacier.models.segmenter import GlacierSegmenter
 from glacier.tasks import hydra_entry
+from glacier.utils.ddp import (
+    leave_process_group,
+    prepare_data_once,
+    refuse_sweep_in_every_process,
+    single_device_trainer,
+)
 from glacier.utils.io import write_json_atomic
 from glacier.utils.runtime import default_wandb_offline, tune_malloc
 
@@ -85,8 +91,44 @@ def _best_checkpoint(trainer: pl.Trainer) -> str | None:
     return None
 
 
+def build_callbacks(cfg: DictConfig) -> list[pl.Callback]:
+    """Instantiate the configured callbacks."""
+    return [build(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]
+
+
+def evaluate_best(
+    cfg: DictConfig,
+    trainer: pl.Trainer,
+    module: GlacierSegmenter,
+    datamodule: GlacierDataModule,
+    loggers: list[Logger],
+) -> dict[str, float]:
+    """Test the best checkpoint (or the final weights) once, on one device.
+
+    After a distributed fit (called on rank 0 only, after :func:`leave_process_group`), a fresh
+    single-device Trainer tests it: Lightning's distributed test pads the test set with
+    repeated samples.
+
+    Returns:
+        The test metrics.
+    """
+    best = _best_checkpoint(trainer)
+    if trainer.world_size == 1:
+        results = trainer.test(module, datamodule=datamodule, ckpt_path=best or None)
+    else:
+        tester = single_device_trainer(cfg.trainer, build_callbacks(cfg), loggers)
+        fresh = build_module(cfg, datamodule)
+        if best is None:  # nothing checkpointed (fast_dev_run): the final weights
+            fresh.load_state_dict(module.state_dict())
+        results = tester.test(fresh, datamodule=datamodule, ckpt_path=best or None)
+    return {k: float(v) for k, v in (results[0] if results else {}).items()}
+
+
 def run_train(cfg: DictConfig) -> float | None:
     """Fit, then test the best checkpoint, and write ``metrics.json`` in the run directory.
+
+    Under DDP every rank fits; rank 0 alone preprocesses (the others wait up to
+    ``wait_for_data`` seconds), tests and writes ``metrics.json``.
 
     Args:
         cfg: A composed ``train`` config.
@@ -98,42 +140,56 @@ def run_train(cfg: DictConfig) -> float | None:
     default_wandb_offline()
     pl.seed_everything(cfg.seed, workers=True)
     datamodule: GlacierDataModule = build(cfg.datamodule, _convert_="all")
-    datamodule.prepare_data()
+    prepare_data_once(datamodule, float(cfg.get("wait_for_data", 3600)))
     datamodule.setup("fit")
     module = build_module(cfg, datamodule)
     loggers = build_loggers(cfg)
-    callbacks = [build(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]
-    trainer: pl.Trainer = build(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    trainer: pl.Trainer = build(
+        cfg.trainer, callbacks=build_callbacks(cfg), logger=loggers or False
+    )
+    refuse_sweep_in_every_process(trainer)
     for logger in loggers:
         logger.log_hyperparams({"config": _container(cfg), "choices": hydra_choices()})
     try:
         trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
         fit_metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
-        test_metrics: dict[str, float] = {}
-        best = _best_checkpoint(trainer)
-        if cfg.get("test"):
-            results = trainer.test(module, datamodule=datamodule, ckpt_path=best or None)
-            test_metrics = {k: float(v) for k, v in (results[0] if results else {}).items()}
-        write_json_atomic(
-            Path(cfg.paths.output_dir) / "metrics.json",
-            {
-                "test": test_metrics,
-                "final_fit": fit_metrics,
-                "best_checkpoint": best,
-                "best_score": _best_score(trainer),
-                "monitor": cfg.monitor,
-                "epochs": trainer.current_epoch,
-                "classes": datamodule.class_names,
-                "channels": datamodule.channel_names,
-                "choices": hydra_choices(),
-                "overrides": _overrides(),
-            },
-        )
+        if trainer.world_size > 1:
+            leave_process_group()  # what follows runs on rank 0 alone
+        if trainer.is_global_zero:
+            tested = (
+                evaluate_best(cfg, trainer, module, datamodule, loggers) if cfg.get("test") else {}
+            )
+            _write_metrics(cfg, trainer, datamodule, fit_metrics, tested)
     finally:
         _finish_wandb(loggers)
     value = fit_metrics.get(cfg.get("optimized_metric") or "")
     log.info("Run directory: %s", Path(cfg.paths.output_dir).resolve())
     return value
+
+
+def _write_metrics(
+    cfg: DictConfig,
+    trainer: pl.Trainer,
+    datamodule: GlacierDataModule,
+    fit_metrics: dict[str, float],
+    test_metrics: dict[str, float],
+) -> None:
+    write_json_atomic(
+        Path(cfg.paths.output_dir) / "metrics.json",
+        {
+            "test": test_metrics,
+            "final_fit": fit_metrics,
+            "best_checkpoint": _best_checkpoint(trainer),
+            "best_score": _best_score(trainer),
+            "monitor": cfg.monitor,
+            "epochs": trainer.current_epoch,
+            "classes": datamodule.class_names,
+            "channels": datamodule.channel_names,
+            "choices": hydra_choices(),
+            "overrides": _overrides(),
+            "processes": trainer.world_size,
+        },
+    )
 
 
 def _best_score(trainer: pl.Trainer) -> float | None:
