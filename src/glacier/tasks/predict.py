@@ -15,6 +15,7 @@ from glacier.config import build
 from glacier.data.channels import check_compatible, spec_contract
 from glacier.data.outlines import load_label_sources, load_outlines
 from glacier.data.scene import SceneReader
+from glacier.data.shards import select_scenes
 from glacier.data.spec import DataSpec, LabelSource, SceneSpec
 from glacier.data.validate import validate_scenes
 from glacier.errors import (
@@ -208,12 +209,12 @@ def output_settings(cfg: DictConfig, settings: PredictSettings) -> dict[str, Any
 
 
 def shard_of(scenes: list[SceneSpec], shard: int | None, num_shards: int) -> list[SceneSpec]:
-    """Every ``num_shards``-th scene from ``shard`` (all when unsharded).
+    """This shard's scenes: every ``num_shards``-th from ``shard`` (as preprocessing shards).
 
     Names are checked over the whole input list first (by :func:`_scenes`), so two shards
     never write the same name.
     """
-    return scenes if shard is None else scenes[shard::num_shards]
+    return [scenes[i] for i in select_scenes(len(scenes), None, shard, num_shards)]
 
 
 def run_predict(cfg: DictConfig) -> list[dict[str, Any]]:
