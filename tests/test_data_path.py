@@ -294,3 +294,16 @@ def test_gpu_trainer_precision_follows_the_device(monkeypatch: pytest.MonkeyPatc
     assert gpu_precision() == "16-mixed"
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     assert gpu_precision() == "16-mixed"
+
+
+def test_progress_false_silences_every_bar(
+    compose_in: Compose, capfd: pytest.CaptureFixture[str]
+) -> None:
+    cfg = compose_in("preprocess", ["data=synthetic", "preprocessor.progress=false"])
+    run_preprocess(cfg)
+    again = compose_in(
+        "preprocess", ["data=synthetic", "split.seed=3", "preprocessor.progress=false"]
+    )
+    run_preprocess(again)  # postprocess only: statistics again
+    captured = capfd.readouterr()
+    assert "it/s" not in captured.err and "%|" not in captured.err
