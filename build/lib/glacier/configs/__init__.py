@@ -1,1 +1,0 @@
-"""Hydra configs shipped with glacier (``pkg://glacier.configs``)."""

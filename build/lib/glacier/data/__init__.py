@@ -1,1 +1,0 @@
-"""Data: scenes, outlines, masks, slices, splits and the training DataModule."""

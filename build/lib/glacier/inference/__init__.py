@@ -1,1 +1,0 @@
-"""Inference: full-scene prediction, vectorization, evaluation."""

@@ -1,1 +1,0 @@
-"""Networks, losses, MC dropout and the LightningModule."""

@@ -1,1 +1,0 @@
-"""Small utilities: atomic file writes, fingerprints, runtime tuning."""
