@@ -307,3 +307,16 @@ def test_progress_false_silences_every_bar(
     run_preprocess(again)  # postprocess only: statistics again
     captured = capfd.readouterr()
     assert "it/s" not in captured.err and "%|" not in captured.err
+
+
+def test_module_paths_named_by_an_old_checkpoint_still_resolve() -> None:
+    """Checkpoints name classes by module path (``_target_``): they must survive refactors."""
+    from hydra.utils import get_object
+
+    hparams = torch.load(FIXTURES / "legacy_v1_synthetic.ckpt", weights_only=True)[
+        "hyper_parameters"
+    ]
+    targets = [hparams[key]["_target_"] for key in ("model", "loss", "optimizer", "scheduler")]
+    assert targets[0] == "glacier.models.unet.DropoutUNet"
+    for target in targets:
+        assert callable(get_object(target)), target
