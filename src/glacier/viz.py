@@ -17,6 +17,8 @@ from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
+from glacier.data.schema import IGNORE_INDEX
+
 CLASS_COLOURS = ("#000000", "#00e5ff", "#ff8c00", "#ff00ff", "#7fff00")
 NODATA_GREY = "#808080"
 
@@ -45,7 +47,7 @@ def _class_cmap(classes: int) -> ListedColormap:
 
 
 def _show_classes(axis: plt.Axes, classes: np.ndarray, count: int, title: str) -> None:
-    shown = np.where(classes == 255, count, classes)
+    shown = np.where(classes == IGNORE_INDEX, count, classes)
     axis.imshow(shown, cmap=_class_cmap(count), vmin=0, vmax=count, interpolation="nearest")
     axis.set_title(title)
 
@@ -67,7 +69,7 @@ def tile_panel(
     Returns:
         The figure (close it after saving).
     """
-    valid = label[label != 255]
+    valid = label[label != IGNORE_INDEX]
     count = int(max(valid.max() if valid.size else 0, prediction.max(), 1)) + 1
     columns = 4 if uncertainty is not None else 3
     figure, axes = plt.subplots(1, columns, figsize=(3 * columns, 3.2))
@@ -124,7 +126,7 @@ def overlay_png(
         group.boundary.plot(ax=axis, color=colour, linewidth=0.8)
         handles.append(Line2D([], [], color=colour, label=f"predicted {name}"))
     if reference is not None and reference_transform is not None:
-        glacier = np.where(reference == 255, 0, reference > 0).astype(float)
+        glacier = np.where(reference == IGNORE_INDEX, 0, reference > 0).astype(float)
         ref_h, ref_w = reference.shape
         left, right, bottom, top = _extent(reference_transform, ref_h, ref_w)
         xs = np.linspace(left, right, ref_w)

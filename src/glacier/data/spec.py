@@ -8,6 +8,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from glacier.data.schema import BACKGROUND
 from glacier.errors import (
     GlacierConfigError,
     GlacierInputError,
@@ -241,7 +242,7 @@ class DataSpec:
     ) -> None:
         if not classes:
             raise GlacierInputError(f"data '{name}': data.classes is empty")
-        if len(set(classes)) != len(classes) or "background" in classes:
+        if len(set(classes)) != len(classes) or BACKGROUND in classes:
             raise GlacierInputError(f"data.classes must be unique and not 'background': {classes}")
         require_range("data.slice_size", slice_size, 2, integer=True)
         require_non_negative("data.overlap", overlap)

@@ -16,7 +16,8 @@ import numpy as np
 import rasterio
 from rasterio.windows import Window
 
-IGNORE_INDEX = 255
+from glacier.data.schema import BACKGROUND, IGNORE_INDEX
+
 METRICS = ("iou", "precision", "recall", "f1")
 
 
@@ -118,7 +119,7 @@ def evaluate_scene(
         "confusion", "classes"}`` (NaN written as None).
     """
     prediction, pixel_km2 = _read_classes(class_tif)
-    names = ["background", *class_names]
+    names = [BACKGROUND, *class_names]
     matrix = confusion_matrix(prediction, truth, len(names))
     metrics = metrics_from_confusion(matrix, names)
     areas = {

@@ -9,9 +9,8 @@ import numpy as np
 from glacier.data.masks import burn_class, nodata_mask
 from glacier.data.outlines import ClassOutlines
 from glacier.data.scene import SceneReader
+from glacier.data.schema import IGNORE_INDEX
 from glacier.errors import GlacierInputError
-
-NODATA_CLASS = 255
 
 
 def reference_class_map(
@@ -40,5 +39,5 @@ def reference_class_map(
     for index, name in enumerate(class_names, start=1):
         burned, _ = burn_class(outlines.in_crs(name, reader.crs), reader)
         reference[burned == 1] = index
-    reference[nodata_mask(reader)] = NODATA_CLASS
+    reference[nodata_mask(reader)] = IGNORE_INDEX
     return reference

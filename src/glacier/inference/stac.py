@@ -26,7 +26,7 @@ from rasterio.crs import CRS
 from rasterio.enums import WktVersion
 from rasterio.warp import transform as transform_points
 
-from glacier.data.schema import IGNORE_INDEX
+from glacier.data.schema import BACKGROUND, IGNORE_INDEX
 from glacier.inference.cog import COG_MEDIA_TYPE
 from glacier.inference.outputs import PredictionOutputs
 from glacier.utils.io import write_json_atomic
@@ -172,7 +172,7 @@ def write_stac_item(
     """
     folder = outputs.classes.parent
     item_path = folder / (outputs.classes.name.removesuffix("_classes.tif") + ".stac.json")
-    names = ["background", *class_names]
+    names = [BACKGROUND, *class_names]
     rasters = {
         "classes": (outputs.classes, "Class map", None),
         "probs": (outputs.probs, "Class probabilities", names),

@@ -13,9 +13,9 @@ import shapely
 from rasterio.features import shapes
 from rasterio.windows import Window
 
+from glacier.data.schema import IGNORE_INDEX
 from glacier.inference.evaluate import pixel_area_km2
 
-NODATA_CLASS = 255
 EQUAL_AREA = "EPSG:6933"  # WGS 84 / NSIDC EASE-Grid 2.0 Global (equal area)
 COLUMNS = ["class", "class_id", "area_km2", "geometry"]
 
@@ -50,7 +50,7 @@ def vectorize_class_map(
         classes = src.read(1)
         transform, crs = src.transform, src.crs
     records: list[tuple[str, int, shapely.Geometry]] = []
-    wanted = (classes > 0) & (classes != NODATA_CLASS)
+    wanted = (classes > 0) & (classes != IGNORE_INDEX)
     for geometry, value in shapes(classes, mask=wanted, transform=transform, connectivity=4):
         class_id = int(value)
         records.append((class_names[class_id - 1], class_id, shapely.geometry.shape(geometry)))

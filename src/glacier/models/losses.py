@@ -8,9 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from glacier.data.schema import IGNORE_INDEX
 from glacier.errors import GlacierInputError
-
-IGNORE_INDEX = 255
 
 
 class _WeightedLoss(nn.Module):
