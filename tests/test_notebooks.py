@@ -67,7 +67,8 @@ def execute_notebook(path: Path, workdir: Path, timeout: int = CELL_TIMEOUT_S) -
 
     notebook = nbformat.read(path, as_version=4)
     kernels = write_kernel_spec(workdir / ".kernels")
-    env = {**os.environ, "GLACIER_NOTEBOOK_DIR": str(workdir), "WANDB_MODE": "offline"}
+    env = {**os.environ, "GLACIER_NOTEBOOK_DIR": str(workdir)}
+    env.setdefault("WANDB_MODE", "offline")  # the notebooks log to CSV; never reach the network
     # OpenMP threads that wait by spinning stall training 4-10x when other processes share the
     # cores (measured on a 2-core runner); sleeping waits cost little on an idle machine.
     env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
