@@ -8,7 +8,7 @@ CONSTRAINTS := requirements/constraints-py311.txt
 export WANDB_MODE ?= offline
 export HYDRA_FULL_ERROR ?= 0
 
-.PHONY: setup check-deps lock demo test test-slow lint bench clean
+.PHONY: setup check-deps lock demo test test-slow lint bench clean notebooks
 
 # pip (not uv/poetry): the pinned torch/torchvision wheels come from local files here.
 $(STAMP): pyproject.toml $(CONSTRAINTS)
@@ -47,6 +47,11 @@ demo: setup
 	$(BIN)/python predict.py ckpt_path=$(DEMO_DIR)/train/checkpoints/best.ckpt labels=data \
 		mc_samples=8 out_dir=$(DEMO_DIR)/predict hydra.run.dir=$(DEMO_DIR)/predict
 	@$(BIN)/glacier report run_dir=$(DEMO_DIR)
+
+# Re-execute notebooks/*.ipynb and save them with their outputs (figures included), so they
+# can be read without running them; `make test` executes them too (tests/test_notebooks.py).
+notebooks: setup
+	$(BIN)/python tests/test_notebooks.py
 
 bench: setup
 	$(BIN)/python -m benchmarks.run

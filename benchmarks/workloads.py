@@ -193,8 +193,8 @@ def storage(processed: Path) -> dict[str, Any]:
     """Bytes of the stored pixels, of everything else but labels and metadata, of the windows."""
     import pandas as pd
 
-    from glacier.data.datamodule import load_contract
     from glacier.data.postprocess import training_area
+    from glacier.data.schema import load_contract
 
     arrays = list((processed / "scenes").rglob("*.npy"))
     stored = sum(p.stat().st_size for p in arrays)

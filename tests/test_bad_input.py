@@ -17,9 +17,10 @@ import rasterio
 from raster_inputs import spec_for, write_polygons, write_raster
 from scene_files import tree_checksums
 
-from glacier.data.datamodule import GlacierDataModule, load_contract
+from glacier.data.datamodule import GlacierDataModule
 from glacier.data.filtering import SliceFilter
 from glacier.data.pipeline import Preprocessor
+from glacier.data.schema import load_contract
 from glacier.data.spec import DataSpec
 from glacier.data.splits import RandomSplit
 from glacier.errors import GlacierInputError

@@ -17,9 +17,9 @@ from scene_files import tree_checksums
 from glacier.config import gpu_precision
 from glacier.data.augment import Augment
 from glacier.data.batch import LABEL_KEY, BatchLayout
-from glacier.data.datamodule import GlacierDataModule, auto_workers, load_contract
+from glacier.data.datamodule import GlacierDataModule, auto_workers
 from glacier.data.legacy import checkpoint_contract
-from glacier.data.schema import Channel, ChannelStats, DatasetContract, NodataRule
+from glacier.data.schema import Channel, ChannelStats, DatasetContract, NodataRule, load_contract
 from glacier.data.synthetic import ensure_synthetic_dataset
 from glacier.errors import GlacierInputError
 from glacier.inference.evaluate import confusion_matrix

@@ -26,7 +26,7 @@ from scene_files import slice_window, tree_checksums
 from scipy.ndimage import map_coordinates
 
 from glacier.data.bands import slope_degrees
-from glacier.data.datamodule import load_contract
+from glacier.data.schema import load_contract
 from glacier.data.synthetic import SyntheticDataset, ensure_synthetic_dataset
 from glacier.errors import GlacierFileNotFoundError, GlacierInputError
 from glacier.models.normalize import Normalizer

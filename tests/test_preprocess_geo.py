@@ -16,8 +16,8 @@ from hydra.errors import ConfigCompositionException
 from omegaconf import DictConfig, open_dict
 from scene_files import slice_window, tree_checksums
 
-from glacier.data.datamodule import load_contract
 from glacier.data.postprocess import training_area
+from glacier.data.schema import load_contract
 from glacier.data.storage import SceneStore
 from glacier.data.synthetic import SyntheticDataset, ensure_synthetic_dataset
 from glacier.errors import GlacierFileNotFoundError, GlacierInputError

@@ -6,10 +6,6 @@ import logging
 from pathlib import Path
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
 import pytorch_lightning as pl
 import torch
@@ -114,5 +110,3 @@ class PredictionPanels(pl.Callback):
             elif isinstance(logger, TensorBoardLogger):
                 for i, figure in enumerate(figures):
                     logger.experiment.add_figure(f"val/panel_{i}", figure, global_step=epoch)
-        for figure in figures:
-            plt.close(figure)

@@ -6,13 +6,10 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
 import geopandas as gpd
-import matplotlib.pyplot as plt
 import numpy as np
 from affine import Affine
+from matplotlib.axes import Axes
 from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
@@ -46,7 +43,7 @@ def _class_cmap(classes: int) -> ListedColormap:
     return ListedColormap([*colours, NODATA_GREY])
 
 
-def _show_classes(axis: plt.Axes, classes: np.ndarray, count: int, title: str) -> None:
+def _show_classes(axis: Axes, classes: np.ndarray, count: int, title: str) -> None:
     shown = np.where(classes == IGNORE_INDEX, count, classes)
     axis.imshow(shown, cmap=_class_cmap(count), vmin=0, vmax=count, interpolation="nearest")
     axis.set_title(title)
@@ -72,7 +69,10 @@ def tile_panel(
     valid = label[label != IGNORE_INDEX]
     count = int(max(valid.max() if valid.size else 0, prediction.max(), 1)) + 1
     columns = 4 if uncertainty is not None else 3
-    figure, axes = plt.subplots(1, columns, figsize=(3 * columns, 3.2))
+    # Figure objects, not pyplot: no backend to choose, no global state (panels and overlays are
+    # drawn on worker threads), nothing to close
+    figure = Figure(figsize=(3 * columns, 3.2))
+    axes = figure.subplots(1, columns)
     axes[0].imshow(rgb)
     axes[0].set_title("input")
     _show_classes(axes[1], label, count, "label")
@@ -118,7 +118,8 @@ def overlay_png(
         ``out_path``.
     """
     height, width = rgb.shape[:2]
-    figure, axis = plt.subplots(figsize=(10, 10 * height / max(width, 1) + 0.6))
+    figure = Figure(figsize=(10, 10 * height / max(width, 1) + 0.6))
+    axis = figure.subplots()
     axis.imshow(rgb, extent=_extent(transform, height, width))
     handles = []
     for index, (name, group) in enumerate(polygons.groupby("class", sort=True)):
@@ -141,6 +142,5 @@ def overlay_png(
     out_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = out_path.with_name(f".{out_path.stem}.partial.png")
     figure.savefig(tmp, dpi=120)
-    plt.close(figure)
     os.replace(tmp, out_path)
     return out_path

@@ -7,7 +7,6 @@ inputs (:class:`~glacier.data.batch.BatchLayout`) and training batches are augme
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from collections.abc import Sequence
@@ -25,7 +24,7 @@ from glacier.data.batch import BatchLayout
 from glacier.data.dataset import WindowDataset
 from glacier.data.pipeline import Preprocessor
 from glacier.data.release_store import ReleasePreprocessor, ReleaseStore
-from glacier.data.schema import REBUILD_HINT, SPLITS, DatasetContract
+from glacier.data.schema import REBUILD_HINT, SPLITS, DatasetContract, load_contract
 from glacier.data.storage import SceneStore
 from glacier.errors import GlacierInputError
 
@@ -61,25 +60,6 @@ def auto_workers(cpus: int | None = None, ranks_per_node: int | None = None) -> 
         ranks_per_node = max(1, int(env.split("(")[0]))
     per_rank = cpus // ranks_per_node
     return 0 if per_rank <= 2 else min(per_rank - 1, MAX_AUTO_WORKERS)
-
-
-def load_contract(processed_dir: Path) -> tuple[DatasetContract, dict[str, Any]]:
-    """Read ``dataset.json``: the contract and the rest of its keys (counts, storage...).
-
-    Raises:
-        GlacierInputError: If it is missing or of another format.
-    """
-    path = processed_dir / "dataset.json"
-    if not path.is_file():
-        raise GlacierInputError(
-            f"no processed dataset at {processed_dir} (dataset.json missing); run "
-            "`glacier preprocess` with the same data config first"
-        )
-    info = json.loads(path.read_text())
-    contract = DatasetContract.from_dict(info, where=str(path))
-    if contract.stats is None:
-        raise GlacierInputError(f"{path} has no normalization statistics; {REBUILD_HINT}")
-    return contract, info
 
 
 def open_store(

@@ -9,8 +9,10 @@ split names.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 from glacier.errors import GlacierInputError
@@ -268,3 +270,22 @@ class DatasetContract:
             )
         except (KeyError, TypeError) as error:
             raise GlacierInputError(f"{where}: malformed dataset contract ({error!r})") from error
+
+
+def load_contract(processed_dir: Path) -> tuple[DatasetContract, dict[str, Any]]:
+    """Read ``dataset.json``: the contract and the rest of its keys (counts, storage...).
+
+    Raises:
+        GlacierInputError: If it is missing or of another format.
+    """
+    path = Path(processed_dir) / "dataset.json"
+    if not path.is_file():
+        raise GlacierInputError(
+            f"no processed dataset at {processed_dir} (dataset.json missing); run "
+            "`glacier preprocess` with the same data config first"
+        )
+    info = json.loads(path.read_text())
+    contract = DatasetContract.from_dict(info, where=str(path))
+    if contract.stats is None:
+        raise GlacierInputError(f"{path} has no normalization statistics; {REBUILD_HINT}")
+    return contract, info

@@ -288,7 +288,7 @@ def run_predict(cfg: DictConfig) -> list[dict[str, Any]]:
         settings.batch_size,
         settings.readers,
     )
-    predict_scenes(module, jobs, settings, on_done=on_done, progress=True)
+    predict_scenes(module, jobs, settings, on_done=on_done, progress=bool(cfg.progress))
     ordered = [results.get(s.id) or {**(done[s.id] or {}), "skipped": True} for s in scenes]
     for result in ordered:
         log.info("%s: %s", result["scene"], result.get("classes"))
