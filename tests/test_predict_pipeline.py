@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +26,7 @@ from glacier.inference.device import (
 )
 from glacier.inference.predict import PredictSettings, TilePredictor, tile_seed
 from glacier.inference.tiling import blend_weights
+from glacier.inference.tta import invert, transform
 from glacier.tasks.predict import load_segmenter, run_predict
 
 CUDA = torch.cuda.is_available()
@@ -68,6 +70,7 @@ def test_cuda_without_a_gpu_is_one_line_before_anything_is_written(
     [
         ("batch_size=0", "batch_size=0"),
         ("mc_samples=-1", "mc_samples=-1"),
+        ("tta=9", "tta=9"),
         ("overlap=64", "overlap=64"),
         ("shard=2", "shard=2"),
         ("probabilities=float16", "probabilities"),
@@ -108,6 +111,35 @@ def test_tensors_live_on_the_chosen_device(device: str, trained: tuple[Path, Pat
     valid = torch.ones((32, 32), dtype=torch.bool, device=device)
     strip.add(0, 0, probs[0], variance[0], valid, weights)
     assert all(b.probs.device.type == device for b in strip.blocks.values())
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("mc_samples", [0, 2])
+def test_tta_averages_the_dihedral_views_on_the_device(
+    device: str,
+    mc_samples: int,
+    trained: tuple[Path, Path],  # noqa: F811
+) -> None:
+    module = load_segmenter(trained[0])
+    base = PredictSettings(
+        tile_size=32, overlap=8, mc_samples=mc_samples, device=torch.device(device)
+    )
+    tiles = [torch.rand(8, 32, 32, device=device) for _ in range(2)]
+    plain, _ = TilePredictor(module, base)(tiles, [1, 2])
+    both, variance = TilePredictor(module, replace(base, tta=8))(tiles, [1, 2])
+    assert both.device.type == device and both.shape == plain.shape
+    torch.testing.assert_close(both.sum(dim=1), torch.ones_like(both[:, 0]))
+    # the same average by hand: rotated/flipped tiles in, outputs turned back
+    manual = torch.zeros_like(plain)
+    for code in range(8):
+        views = [transform(t, code) for t in tiles]
+        probs, _ = TilePredictor(module, base)(views, [1, 2])
+        manual += invert(probs, code)
+    torch.testing.assert_close(both, manual / 8, atol=1e-5, rtol=1e-4)
+    assert not torch.allclose(both, plain)  # the views do differ for a trained U-Net
+    assert (variance is None) == (mc_samples == 0)
+    if variance is not None:
+        assert variance.device.type == device and bool((variance >= 0).all())
 
 
 def test_blending_shapes_hold_on_the_meta_device() -> None:

@@ -1,4 +1,4 @@
-"""Training callbacks: image panels (input, label, prediction, MC-dropout uncertainty)."""
+"""Training callbacks: image panels (input, label, prediction, MC-dropout spread), weight EMA."""
 
 from __future__ import annotations
 
@@ -9,7 +9,9 @@ from typing import Any
 import numpy as np
 import pytorch_lightning as pl
 import torch
+from pytorch_lightning.callbacks import EMAWeightAveraging
 from pytorch_lightning.loggers import TensorBoardLogger, WandbLogger
+from pytorch_lightning.trainer.states import TrainerFn
 
 from glacier.models.mc_dropout import mc_dropout
 from glacier.viz import tile_panel, to_display_rgb
@@ -110,3 +112,28 @@ class PredictionPanels(pl.Callback):
             elif isinstance(logger, TensorBoardLogger):
                 for i, figure in enumerate(figures):
                     logger.experiment.add_figure(f"val/panel_{i}", figure, global_step=epoch)
+
+
+class WeightEMA(EMAWeightAveraging):
+    """An exponential moving average of the weights, validated, checkpointed and tested.
+
+    Lightning's :class:`~pytorch_lightning.callbacks.EMAWeightAveraging` validates and saves the
+    averaged weights (a checkpoint's ``state_dict`` holds them, so prediction loads them), but
+    when a checkpoint is loaded for testing after fitting it restores the raw weights. Here,
+    outside fitting, the checkpoint's ``state_dict`` (the average) is what the model keeps, so
+    ``trainer.test(ckpt_path=best)`` scores the model that prediction will use.
+
+    Args:
+        decay: EMA decay per optimizer step (0.99 averages over roughly the last 100 steps).
+        update_starting_at_step: First step that updates the average (None = from the start).
+    """
+
+    def __init__(self, decay: float = 0.99, update_starting_at_step: int | None = None) -> None:
+        super().__init__(decay=decay, update_starting_at_step=update_starting_at_step)
+
+    def on_load_checkpoint(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict[str, Any]
+    ) -> None:
+        """Restore the raw weights and the average when resuming a fit; else keep the average."""
+        if trainer.state.fn == TrainerFn.FITTING:
+            super().on_load_checkpoint(trainer, pl_module, checkpoint)

@@ -24,12 +24,14 @@ from glacier.data.batch import BatchLayout
 from glacier.data.dataset import WindowDataset
 from glacier.data.pipeline import Preprocessor
 from glacier.data.release_store import ReleasePreprocessor, ReleaseStore
+from glacier.data.sampling import EpochSampler, RandomWindowDataset
 from glacier.data.schema import REBUILD_HINT, SPLITS, DatasetContract, load_contract
 from glacier.data.storage import SceneStore
 from glacier.errors import GlacierInputError
 
 log = logging.getLogger(__name__)
 MAX_AUTO_WORKERS = 16
+SAMPLERS = ("slices", "random_windows")
 
 
 def available_cpus() -> int:
@@ -93,6 +95,13 @@ class GlacierDataModule(pl.LightningDataModule):
         pin_memory: Page-locked batches, or ``"auto"`` (when CUDA is available).
         augment: Training augmentation (None = none).
         preprocessor: Pipeline run by ``prepare_data`` when the dataset is missing or stale.
+        sampler: Training samples: ``slices`` (the index's training slices, shuffled) or
+            ``random_windows`` (windows drawn anywhere inside the training area, see
+            :mod:`glacier.data.sampling`).
+        windows_per_epoch: Random windows per epoch (default: the number of training slices).
+        window_size: Random window edge in pixels (default: the dataset's slice size).
+        window_margin: Pixels kept between random windows and every dev/test window.
+        seed: Seed of the random windows.
     """
 
     def __init__(
@@ -105,10 +114,17 @@ class GlacierDataModule(pl.LightningDataModule):
         pin_memory: bool | str = "auto",
         augment: Augment | None = None,
         preprocessor: Preprocessor | ReleasePreprocessor | None = None,
+        sampler: str = "slices",
+        windows_per_epoch: int | None = None,
+        window_size: int | None = None,
+        window_margin: int = 16,
+        seed: int = 0,
     ) -> None:
         super().__init__()
         if batch_size < 1:
             raise GlacierInputError(f"datamodule.batch_size={batch_size}: must be >= 1")
+        if sampler not in SAMPLERS:
+            raise GlacierInputError(f"datamodule.sampler={sampler!r}: one of {SAMPLERS}")
         if num_workers != "auto" and (not isinstance(num_workers, int) or num_workers < 0):
             raise GlacierInputError(f"datamodule.num_workers={num_workers!r}: 'auto' or >= 0")
         self.processed_dir = Path(processed_dir)
@@ -119,7 +135,13 @@ class GlacierDataModule(pl.LightningDataModule):
         self.pin_memory = torch.cuda.is_available() if pin_memory == "auto" else bool(pin_memory)
         self.augment = augment
         self.preprocessor = preprocessor
+        self.sampler = sampler
+        self.windows_per_epoch = windows_per_epoch
+        self.window_size = window_size
+        self.window_margin = window_margin
+        self.seed = seed
         self.datasets: dict[str, WindowDataset] = {}
+        self.random_windows: RandomWindowDataset | None = None
         self._contract: DatasetContract | None = None
 
     def prepare_data(self) -> None:
@@ -182,6 +204,15 @@ class GlacierDataModule(pl.LightningDataModule):
             self.datasets[split] = WindowDataset(store, index[index["split"] == split])
         if not len(self.datasets["train"]):
             raise GlacierInputError(f"{index_path} names no training slice")
+        if self.sampler == "random_windows":
+            self.random_windows = RandomWindowDataset(
+                store,
+                index,
+                size=self.window_size or contract.slice_size,
+                length=self.windows_per_epoch or len(self.datasets["train"]),
+                margin=self.window_margin,
+                seed=self.seed,
+            )
 
     def _loader(self, split: str, shuffle: bool) -> DataLoader[Any]:
         dataset = self.datasets[split]
@@ -196,8 +227,19 @@ class GlacierDataModule(pl.LightningDataModule):
         )
 
     def train_dataloader(self) -> DataLoader[Any]:
-        """Shuffled training windows (augmented on the device)."""
-        return self._loader("train", shuffle=True)
+        """Shuffled training slices, or random windows (augmented on the device)."""
+        if self.random_windows is None:
+            return self._loader("train", shuffle=True)
+        windows = self.random_windows
+        return DataLoader(
+            windows,
+            batch_size=self.batch_size,
+            sampler=EpochSampler(len(windows)),
+            num_workers=self.num_workers,
+            pin_memory=self.pin_memory,
+            persistent_workers=self.num_workers > 0,
+            drop_last=len(windows) > self.batch_size,
+        )
 
     def val_dataloader(self) -> DataLoader[Any]:
         """Validation windows (``dev``; ``train`` with a warning when dev is empty)."""

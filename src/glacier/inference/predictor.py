@@ -13,6 +13,7 @@ from torch import Tensor, nn
 from glacier.data.scene import SceneReader
 from glacier.inference.device import autocast
 from glacier.inference.outputs import PredictionOutputs
+from glacier.inference.tta import invert, transform, tta_codes
 from glacier.models.mc_dropout import mc_dropout_moments
 
 
@@ -25,6 +26,8 @@ class PredictSettings:
         overlap: Pixels shared by neighbouring tiles (blended).
         batch_size: Tiles per forward pass.
         mc_samples: MC-dropout passes (0 = deterministic, no uncertainty file).
+        tta: Dihedral transforms averaged per tile (1 = none, 8 = every flip and rotation;
+            see :mod:`glacier.inference.tta`); each costs one more pass (or MC set).
         seed: Seed of the MC-dropout draws.
         device: The model's device.
         precision: Autocast dtype, or None for float32.
@@ -38,6 +41,7 @@ class PredictSettings:
     overlap: int = 64
     batch_size: int = 4
     mc_samples: int = 0
+    tta: int = 1
     seed: int = 42
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
     precision: torch.dtype | None = None
@@ -108,6 +112,32 @@ class TilePredictor:
         for index, tile in enumerate(tiles):
             batch[index].copy_(tile)
         with torch.inference_mode(), autocast(settings.device, settings.precision):
-            if settings.mc_samples > 0:
-                return mc_dropout_moments(self.model, batch, settings.mc_samples, seeds)
-            return self.model(batch).float().softmax(dim=1), None
+            if settings.tta <= 1:
+                return self._moments(batch, seeds)
+            return self._tta_moments(batch, seeds)
+
+    def _moments(self, batch: Tensor, seeds: list[int]) -> tuple[Tensor, Tensor | None]:
+        if self.settings.mc_samples > 0:
+            return mc_dropout_moments(self.model, batch, self.settings.mc_samples, seeds)
+        return self.model(batch).float().softmax(dim=1), None
+
+    def _tta_moments(self, batch: Tensor, seeds: list[int]) -> tuple[Tensor, Tensor | None]:
+        """Moments pooled over the dihedral views (law of total variance across views)."""
+        codes = tta_codes(self.settings.tta)
+        total = squares = variances = torch.zeros(0)
+        for index, code in enumerate(codes):
+            mean, variance = self._moments(transform(batch, code), seeds)
+            mean = invert(mean, code)
+            if index == 0:
+                total, squares = mean.clone(), mean * mean
+            else:
+                total += mean
+                squares.addcmul_(mean, mean)
+            if variance is not None:
+                variance = invert(variance, code)
+                variances = variance.clone() if index == 0 else variances + variance
+        mean = (total / len(codes)).contiguous()
+        if self.settings.mc_samples <= 0:
+            return mean, None
+        spread = (squares / len(codes) - mean * mean).clamp_(min=0.0)
+        return mean, (variances / len(codes) + spread).contiguous()

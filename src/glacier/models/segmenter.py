@@ -17,6 +17,7 @@ from glacier.data.legacy import checkpoint_contract
 from glacier.data.schema import BACKGROUND, IGNORE_INDEX
 from glacier.errors import GlacierInputError
 from glacier.inference.evaluate import metrics_from_confusion
+from glacier.inference.tta import tta_probabilities
 from glacier.models.normalize import Normalizer
 
 log = logging.getLogger(__name__)
@@ -77,6 +78,10 @@ class GlacierSegmenter(pl.LightningModule):
         monitor: Metric the scheduler and checkpoints follow.
         channels_last: Use the channels-last memory format (faster U-Nets on CPU).
         normalization: Format-1 checkpoints only: statistics of the input channels.
+        tta: Test step only: average the probabilities over the 8 flips/90° rotations
+            (:func:`~glacier.inference.tta.tta_probabilities`).
+        test_mc_samples: Test step only: MC-dropout passes per transform (0 = none).
+        test_seed: Seed of the test-time MC-dropout draws (plus the batch index).
     """
 
     def __init__(
@@ -91,6 +96,9 @@ class GlacierSegmenter(pl.LightningModule):
         monitor: str = "val/iou_mean",
         channels_last: bool = True,
         normalization: dict[str, list[Any]] | None = None,
+        tta: bool = False,
+        test_mc_samples: int = 0,
+        test_seed: int = 0,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -167,8 +175,27 @@ class GlacierSegmenter(pl.LightningModule):
         for name, buffer in self.normalizer.named_buffers():
             state.setdefault(f"normalizer.{name}", buffer.detach().clone())
 
-    def _step(self, batch: dict[str, Tensor], stage: str) -> Tensor:
-        logits = self(batch["image"])
+    def test_logits(self, image: Tensor, batch_idx: int) -> Tensor:
+        """Logits of the test step: plain, or log-probabilities averaged by TTA / MC dropout.
+
+        Args:
+            image: Raw (B, C, H, W) batch.
+            batch_idx: Batch number (seeds the MC-dropout draws of this batch).
+
+        Returns:
+            (B, K, H, W) logits (their softmax is the averaged probability).
+        """
+        tta = bool(self.hparams.get("tta", False))
+        samples = int(self.hparams.get("test_mc_samples", 0))
+        if not tta and samples <= 0:
+            logits: Tensor = self(image)
+            return logits
+        seed = int(self.hparams.get("test_seed", 0)) + batch_idx
+        probs = tta_probabilities(self, image, 8 if tta else 1, samples, seed)
+        return probs.clamp_min(1e-8).log()
+
+    def _step(self, batch: dict[str, Tensor], stage: str, logits: Tensor | None = None) -> Tensor:
+        logits = self(batch["image"]) if logits is None else logits
         loss: Tensor = self.criterion(logits, batch["mask"])
         self._confusion(stage).update(logits.argmax(dim=1), batch["mask"])
         self.log(
@@ -190,8 +217,8 @@ class GlacierSegmenter(pl.LightningModule):
         self._step(batch, "val")
 
     def test_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
-        """Accumulate test loss and confusion."""
-        self._step(batch, "test")
+        """Accumulate test loss and confusion (with TTA / MC dropout when enabled)."""
+        self._step(batch, "test", self.test_logits(batch["image"], batch_idx))
 
     def epoch_metrics(self, stage: str) -> dict[str, float]:
         """Per-class IoU/precision/recall/F1 and mean IoU pooled over the epoch.

@@ -162,6 +162,7 @@ def check_settings(cfg: DictConfig) -> None:
     require_range("tile_size", cfg.tile_size, 32, integer=True)
     require_range("overlap", cfg.overlap, 0, cfg.tile_size, integer=True, high_inclusive=False)
     require_non_negative("mc_samples", cfg.mc_samples)
+    require_range("tta", cfg.tta, 1, 8, integer=True, high_inclusive=True)
     require_non_negative("min_area_km2", cfg.min_area_km2, integer=False)
     require_non_negative("simplify_m", cfg.simplify_m, integer=False)
     require_choice("probabilities", cfg.probabilities, PROBABILITY_FORMATS)
@@ -181,6 +182,7 @@ def predict_settings(cfg: DictConfig, module: GlacierSegmenter) -> PredictSettin
         overlap=int(cfg.overlap),
         batch_size=default_batch_size(device, cfg.batch_size),
         mc_samples=int(cfg.mc_samples),
+        tta=int(cfg.tta),
         seed=int(cfg.seed),
         device=device,
         precision=resolve_precision(cfg.precision, device),
@@ -197,6 +199,7 @@ def output_settings(cfg: DictConfig, settings: PredictSettings) -> dict[str, Any
         "tile_size": settings.tile_size,
         "overlap": settings.overlap,
         "mc_samples": settings.mc_samples,
+        "tta": settings.tta,
         "seed": settings.seed,
         "precision": precision_name(settings.precision),
         "probabilities": settings.probabilities,
@@ -259,6 +262,7 @@ def run_predict(cfg: DictConfig) -> list[dict[str, Any]]:
         stac_properties={
             "glacier:checkpoint": Path(cfg.ckpt_path).name,
             "glacier:mc_samples": settings.mc_samples,
+            "glacier:tta": settings.tta,
             "glacier:precision": precision_name(settings.precision),
         },
     )

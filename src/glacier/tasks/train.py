@@ -24,6 +24,7 @@ from glacier.utils.ddp import (
     single_device_trainer,
 )
 from glacier.utils.io import write_json_atomic
+from glacier.utils.reproducibility import apply_threads, run_record
 from glacier.utils.runtime import default_wandb_offline, tune_malloc
 
 log = logging.getLogger(__name__)
@@ -81,6 +82,9 @@ def build_module(cfg: DictConfig, datamodule: GlacierDataModule) -> GlacierSegme
         data=datamodule.contract.to_dict(),
         monitor=cfg.monitor,
         channels_last=cfg.channels_last,
+        tta=bool(cfg.get("tta", False)),
+        test_mc_samples=int(cfg.get("test_mc_samples", 0)),
+        test_seed=int(cfg.seed),
     )
 
 
@@ -138,6 +142,7 @@ def run_train(cfg: DictConfig) -> float | None:
     """
     tune_malloc()
     default_wandb_offline()
+    apply_threads(cfg.get("threads"))
     pl.seed_everything(cfg.seed, workers=True)
     datamodule: GlacierDataModule = build(cfg.datamodule, _convert_="all")
     prepare_data_once(datamodule, float(cfg.get("wait_for_data", 3600)))
@@ -183,6 +188,7 @@ def _write_metrics(
             "best_score": _best_score(trainer),
             "monitor": cfg.monitor,
             "epochs": trainer.current_epoch,
+            **run_record(trainer),
             "classes": datamodule.class_names,
             "channels": datamodule.channel_names,
             "choices": hydra_choices(),

@@ -1,0 +1,134 @@
+"""``glacier report``: held-out and full-scene metrics, labelled, end to end on tiny data."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from glacier.tasks.report_tables import (
+    EVALUATIONS,
+    expected_rows,
+    format_seed_summary,
+    parse_readme_table,
+    readme_table,
+    seed_summary,
+)
+
+TINY = [
+    "data=synthetic",
+    "model.depth=3",
+    "model.base_filters=8",
+    "trainer.max_epochs=2",
+    "trainer.limit_train_batches=3",
+    "trainer.enable_progress_bar=false",
+    "trainer.enable_model_summary=false",
+    "logger=csv",
+    "callbacks.prediction_panels=null",
+    "callbacks.progress_bar=null",
+    "callbacks.early_stopping=null",
+    "threads=1",
+    "trainer.max_time=00:00:10:00",
+    "tta=true",
+]
+
+
+def glacier(args: list[str], cwd: Path) -> str:
+    """Run the console script's module in ``cwd``; return stdout (fail with its stderr)."""
+    env = {**os.environ, "WANDB_MODE": "disabled"}
+    env.pop("GLACIER_TASK", None)
+    done = subprocess.run(
+        [sys.executable, "-m", "glacier.cli", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+        timeout=900,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny demo folder (train/ and predict/) made by the real commands, as make demo does."""
+    cwd = tmp_path_factory.mktemp("demo")
+    run = cwd / "logs" / "demo" / "run"
+    glacier(["train", *TINY, f"hydra.run.dir={run}/train"], cwd)
+    ckpt = run / "train" / "checkpoints" / "best.ckpt"
+    glacier(
+        [
+            "predict",
+            "data=synthetic",
+            f"ckpt_path={ckpt}",
+            "labels=data",
+            "mc_samples=2",
+            "tile_size=64",
+            "overlap=16",
+            f"out_dir={run}/predict",
+            f"hydra.run.dir={run}/predict",
+        ],
+        cwd,
+    )
+    return run
+
+
+def test_report_labels_held_out_and_full_scene_metrics(demo_run: Path) -> None:
+    cwd = demo_run.parents[2]
+    text = glacier(["report", f"run_dir={demo_run}", "json_out=metrics.json"], cwd)
+    for label in EVALUATIONS.values():
+        assert label.upper() in text
+    assert "not a held-out score" in text and "max_time" in text and "did not fire" in text
+    for name in ("background", "clean_ice", "debris", "mean IoU", "pred km2", "ref km2"):
+        assert name in text
+    metrics = json.loads((cwd / "metrics.json").read_text())
+    assert set(metrics["evaluations"]) == set(EVALUATIONS)
+    assert metrics["training"]["max_time_fired"] is False
+    assert metrics["training"]["tta"] is True and metrics["training"]["threads"] == 1
+    full = metrics["evaluations"]["full_scene"]
+    assert full["areas_km2"]["reference"]["clean_ice"] > 0
+    assert metrics["evaluations"]["test_split"]["areas_km2"] is None  # overlapping slices
+    region = metrics["evaluations"]["test_region_map"]
+    region_ref = sum(region["areas_km2"]["reference"].values())
+    assert 0 < region_ref < sum(full["areas_km2"]["reference"].values())
+    assert 0 <= metrics["evaluations"]["test_split"]["metrics"]["iou_mean"] <= 1
+    assert expected_rows(metrics) == parse_readme_table(f"intro\n\n{readme_table(metrics)}\n\n")
+
+
+def test_max_time_firing_is_loud(demo_run: Path, tmp_path: Path) -> None:
+    from glacier.tasks.report import demo_metrics
+    from glacier.tasks.report_tables import format_summary
+
+    metrics = demo_metrics(demo_run)
+    metrics["training"]["max_time_fired"] = True
+    text = format_summary(metrics)
+    assert "WARNING: max_time stopped training" in text and "FIRED" in text
+
+
+def fake_run(seed: int, iou: float) -> dict[str, Any]:
+    evaluation = {
+        "label": EVALUATIONS["test_split"],
+        "classes": ["background", "glacier"],
+        "metrics": {"iou/background": iou, "iou/glacier": iou, "iou_mean": iou},
+        "areas_km2": None,
+    }
+    return {
+        "run_dir": f"seed_{seed}",
+        "training": {"seed": seed, "max_time_fired": False},
+        "evaluations": {"test_split": evaluation},
+    }
+
+
+def test_seed_summary_is_mean_and_sample_std() -> None:
+    summary = seed_summary([fake_run(1, 0.7), fake_run(2, 0.8), fake_run(3, 0.9)])
+    test = summary["evaluations"]["test_split"]
+    assert test["mean"]["iou_mean"] == pytest.approx(0.8)
+    assert test["std"]["iou_mean"] == pytest.approx(0.1)
+    assert summary["seeds"] == [1, 2, 3]
+    assert "0.800 ± 0.100" in format_seed_summary(summary)
