@@ -132,3 +132,32 @@ def test_seed_summary_is_mean_and_sample_std() -> None:
     assert test["std"]["iou_mean"] == pytest.approx(0.1)
     assert summary["seeds"] == [1, 2, 3]
     assert "0.800 ± 0.100" in format_seed_summary(summary)
+
+
+def test_a_folder_of_seed_runs_is_summarized_as_mean_and_std(
+    demo_run: Path, tmp_path: Path
+) -> None:
+    import shutil
+
+    seeds = tmp_path / "seeds"
+    for seed in (1, 2):
+        shutil.copytree(demo_run, seeds / f"seed_{seed}", symlinks=True)
+    (seeds / "preprocess").mkdir()  # what make demo-seeds also leaves there: not a run
+    text = glacier(["report", f"run_dir={seeds}", "json_out=seeds.json"], demo_run.parents[2])
+    summary = json.loads((demo_run.parents[2] / "seeds.json").read_text())
+    assert "2 runs" in text and len(summary["runs"]) == 2
+    test = summary["evaluations"]["test_split"]
+    assert test["std"]["iou_mean"] == pytest.approx(0.0, abs=1e-12)  # the same run twice
+    assert test["values"]["iou_mean"][0] == test["mean"]["iou_mean"]
+    assert set(summary["evaluations"]) == set(EVALUATIONS)
+
+
+def test_an_empty_folder_is_refused_by_name(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "glacier.cli", "report", f"run_dir={tmp_path}"],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 2 and str(tmp_path) in done.stderr
