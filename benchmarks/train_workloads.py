@@ -98,7 +98,9 @@ def loader(args: dict[str, Any]) -> dict[str, Any]:
     import torch
 
     from glacier.data.datamodule import GlacierDataModule
+    from glacier.utils.runtime import tune_malloc
 
+    tune_malloc()  # as `glacier train` does before its loaders start: batches reuse memory
     workers = args.get("workers", "auto")
     # loader workers run one torch thread each; in-process, idle OpenMP threads spinning
     # after a parallel copy would otherwise count as the loader's CPU time
@@ -108,8 +110,9 @@ def loader(args: dict[str, Any]) -> dict[str, Any]:
     )
     module.setup("fit")
     data = module.train_dataloader()
-    for _ in data:  # warm the page cache and start the workers
-        pass
+    for _ in range(2):  # warm the page cache, start the workers, grow the heap to two batches
+        for _ in data:
+            pass
     samples, wall0, cpu0 = 0, time.perf_counter(), time.process_time()
     for _ in range(args["epochs"]):
         for batch in data:

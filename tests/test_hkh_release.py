@@ -267,3 +267,21 @@ def test_icimod_configs_point_at_the_downloads(
     spec = instantiate(cfg.data, _convert_="all")
     assert spec.name == name and len(spec.scenes) == len(release.tiles)
     assert spec.formulas["ndsi"] == "(B5-B2)/(B5+B2)" and spec.nodata_all_zero
+
+
+def test_batched_reads_of_patches_equal_the_files(
+    processed: tuple[Path, HkhReleaseFiles],
+) -> None:
+    from glacier.data.dataset import WindowDataset
+    from glacier.data.release_store import ReleaseStore
+
+    out, _ = processed
+    info = json.loads((out / "dataset.json").read_text())
+    index = pd.read_csv(out / "splits.csv").head(3)
+    store = ReleaseStore(Path(info["root"]), index)
+    batch = WindowDataset(store, index, batched=True).__getitems__([0, 1, 2])
+    assert isinstance(batch, dict)
+    for i, (_, row) in enumerate(index.iterrows()):
+        image = np.load(store.root / row["image"])
+        np.testing.assert_array_equal(batch[store.group_keys[0]][i].numpy(), image)
+        np.testing.assert_array_equal(batch["label"][i].numpy(), np.load(store.root / row["mask"]))

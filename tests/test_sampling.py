@@ -124,3 +124,23 @@ def test_impossible_windows_and_fixed_patch_stores_are_refused(store: SceneStore
         RandomWindowDataset(object(), index(), size=8, length=4)  # type: ignore[arg-type]
     with pytest.raises(GlacierInputError):
         RandomWindowDataset(store, index(), size=8, length=0)
+
+
+def test_batched_reads_equal_stacked_samples(store: SceneStore) -> None:
+    from glacier.data.dataset import WindowDataset, collate_windows
+
+    frame = index()
+    edge = pd.DataFrame([("s", "train", HEIGHT - 8, WIDTH - 8, 32)], columns=frame.columns)
+    windows = pd.concat([frame.head(3), edge])  # the last one hangs over the scene's corner
+    plain, batched = WindowDataset(store, windows), WindowDataset(store, windows, batched=True)
+    stacked = collate_windows(plain.__getitems__([0, 1, 2, 3]))
+    read = collate_windows(batched.__getitems__([0, 1, 2, 3]))
+    assert set(read) == set(stacked) == {"image_uint16", "label"}
+    for key in read:
+        assert read[key].dtype == stacked[key].dtype and torch.equal(read[key], stacked[key])
+    assert int(read["label"][3, -1, -1, 0]) == 255 and int(read["image_uint16"][3, -1, -1, 0]) == 0
+    random = RandomWindowDataset(store, frame, size=16, length=8, margin=4, seed=1, batched=True)
+    loader = DataLoader(random, batch_size=4, sampler=EpochSampler(8), collate_fn=collate_windows)
+    first = next(iter(loader))
+    for i in range(4):
+        assert torch.equal(first["image_uint16"][i], random[(0, i)]["image_uint16"])

@@ -21,7 +21,7 @@ from torch.utils.data import DataLoader
 
 from glacier.data.augment import Augment
 from glacier.data.batch import BatchLayout
-from glacier.data.dataset import WindowDataset
+from glacier.data.dataset import WindowDataset, collate_windows
 from glacier.data.pipeline import Preprocessor
 from glacier.data.release_store import ReleasePreprocessor, ReleaseStore
 from glacier.data.sampling import EpochSampler, RandomWindowDataset
@@ -201,7 +201,9 @@ class GlacierDataModule(pl.LightningDataModule):
                 f"index names, e.g. {missing[0]}; {REBUILD_HINT}"
             )
         for split in SPLITS:
-            self.datasets[split] = WindowDataset(store, index[index["split"] == split])
+            self.datasets[split] = WindowDataset(
+                store, index[index["split"] == split], batched=True
+            )
         if not len(self.datasets["train"]):
             raise GlacierInputError(f"{index_path} names no training slice")
         if self.sampler == "random_windows":
@@ -212,6 +214,7 @@ class GlacierDataModule(pl.LightningDataModule):
                 length=self.windows_per_epoch or len(self.datasets["train"]),
                 margin=self.window_margin,
                 seed=self.seed,
+                batched=True,
             )
 
     def _loader(self, split: str, shuffle: bool) -> DataLoader[Any]:
@@ -222,6 +225,7 @@ class GlacierDataModule(pl.LightningDataModule):
             shuffle=shuffle,
             num_workers=self.num_workers,
             pin_memory=self.pin_memory,
+            collate_fn=collate_windows,
             persistent_workers=self.num_workers > 0,
             drop_last=shuffle and len(dataset) > self.batch_size,
         )
@@ -237,6 +241,7 @@ class GlacierDataModule(pl.LightningDataModule):
             sampler=EpochSampler(len(windows)),
             num_workers=self.num_workers,
             pin_memory=self.pin_memory,
+            collate_fn=collate_windows,
             persistent_workers=self.num_workers > 0,
             drop_last=len(windows) > self.batch_size,
         )

@@ -99,6 +99,20 @@ class ReleaseStore:
         image, mask = self.files[(scene_id, row, col)]
         return [np.load(self.root / image)], np.load(self.root / mask)
 
+    def window_into(
+        self,
+        scene_id: str,
+        row: int,
+        col: int,
+        size: int,
+        images: list[np.ndarray],
+        label: np.ndarray,
+    ) -> None:
+        """:meth:`window`, copied straight from the files into ``images[0]`` and ``label``."""
+        image, mask = self.files[(scene_id, row, col)]
+        read_npy_into(self.root / image, images[0])
+        read_npy_into(self.root / mask, label)
+
     def missing(self, scene_ids: Sequence[str]) -> list[Path]:
         """Slice files of these tiles that do not exist."""
         wanted = set(scene_ids)
@@ -241,3 +255,24 @@ class ReleasePreprocessor:
         write_json_atomic(self._state("postprocess"), {"fingerprint": key, "payload": info})
         log.info("release: %d slices indexed in place, %s", len(index), counts)
         return info
+
+
+def read_npy_into(path: Path, out: np.ndarray) -> None:
+    """Read a ``.npy`` file's data straight into ``out`` (one copy; same shape and dtype).
+
+    Raises:
+        ValueError: If the file holds another shape, dtype or order, or is truncated.
+    """
+    with open(path, "rb") as handle:
+        version = np.lib.format.read_magic(handle)
+        shape, fortran, dtype = (
+            np.lib.format.read_array_header_1_0(handle)
+            if version == (1, 0)
+            else np.lib.format.read_array_header_2_0(handle)
+        )
+        if shape != out.shape or dtype != out.dtype or fortran or not out.flags.c_contiguous:
+            raise ValueError(
+                f"{path} holds {shape} {dtype}, the batch expects {out.shape} {out.dtype}"
+            )
+        if handle.readinto(out.data.cast("B")) != out.nbytes:
+            raise ValueError(f"{path} is truncated")

@@ -25,7 +25,7 @@ import torch
 from torch.utils.data import Dataset, Sampler
 
 from glacier.data.batch import LABEL_KEY
-from glacier.data.dataset import Sample, WindowStore, read_checked
+from glacier.data.dataset import Sample, WindowStore, read_batch, read_checked
 from glacier.data.postprocess import training_area
 from glacier.errors import GlacierInputError
 
@@ -159,6 +159,7 @@ class RandomWindowDataset(Dataset[Sample]):
         length: Windows per epoch.
         margin: Minimum distance in pixels from any dev/test window.
         seed: Seed of the draws.
+        batched: Read whole batches at once (the loader needs ``collate_fn=collate_windows``).
 
     Raises:
         GlacierInputError: For a store without whole scenes, or if no window fits.
@@ -172,6 +173,7 @@ class RandomWindowDataset(Dataset[Sample]):
         length: int,
         margin: int = 0,
         seed: int = 0,
+        batched: bool = False,
     ) -> None:
         if size < 1 or length < 1 or margin < 0:
             raise GlacierInputError(
@@ -185,6 +187,7 @@ class RandomWindowDataset(Dataset[Sample]):
             )
         self.store = cast(SceneArrays, store)
         self.size, self.length, self.margin, self.seed = size, length, margin, seed
+        self.batched = batched
         self.scenes = self._positions(index)
         self.ends = np.cumsum([scene.count for scene in self.scenes])
         if not len(self.ends) or not self.ends[-1]:
@@ -223,3 +226,13 @@ class RandomWindowDataset(Dataset[Sample]):
         sample = {name: torch.from_numpy(image) for name, image in zip(keys, images, strict=True)}
         sample[LABEL_KEY] = torch.from_numpy(label)
         return sample
+
+    def __getitems__(self, keys: list[Key | int]) -> Sample | list[Sample]:
+        """A batch: one dict of batch tensors when ``batched`` (as :class:`WindowDataset`)."""
+        if not self.batched:
+            return [self[key] for key in keys]
+        positions = []
+        for key in keys:
+            epoch, index = key if isinstance(key, tuple) else (0, int(key))
+            positions.append((*self.position(int(epoch), int(index)), self.size))
+        return read_batch(self.store, positions)

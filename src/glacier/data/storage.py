@@ -86,7 +86,13 @@ def fill_value(dtype: str) -> float:
 
 
 def read_window(
-    array: np.ndarray, row: int, col: int, height: int, width: int, fill: float
+    array: np.ndarray,
+    row: int,
+    col: int,
+    height: int,
+    width: int,
+    fill: float,
+    out: np.ndarray | None = None,
 ) -> np.ndarray:
     """Copy a window of an (H, W, C) array; parts outside it hold ``fill``.
 
@@ -97,16 +103,21 @@ def read_window(
         height: Window rows.
         width: Window columns.
         fill: Value of pixels outside the array.
+        out: A (height, width, C) array of the array's dtype to fill (default: a new one).
 
     Returns:
-        A new (height, width, C) array of the array's dtype.
+        The (height, width, C) window: ``out`` when given.
     """
     rows, cols = array.shape[:2]
     r0, c0 = max(row, 0), max(col, 0)
     r1, c1 = min(row + height, rows), min(col + width, cols)
-    if (r0, c0, r1, c1) == (row, col, row + height, col + width):
-        return np.array(array[r0:r1, c0:c1])  # the common case: one copy, no fill
-    out = np.full((height, width, array.shape[2]), fill, dtype=array.dtype)
+    inside = (r0, c0, r1, c1) == (row, col, row + height, col + width)
+    if out is None:
+        if inside:
+            return np.array(array[r0:r1, c0:c1])  # the common case: one copy, no fill
+        out = np.empty((height, width, array.shape[2]), dtype=array.dtype)
+    if not inside:
+        out.fill(fill)
     if r1 > r0 and c1 > c0:
         out[r0 - row : r1 - row, c0 - col : c1 - col] = array[r0:r1, c0:c1]
     return out
@@ -195,6 +206,21 @@ class SceneStore:
             for group, array in zip(self.groups, images, strict=True)
         ]
         return windows, read_label_window(labels, row, col, size)
+
+    def window_into(
+        self,
+        scene_id: str,
+        row: int,
+        col: int,
+        size: int,
+        images: list[np.ndarray],
+        label: np.ndarray,
+    ) -> None:
+        """:meth:`window`, read straight into ``images`` (one per group) and ``label``."""
+        arrays, labels = self.arrays(scene_id)
+        for group, array, out in zip(self.groups, arrays, images, strict=True):
+            read_window(array, row, col, size, size, fill_value(group.dtype), out)
+        read_window(labels, row, col, size, size, IGNORE_INDEX, label)
 
     def slice_image(
         self, scene_id: str, row: int, col: int, size: int
