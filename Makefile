@@ -48,13 +48,13 @@ DEMO_DATA := $(DEMO_ROOT)/processed
 DEMO_DIR := $(DEMO_ROOT)/$(shell date +%Y-%m-%d_%H-%M-%S)
 DEMO_SEEDS ?= 1 2 3
 SEEDS_DIR := logs/demo-seeds/$(shell date +%Y-%m-%d_%H-%M-%S)
+DEMO_PREPROCESS := $(GLACIER) preprocess split=everest_geographic paths.processed_dir=$(DEMO_DATA)
 # Idle OpenMP threads sleep instead of spinning: on a shared, busy CPU spinning threads made
 # each training step 4-7x slower; results are the same either way.
 export OMP_WAIT_POLICY ?= PASSIVE
 
 demo: setup
-	$(GLACIER) preprocess split=everest_geographic paths.processed_dir=$(DEMO_DATA) \
-		hydra.run.dir=$(DEMO_DIR)/preprocess
+	$(DEMO_PREPROCESS) hydra.run.dir=$(DEMO_DIR)/preprocess
 	$(GLACIER) train experiment=demo paths.processed_dir=$(DEMO_DATA) hydra.run.dir=$(DEMO_DIR)/train
 	$(GLACIER) predict ckpt_path=$(DEMO_DIR)/train/checkpoints/best.ckpt labels=data \
 		mc_samples=8 out_dir=$(DEMO_DIR)/predict hydra.run.dir=$(DEMO_DIR)/predict
@@ -68,8 +68,7 @@ demo-docs: setup
 
 # The demo once per seed (DEMO_SEEDS="1 2 3"), then mean ± std over the seeds.
 demo-seeds: setup
-	$(GLACIER) preprocess split=everest_geographic paths.processed_dir=$(DEMO_DATA) \
-		hydra.run.dir=$(SEEDS_DIR)/preprocess
+	$(DEMO_PREPROCESS) hydra.run.dir=$(SEEDS_DIR)/preprocess
 	set -e; for seed in $(DEMO_SEEDS); do \
 		run=$(SEEDS_DIR)/seed_$$seed; \
 		$(GLACIER) train experiment=demo seed=$$seed paths.processed_dir=$(DEMO_DATA) \

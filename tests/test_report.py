@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from test_cli import glacier as run_glacier
 
 from glacier.tasks.report_tables import (
     EVALUATIONS,
@@ -40,17 +38,7 @@ TINY = [
 
 def glacier(args: list[str], cwd: Path) -> str:
     """Run the console script's module in ``cwd``; return stdout (fail with its stderr)."""
-    env = {**os.environ, "WANDB_MODE": "disabled"}
-    env.pop("GLACIER_TASK", None)
-    done = subprocess.run(
-        [sys.executable, "-m", "glacier.cli", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        env=env,
-        check=False,
-        timeout=900,
-    )
+    done = run_glacier(args, cwd)
     assert done.returncode == 0, done.stderr[-3000:]
     return done.stdout
 
@@ -153,11 +141,5 @@ def test_a_folder_of_seed_runs_is_summarized_as_mean_and_std(
 
 
 def test_an_empty_folder_is_refused_by_name(tmp_path: Path) -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "glacier.cli", "report", f"run_dir={tmp_path}"],
-        capture_output=True,
-        text=True,
-        check=False,
-        cwd=tmp_path,
-    )
+    done = run_glacier(["report", f"run_dir={tmp_path}"], tmp_path)
     assert done.returncode == 2 and str(tmp_path) in done.stderr

@@ -31,6 +31,7 @@ from glacier.data.release import HkhRelease, ReleaseSlice, slice_statistics
 from glacier.data.release_footprints import BOUNDS, release_footprints
 from glacier.data.scene_stage import slices_geojson
 from glacier.data.schema import FORMAT_VERSION
+from glacier.data.storage import read_npy_header
 from glacier.errors import GlacierInputError
 from glacier.utils.io import files_fingerprint, fingerprint, write_json_atomic, write_text_atomic
 
@@ -264,12 +265,7 @@ def read_npy_into(path: Path, out: np.ndarray) -> None:
         ValueError: If the file holds another shape, dtype or order, or is truncated.
     """
     with open(path, "rb") as handle:
-        version = np.lib.format.read_magic(handle)
-        shape, fortran, dtype = (
-            np.lib.format.read_array_header_1_0(handle)
-            if version == (1, 0)
-            else np.lib.format.read_array_header_2_0(handle)
-        )
+        shape, fortran, dtype = read_npy_header(handle)
         if shape != out.shape or dtype != out.dtype or fortran or not out.flags.c_contiguous:
             raise ValueError(
                 f"{path} holds {shape} {dtype}, the batch expects {out.shape} {out.dtype}"

@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, BinaryIO
 
 import numpy as np
 import pandas as pd
@@ -128,17 +129,23 @@ def read_label_window(mask: np.ndarray, row: int, col: int, size: int) -> np.nda
     return read_window(mask, row, col, size, size, IGNORE_INDEX)
 
 
+def read_npy_header(handle: BinaryIO) -> tuple[tuple[int, ...], bool, np.dtype[Any]]:
+    """Shape, Fortran order and dtype of an open ``.npy`` file, leaving it at the data.
+
+    Raises:
+        ValueError: If the file is not a ``.npy`` file.
+    """
+    major, _ = np.lib.format.read_magic(handle)
+    if major == 1:
+        return np.lib.format.read_array_header_1_0(handle)
+    return np.lib.format.read_array_header_2_0(handle)
+
+
 def complete_npy(path: Path) -> bool:
     """Whether ``path`` is a ``.npy`` file holding every byte its header announces."""
     try:
         with open(path, "rb") as handle:
-            major, _ = np.lib.format.read_magic(handle)
-            read_header = (
-                np.lib.format.read_array_header_1_0
-                if major == 1
-                else np.lib.format.read_array_header_2_0
-            )
-            shape, _, dtype = read_header(handle)
+            shape, _, dtype = read_npy_header(handle)
             offset = handle.tell()
     except (OSError, ValueError):
         return False
