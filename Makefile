@@ -14,12 +14,14 @@ export HYDRA_FULL_ERROR ?= 0
 $(STAMP): pyproject.toml $(CONSTRAINTS)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
+	@# this project's distribution was called "glacier" before it became hkh-glacier-mapping
+	$(BIN)/python -m pip uninstall -q -y glacier 2>/dev/null || true
 	$(BIN)/python -m pip install -q -c $(CONSTRAINTS) -e '.[dev,bench]'
 	touch $(STAMP)
 
 setup: $(STAMP)
 
-# A resolver accepts the dependency ranges on Python 3.11-3.13 (queries the package index).
+# A resolver accepts the dependency ranges on Python 3.11-3.14, from wheels (queries the index).
 check-deps: setup
 	bash .ci/check-deps $(VENV)
 

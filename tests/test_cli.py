@@ -78,3 +78,28 @@ def test_report_summarizes_a_run_folder(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert "0.500" in done.stdout
     assert sorted(p.name for p in tmp_path.iterdir()) == ["train"]  # report writes nothing
+
+
+def test_version_names_the_distribution_from_its_metadata(tmp_path: Path) -> None:
+    import tomllib
+    from importlib.metadata import version
+
+    from glacier import DISTRIBUTION, __version__
+
+    project = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())
+    assert project["project"]["name"] == DISTRIBUTION == "hkh-glacier-mapping"
+    assert __version__ == version(DISTRIBUTION) == project["project"]["version"]
+    done = glacier(["--version"], tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == f"hkh-glacier-mapping {__version__}"
+
+
+def test_console_script_answers_help_and_version_from_any_folder(tmp_path: Path) -> None:
+    script = Path(sys.executable).parent / "glacier"
+    assert script.is_file(), "the `glacier` console script is not installed"
+    for flag in ("--help", "--version"):
+        done = subprocess.run(
+            [str(script), flag], cwd=tmp_path, capture_output=True, text=True, check=False
+        )
+        assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("hkh-glacier-mapping ")

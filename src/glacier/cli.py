@@ -19,7 +19,7 @@ TASK_ENV = "GLACIER_TASK"
 
 def usage() -> str:
     """The help text."""
-    lines = ["usage: glacier TASK [hydra overrides ...]", "", "tasks:"]
+    lines = ["usage: glacier TASK [hydra overrides ...]  |  glacier --version", "", "tasks:"]
     lines += [f"  {name:<11} {text}" for name, (_, text) in TASKS.items()]
     lines += [
         "",
@@ -29,6 +29,13 @@ def usage() -> str:
     return "\n".join(lines)
 
 
+def version_line() -> str:
+    """``<distribution> <version>``, read from the installed package's metadata."""
+    from glacier import DISTRIBUTION, __version__
+
+    return f"{DISTRIBUTION} {__version__}"
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Dispatch to a task's Hydra entry point.
 
@@ -36,6 +43,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         argv: Arguments after the program name (default: ``sys.argv[1:]``).
     """
     args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] in (["--version"], ["-V"]):
+        print(version_line())
+        return
     task = os.environ.get(TASK_ENV)
     if args and args[0] in TASKS:
         task, args = args[0], args[1:]

@@ -20,7 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 
 log = logging.getLogger(__name__)
 
-POSTGRES_HINT = "install a PostgreSQL driver with `pip install 'glacier[postgres]'`"
+POSTGRES_HINT = "install a PostgreSQL driver with `pip install 'hkh-glacier-mapping[postgres]'`"
 
 
 def sqlite_file(url: str) -> Path | None:
