@@ -3,7 +3,7 @@
 Writes a class map (1 band) and percent probabilities (2 bands, uint8) of ``size``² pixels as
 ``OutputWriter`` does (256-row strips, tiled, ZSTD level 1, predictor 2; with ``--uncertainty``
 also a float32 MC-dropout uncertainty, predictor 3), then converts each to a
-COG with GDAL's COG driver (:func:`glacier.inference.cog.to_cog`, what predict uses) and, for
+COG with GDAL's COG driver (:func:`glacier.inference.engine.cog.to_cog`, what predict uses) and, for
 comparison, with ``rio_cogeo.cog_translate``. Each conversion runs in a fresh process, so its
 peak RSS is its own.
 
@@ -118,7 +118,7 @@ def _peak_rss_mb() -> float:
 
 def convert(args: dict[str, Any]) -> dict[str, Any]:
     """One conversion, in this (fresh) process: seconds and peak RSS."""
-    from glacier.inference.cog import to_cog  # and glacier's GDAL settings (64 MB block cache)
+    from glacier.inference.engine.cog import to_cog
 
     src, dst, method = Path(args["src"]), Path(args["dst"]), args["method"]
     before = _peak_rss_mb()

@@ -16,8 +16,12 @@ from benchmarks.workloads import peak_rss_mb
 def _settings(args: dict[str, Any]) -> Any:
     import torch
 
-    from glacier.inference.device import default_batch_size, default_readers, resolve_precision
-    from glacier.inference.predict import PredictSettings
+    from glacier.inference.engine import (
+        PredictSettings,
+        default_batch_size,
+        default_readers,
+        resolve_precision,
+    )
 
     device = torch.device(args.get("device", "cpu"))
     return PredictSettings(
@@ -37,7 +41,7 @@ def _model(args: dict[str, Any]) -> Any:
     import torch
     from torch import nn
 
-    from glacier.models.normalize import Normalizer
+    from glacier.models import Normalizer
 
     torch.manual_seed(0)
     bands = args["bands"]
@@ -49,7 +53,7 @@ def _layout(args: dict[str, Any]) -> tuple[int, list[int]]:
     """Tiles of the scene and the batch sizes the predictor runs (batches span tile rows)."""
     import rasterio
 
-    from glacier.inference.tiling import tile_starts
+    from glacier.inference.engine.tiling import tile_starts
 
     with rasterio.open(Path(args["dir"]) / "scene.tif") as src:
         height, width = src.height, src.width
@@ -69,8 +73,8 @@ def forward(args: dict[str, Any]) -> dict[str, Any]:
     """
     import torch
 
-    from glacier.inference.device import autocast
-    from glacier.models.mc_dropout import mc_dropout_moments
+    from glacier.inference.engine.device import autocast
+    from glacier.models import mc_dropout_moments
     from glacier.utils.runtime import tune_malloc
 
     tune_malloc()
@@ -99,10 +103,10 @@ def forward(args: dict[str, Any]) -> dict[str, Any]:
 
 def read_only(args: dict[str, Any]) -> dict[str, Any]:
     """Reading alone: every row of tiles of the scene, as the predictor's readers read them."""
-    from glacier.data.scene import SceneReader
+    from glacier.data.raster import SceneReader
     from glacier.data.spec import BandSource, SceneSpec
-    from glacier.inference.rows import BufferPool, ReadAhead, read_row
-    from glacier.inference.tiling import tile_starts
+    from glacier.inference.engine.readahead import BufferPool, ReadAhead, read_row
+    from glacier.inference.engine.tiling import tile_starts
 
     settings = _settings(args)
     bands = tuple(f"b{i}" for i in range(args["bands"]))
@@ -130,9 +134,9 @@ def read_only(args: dict[str, Any]) -> dict[str, Any]:
 def predict(args: dict[str, Any]) -> dict[str, Any]:
     """The predictor on the whole scene: wall time, peak RSS, peak GPU memory."""
 
-    from glacier.data.scene import SceneReader
+    from glacier.data.raster import SceneReader
     from glacier.data.spec import BandSource, SceneSpec
-    from glacier.inference.predict import SceneJob, predict_scenes
+    from glacier.inference.engine import SceneJob, predict_scenes
     from glacier.utils.runtime import tune_malloc
 
     tune_malloc()  # as glacier predict does

@@ -14,10 +14,10 @@ from benchmarks.workloads import peak_rss_mb
 def model_of(name: str, channels: int) -> Any:
     """The benchmarked networks: our depth-4 U-Net, or an smp ResNet-18 U-Net."""
     if name == "unet":
-        from glacier.models.unet import DropoutUNet
+        from glacier.models import DropoutUNet
 
         return DropoutUNet(channels, 2, depth=4, base_filters=16, batch_norm=True, dropout=0.1)
-    from glacier.models.smp_model import SmpSegmentationModel
+    from glacier.models import SmpSegmentationModel
 
     return SmpSegmentationModel(channels, 2, encoder_name="resnet18", dropout=0.1)
 
@@ -26,7 +26,7 @@ def train_step(args: dict[str, Any]) -> dict[str, Any]:
     """Seconds per optimizer step at batch 8 (after warm-up), optionally with the speed fixes."""
     import torch
 
-    from glacier.models.losses import DiceCELoss
+    from glacier.models import DiceCELoss
     from glacier.utils.runtime import tune_malloc
 
     if args["fixes"]:
@@ -67,11 +67,8 @@ def make_loader_data(args: dict[str, Any]) -> dict[str, Any]:
     """
     from data.hkh_release import write_hkh_release
 
-    from glacier.data.filtering import SliceFilter
-    from glacier.data.pipeline import Preprocessor
-    from glacier.data.release import HkhRelease, release_tiles_spec
-    from glacier.data.release_store import ReleasePreprocessor
-    from glacier.data.splits import RandomSplit
+    from glacier.data.hkh import HkhRelease, ReleasePreprocessor, release_tiles_spec
+    from glacier.data.preprocess import Preprocessor, RandomSplit, SliceFilter
 
     folder = Path(args["dir"])
     files = write_hkh_release(folder / "release")
@@ -97,7 +94,7 @@ def loader(args: dict[str, Any]) -> dict[str, Any]:
     """
     import torch
 
-    from glacier.data.datamodule import GlacierDataModule
+    from glacier.data.loading import GlacierDataModule
     from glacier.utils.runtime import tune_malloc
 
     tune_malloc()  # as `glacier train` does before its loaders start: batches reuse memory

@@ -107,8 +107,7 @@ def store_io(args: dict[str, Any]) -> dict[str, Any]:
 
 
 def _run_pipeline(folder: Path, spec: Any, split: Any) -> dict[str, Any]:
-    from glacier.data.filtering import SliceFilter
-    from glacier.data.pipeline import Preprocessor
+    from glacier.data.preprocess import Preprocessor, SliceFilter
 
     keep = SliceFilter(min_total_fraction=0.0, max_nodata_fraction=1.0)
     start = time.perf_counter()
@@ -120,8 +119,8 @@ def _run_pipeline(folder: Path, spec: Any, split: Any) -> dict[str, Any]:
 
 def preprocess(args: dict[str, Any]) -> dict[str, Any]:
     """The whole preprocessing pipeline on the scene (labels, stored pixels, split, stats)."""
+    from glacier.data.preprocess import RandomSplit
     from glacier.data.spec import DataSpec
-    from glacier.data.splits import RandomSplit
 
     folder = Path(args["dir"])
     bands = [f"b{i}" for i in range(args["bands"])]
@@ -142,7 +141,7 @@ def make_everest_tiled(args: dict[str, Any]) -> dict[str, Any]:
     import pandas as pd
     import rasterio
 
-    from glacier.data.sources import sample_path
+    from glacier.data.spec import sample_path
 
     out, n = Path(args["dir"]), args["tiles"]
     for name in ("LE71400412000304SGS00_RGB.TIF", "LE71400412000304SGS00_B4_crop.TIF"):
@@ -225,7 +224,7 @@ def everest_io(args: dict[str, Any]) -> dict[str, Any]:
 
 def preprocess_everest(args: dict[str, Any]) -> dict[str, Any]:
     """The pipeline on the tiled Everest: labels, stored pixels, 128-px slices, split, stats."""
-    from glacier.data.splits import RandomSplit
+    from glacier.data.preprocess import RandomSplit
 
     folder = Path(args["dir"])
     result = _run_pipeline(folder, everest_spec(folder), RandomSplit(seed=0))
@@ -236,8 +235,8 @@ def storage(processed: Path) -> dict[str, Any]:
     """Bytes of the stored pixels, of everything else but labels and metadata, of the windows."""
     import pandas as pd
 
-    from glacier.data.postprocess import training_area
-    from glacier.data.schema import load_contract
+    from glacier.data.contract import load_contract
+    from glacier.data.store import training_area
 
     arrays = list((processed / "scenes").rglob("*.npy"))
     stored = sum(p.stat().st_size for p in arrays)

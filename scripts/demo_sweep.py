@@ -71,7 +71,7 @@ def evaluate(run_dir: Path) -> dict[str, Any]:
     from hydra.utils import instantiate
     from omegaconf import OmegaConf
 
-    from glacier.models.segmenter import GlacierSegmenter
+    from glacier.models import GlacierSegmenter
 
     cfg = OmegaConf.load(run_dir / ".hydra" / "config.yaml")
     cfg.paths.processed_dir = PROCESSED

@@ -72,8 +72,8 @@ def slice_window(out: Path, tile: object) -> tuple[np.ndarray, np.ndarray]:
         out: The processed dataset folder.
         tile: A row of ``slices.geojson`` or ``splits.csv`` (scene, row_off, col_off, size).
     """
-    from glacier.data.schema import load_contract
-    from glacier.data.storage import SceneStore
+    from glacier.data.contract import load_contract
+    from glacier.data.store import SceneStore
 
     contract, _ = load_contract(out)
     store = SceneStore(out, contract.channels)

@@ -17,12 +17,10 @@ import rasterio
 from raster_inputs import spec_for, write_polygons, write_raster
 from scene_files import tree_checksums
 
-from glacier.data.datamodule import GlacierDataModule
-from glacier.data.filtering import SliceFilter
-from glacier.data.pipeline import Preprocessor
-from glacier.data.schema import load_contract
+from glacier.data.contract import load_contract
+from glacier.data.loading import GlacierDataModule
+from glacier.data.preprocess import Preprocessor, RandomSplit, SliceFilter
 from glacier.data.spec import DataSpec
-from glacier.data.splits import RandomSplit
 from glacier.errors import GlacierInputError
 
 BANDS = ["red", "nir"]

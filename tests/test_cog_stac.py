@@ -19,15 +19,15 @@ from rio_cogeo.cogeo import cog_validate
 from scene_files import write_scene
 from torch import nn
 
-import glacier.inference.outputs as outputs_module
-from glacier.data.scene import SceneReader
+import glacier.inference.engine.writer as outputs_module
+from glacier.data.raster import SceneReader
 from glacier.data.spec import BandSource, SceneSpec
-from glacier.inference.cog import COG_MEDIA_TYPE, to_cog
-from glacier.inference.outputs import PredictionOutputs
-from glacier.inference.predict import predict_scene
-from glacier.inference.stac import scene_datetime, write_stac_item
-from glacier.inference.vectorize import vectorize_class_map, write_polygons
-from glacier.models.normalize import Normalizer
+from glacier.inference.engine import COG_MEDIA_TYPE, PredictionOutputs
+from glacier.inference.engine.cog import to_cog
+from glacier.inference.engine.mapper import predict_scene
+from glacier.inference.products.stac import scene_datetime, write_stac_item
+from glacier.inference.products.vectorize import vectorize_class_map, write_polygons
+from glacier.models import Normalizer
 
 BANDS = ("red", "green", "blue", "nir")
 CLASSES = ["clean_ice", "debris"]

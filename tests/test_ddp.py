@@ -18,7 +18,7 @@ from hydra.types import RunMode
 from hydra.utils import instantiate
 
 from glacier.errors import GlacierInputError
-from glacier.models.segmenter import GlacierSegmenter
+from glacier.models import GlacierSegmenter
 from glacier.utils.cluster import process_rank, run_id
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -164,7 +164,7 @@ def test_ddp_inside_a_sweep_is_refused(tmp_path: Path) -> None:
 def test_srun_or_torchrun_sweeps_are_refused_but_submitit_jobs_pass(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from glacier.utils import ddp
+    from glacier.tasks import ddp
 
     hydra = SimpleNamespace(initialized=lambda: True, get=lambda: SimpleNamespace(mode=MULTIRUN))
     monkeypatch.setattr(ddp, "HydraConfig", hydra)
@@ -189,7 +189,7 @@ def test_srun_or_torchrun_sweeps_are_refused_but_submitit_jobs_pass(
 def test_other_ranks_wait_for_rank_zero_then_fail_naming_the_folder(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    from glacier.utils import ddp
+    from glacier.tasks import ddp
 
     for key in LAUNCH_VARIABLES:
         monkeypatch.delenv(key, raising=False)

@@ -14,8 +14,7 @@ from conftest import compose_config
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
-from glacier.data.datamodule import GlacierDataModule
-from glacier.data.sampling import EpochSampler
+from glacier.data.loading import EpochSampler, GlacierDataModule
 from glacier.errors import GlacierInputError
 from glacier.tasks.train import run_train
 from glacier.utils.reproducibility import apply_threads
@@ -135,11 +134,11 @@ def test_lightning_gives_the_window_sampler_each_epoch(tmp_path: Path, data_dir:
 
 
 def test_weight_ema_is_what_test_and_prediction_score(tmp_path: Path, data_dir: Path) -> None:
-    extra = ["+callbacks.ema._target_=glacier.callbacks.WeightEMA", "+callbacks.ema.decay=0.9"]
+    extra = ["+callbacks.ema._target_=glacier.models.WeightEMA", "+callbacks.ema.decay=0.9"]
     cfg = config(tmp_path, data_dir, [*extra, "tta=false"])
     run_train(cfg)
     record = json.loads((tmp_path / "run" / "metrics.json").read_text())
-    from glacier.models.segmenter import GlacierSegmenter
+    from glacier.models import GlacierSegmenter
 
     ckpt = torch.load(record["best_checkpoint"], map_location="cpu", weights_only=True)
     assert "current_model_state" in ckpt  # the raw weights ride along for resuming

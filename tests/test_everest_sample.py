@@ -12,9 +12,9 @@ import rasterio
 from conftest import compose_config
 from scene_files import slice_window
 
-from glacier.data.outlines import load_outlines
-from glacier.data.schema import load_contract
-from glacier.data.sources import sample_dir
+from glacier.data.contract import load_contract
+from glacier.data.labels import load_outlines
+from glacier.data.spec import sample_dir
 from glacier.tasks.preprocess import run_preprocess
 
 

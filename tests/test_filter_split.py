@@ -10,8 +10,7 @@ import pandas as pd
 import pytest
 import shapely
 
-from glacier.data.filtering import SliceFilter
-from glacier.data.splits import GeographicSplit, RandomSplit
+from glacier.data.preprocess import GeographicSplit, RandomSplit, SliceFilter
 from glacier.errors import GlacierInputError
 
 

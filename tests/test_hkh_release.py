@@ -17,7 +17,7 @@ import shapely
 from conftest import compose_config
 from omegaconf import DictConfig
 
-from glacier.data.release import RELEASE_FORMULAS, estimated_utm_epsg, slice_statistics
+from glacier.data.hkh import RELEASE_FORMULAS, estimated_utm_epsg, slice_statistics
 from glacier.errors import GlacierFileNotFoundError, GlacierInputError
 from glacier.tasks.predict import run_predict
 from glacier.tasks.preprocess import run_preprocess
@@ -272,8 +272,8 @@ def test_icimod_configs_point_at_the_downloads(
 def test_batched_reads_of_patches_equal_the_files(
     processed: tuple[Path, HkhReleaseFiles],
 ) -> None:
-    from glacier.data.dataset import WindowDataset
-    from glacier.data.release_store import ReleaseStore
+    from glacier.data.hkh import ReleaseStore
+    from glacier.data.loading import WindowDataset
 
     out, _ = processed
     info = json.loads((out / "dataset.json").read_text())

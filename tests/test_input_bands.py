@@ -11,8 +11,8 @@ from affine import Affine
 from raster_inputs import grid, listing, write_raster
 from rasterio.windows import Window
 
-from glacier.data.bands import DemOnGrid
-from glacier.data.scene import SceneReader
+from glacier.data.raster import SceneReader
+from glacier.data.raster.derived import DemOnGrid
 from glacier.data.spec import BandSource, SceneSpec
 from glacier.errors import GlacierFileError
 

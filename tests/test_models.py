@@ -8,10 +8,17 @@ import torch.nn.functional as F
 from torch import nn
 
 from glacier.errors import GlacierInputError
-from glacier.models.losses import CrossEntropyLoss, DiceCELoss, DiceLoss, FocalLoss
-from glacier.models.mc_dropout import has_dropout, mc_dropout, mc_dropout_moments
-from glacier.models.smp_model import SmpSegmentationModel
-from glacier.models.unet import DropoutUNet
+from glacier.models import (
+    CrossEntropyLoss,
+    DiceCELoss,
+    DiceLoss,
+    DropoutUNet,
+    FocalLoss,
+    SmpSegmentationModel,
+    has_dropout,
+    mc_dropout_moments,
+    mc_dropout_sampling,
+)
 
 
 def count(model: nn.Module, kind: type[nn.Module]) -> int:
@@ -71,13 +78,13 @@ def test_mc_dropout_samples_only_dropout_and_restores_modes() -> None:
     x = torch.randn(2, 3, 32, 32)
     with torch.no_grad():
         assert torch.equal(model(x), model(x))  # eval: deterministic
-        with mc_dropout(model):
+        with mc_dropout_sampling(model):
             assert all(not m.training for m in model.modules() if isinstance(m, nn.BatchNorm2d))
             assert all(m.training for m in model.modules() if isinstance(m, nn.Dropout2d))
             assert not torch.equal(model(x), model(x))
     assert not any(m.training for m in model.modules())
     model.train()
-    with mc_dropout(model):
+    with mc_dropout_sampling(model):
         pass
     assert all(m.training for m in model.modules())
 

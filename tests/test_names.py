@@ -10,7 +10,7 @@ import pytest
 from raster_inputs import listing, spec_for, write_polygons, write_raster
 
 from glacier.errors import GlacierNameError
-from glacier.inference.scenes import expand_inputs, scenes_from_inputs
+from glacier.inference.inputs import expand_inputs, scenes_from_inputs
 from glacier.utils.names import (
     MAX_ID_LENGTH,
     id_problem,

@@ -13,15 +13,20 @@ from rasterio.windows import Window
 from scene_files import write_scene
 from torch import nn
 
-from glacier.data.scene import SceneReader, finite_everywhere
+from glacier.data.raster import SceneReader, finite_everywhere
 from glacier.data.spec import BandSource, SceneSpec
-from glacier.inference.blending import BlendStrip
-from glacier.inference.encode import pick_class, winning_class
-from glacier.inference.outputs import BLOCK, PredictionOutputs
-from glacier.inference.predict import predict_scene
-from glacier.inference.tiling import blend_weights, tile_starts
-from glacier.inference.vectorize import class_areas_km2, vectorize_class_map, write_polygons
-from glacier.models.normalize import Normalizer
+from glacier.inference.engine import PredictionOutputs
+from glacier.inference.engine.blending import BlendStrip
+from glacier.inference.engine.encode import pick_class, winning_class
+from glacier.inference.engine.mapper import predict_scene
+from glacier.inference.engine.tiling import blend_weights, tile_starts
+from glacier.inference.engine.writer import BLOCK
+from glacier.inference.products.vectorize import (
+    class_areas_km2,
+    vectorize_class_map,
+    write_polygons,
+)
+from glacier.models import Normalizer
 
 BANDS = ("red", "green", "blue", "nir")
 DEVICES = [

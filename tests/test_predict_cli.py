@@ -12,7 +12,7 @@ import rasterio
 from conftest import compose_config
 from omegaconf import DictConfig
 
-from glacier.data.sources import sample_path
+from glacier.data.spec import sample_path
 from glacier.errors import GlacierFileNotFoundError, GlacierInputError
 from glacier.tasks.predict import run_predict
 from glacier.tasks.train import run_train

@@ -17,16 +17,17 @@ from test_predict_cli import predict_cfg, trained  # noqa: F401  (module-scoped 
 
 import glacier.tasks.predict as predict_task
 from glacier.errors import GlacierConfigError, GlacierInputError
-from glacier.inference.blending import BlendStrip
-from glacier.inference.device import (
+from glacier.inference.engine import (
+    PredictSettings,
     default_batch_size,
     default_readers,
     resolve_device,
     resolve_precision,
 )
-from glacier.inference.predict import PredictSettings, TilePredictor, tile_seed
-from glacier.inference.tiling import blend_weights
-from glacier.inference.tta import invert, transform
+from glacier.inference.engine.blending import BlendStrip
+from glacier.inference.engine.tile_predictor import TilePredictor, tile_seed
+from glacier.inference.engine.tiling import blend_weights
+from glacier.models import apply_view, undo_view
 from glacier.tasks.predict import load_segmenter, run_predict
 
 CUDA = torch.cuda.is_available()
@@ -132,9 +133,9 @@ def test_tta_averages_the_dihedral_views_on_the_device(
     # the same average by hand: rotated/flipped tiles in, outputs turned back
     manual = torch.zeros_like(plain)
     for code in range(8):
-        views = [transform(t, code) for t in tiles]
+        views = [apply_view(t, code) for t in tiles]
         probs, _ = TilePredictor(module, base)(views, [1, 2])
-        manual += invert(probs, code)
+        manual += undo_view(probs, code)
     torch.testing.assert_close(both, manual / 8, atol=1e-5, rtol=1e-4)
     assert not torch.allclose(both, plain)  # the views do differ for a trained U-Net
     assert (variance is None) == (mc_samples == 0)

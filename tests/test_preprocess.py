@@ -25,11 +25,11 @@ from rasterio.features import rasterize
 from scene_files import slice_window, tree_checksums
 from scipy.ndimage import map_coordinates
 
-from glacier.data.bands import slope_degrees
-from glacier.data.schema import load_contract
-from glacier.data.synthetic import SyntheticDataset, ensure_synthetic_dataset
+from glacier.data.contract import load_contract
+from glacier.data.raster.derived import slope_degrees
+from glacier.data.spec import SyntheticDataset, ensure_synthetic_dataset
 from glacier.errors import GlacierFileNotFoundError, GlacierInputError
-from glacier.models.normalize import Normalizer
+from glacier.models import Normalizer
 from glacier.tasks.preprocess import run_preprocess
 
 Compose = Callable[[str, list[str] | None], DictConfig]

@@ -16,12 +16,11 @@ from hydra.errors import ConfigCompositionException
 from omegaconf import DictConfig, open_dict
 from scene_files import slice_window, tree_checksums
 
-from glacier.data.postprocess import training_area
-from glacier.data.schema import load_contract
-from glacier.data.storage import SceneStore
-from glacier.data.synthetic import SyntheticDataset, ensure_synthetic_dataset
+from glacier.data.contract import load_contract
+from glacier.data.spec import SyntheticDataset, ensure_synthetic_dataset
+from glacier.data.store import SceneStore, training_area
 from glacier.errors import GlacierFileNotFoundError, GlacierInputError
-from glacier.models.normalize import Normalizer
+from glacier.models import Normalizer
 from glacier.tasks.preprocess import run_preprocess
 
 Compose = Callable[[str, list[str] | None], DictConfig]

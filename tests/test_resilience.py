@@ -76,9 +76,9 @@ def test_preprocessing_killed_midway_then_rerun_equals_clean_run(tmp_path: Path)
 def test_truncated_scene_array_names_the_file(tmp_path: Path) -> None:
     import pandas as pd
 
-    from glacier.data.dataset import WindowDataset
-    from glacier.data.schema import Channel
-    from glacier.data.storage import SceneStore
+    from glacier.data.contract import Channel
+    from glacier.data.loading import WindowDataset
+    from glacier.data.store import SceneStore
     from glacier.errors import GlacierInputError
 
     store = SceneStore(tmp_path, [Channel("a", dtype="uint8"), Channel("b", dtype="uint8")])
@@ -96,7 +96,7 @@ def test_truncated_scene_array_names_the_file(tmp_path: Path) -> None:
 
 
 def test_corrupt_geotiff_names_the_file(tmp_path: Path) -> None:
-    from glacier.data.scene import SceneReader
+    from glacier.data.raster import SceneReader
     from glacier.data.spec import BandSource, SceneSpec
     from glacier.errors import GlacierInputError
 
@@ -122,8 +122,8 @@ def small_checkpoint(path: Path) -> Path:
     import pytorch_lightning as pl
     import torch
 
-    from glacier.data.schema import Channel, ChannelStats, DatasetContract
-    from glacier.models.segmenter import GlacierSegmenter
+    from glacier.data.contract import Channel, ChannelStats, DatasetContract
+    from glacier.models import GlacierSegmenter
 
     bands = ["red", "green", "blue", "nir"]
     contract = DatasetContract(

@@ -11,16 +11,10 @@ import torch
 from lightning_fabric.utilities.distributed import DistributedSamplerWrapper
 from torch.utils.data import DataLoader
 
-from glacier.data.postprocess import training_area
-from glacier.data.sampling import (
-    EpochSampler,
-    RandomWindowDataset,
-    allowed_area,
-    box_sums,
-    dilate,
-)
-from glacier.data.schema import Channel
-from glacier.data.storage import SceneStore, image_path, mask_path, storage_groups
+from glacier.data.contract import Channel, image_path, mask_path, storage_groups
+from glacier.data.loading import EpochSampler, RandomWindowDataset
+from glacier.data.loading.sampling import allowed_area, box_sums, dilate
+from glacier.data.store import SceneStore, training_area
 from glacier.errors import GlacierInputError
 
 HEIGHT, WIDTH = 96, 160
@@ -127,7 +121,7 @@ def test_impossible_windows_and_fixed_patch_stores_are_refused(store: SceneStore
 
 
 def test_batched_reads_equal_stacked_samples(store: SceneStore) -> None:
-    from glacier.data.dataset import WindowDataset, collate_windows
+    from glacier.data.loading import WindowDataset, collate_windows
 
     frame = index()
     edge = pd.DataFrame([("s", "train", HEIGHT - 8, WIDTH - 8, 32)], columns=frame.columns)

@@ -17,8 +17,8 @@ from hydra.utils import get_class, instantiate
 from omegaconf import OmegaConf
 from scene_files import tree_checksums
 
-from glacier.data.shards import check_stage, stale_stagings
-from glacier.data.synthetic import SyntheticDataset, ensure_synthetic_dataset
+from glacier.data.preprocess import check_stage, stale_stagings
+from glacier.data.spec import SyntheticDataset, ensure_synthetic_dataset
 from glacier.errors import GlacierInputError
 from glacier.tasks.preprocess import run_preprocess
 

@@ -13,12 +13,8 @@ import rasterio
 import shapely
 from rasterio.features import rasterize
 
-from glacier.data.synthetic import (
-    MANIFEST,
-    SyntheticDataset,
-    ensure_synthetic_dataset,
-    generate_synthetic_dataset,
-)
+from glacier.data.spec import SyntheticDataset, ensure_synthetic_dataset, generate_synthetic_dataset
+from glacier.data.spec.synthetic import MANIFEST
 
 BANDS = ("blue", "green", "red", "nir", "swir1", "swir2")
 
@@ -232,7 +228,7 @@ def test_manifest_of_other_parameters_is_dropped_before_rewriting(
     def crash(*args: object, **kwargs: object) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("glacier.data.synthetic._write_vector", crash)
+    monkeypatch.setattr("glacier.data.spec.synthetic._write_vector", crash)
     with pytest.raises(KeyboardInterrupt):  # scene.tif rewritten, outlines not
         ensure_synthetic_dataset(tmp_path, width=96, height=80, seed=5)
     assert not (tmp_path / MANIFEST).exists()

@@ -12,9 +12,9 @@ from hydra.errors import ConfigCompositionException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from glacier.data.datamodule import GlacierDataModule
+from glacier.data.loading import GlacierDataModule
 from glacier.errors import GlacierInputError
-from glacier.models.segmenter import GlacierSegmenter
+from glacier.models import GlacierSegmenter
 from glacier.tasks.train import build_module, run_train
 
 FAST = [

@@ -6,9 +6,10 @@ import pytest
 import torch
 from torch import Tensor, nn
 
-from glacier.data.augment import dihedral
+from glacier.data.loading.augment import dihedral
 from glacier.errors import GlacierInputError
-from glacier.inference.tta import DIHEDRAL, invert, transform, tta_codes, tta_probabilities
+from glacier.models import apply_view, tta_codes, tta_probabilities, undo_view
+from glacier.models.tta import DIHEDRAL
 
 
 class Shifted(nn.Module):
@@ -28,16 +29,16 @@ class Shifted(nn.Module):
 @pytest.mark.parametrize("code", DIHEDRAL)
 def test_invert_undoes_transform_and_matches_augment(code: int) -> None:
     image = torch.randn(2, 3, 8, 8)
-    assert torch.equal(invert(transform(image, code), code), image)
+    assert torch.equal(undo_view(apply_view(image, code), code), image)
     target = torch.zeros(2, 8, 8, dtype=torch.long)
     expected, _ = dihedral(image, target, torch.full((2,), code))
-    assert torch.equal(transform(image, code), expected)  # the training transforms, same codes
+    assert torch.equal(apply_view(image, code), expected)  # the training transforms, same codes
 
 
 def test_non_square_inputs_come_back_in_their_frame() -> None:
     image = torch.randn(1, 3, 8, 16)
     for code in DIHEDRAL:
-        assert torch.equal(invert(transform(image, code), code), image)
+        assert torch.equal(undo_view(apply_view(image, code), code), image)
 
 
 def test_tta_averages_the_inverse_mapped_probabilities() -> None:
@@ -46,7 +47,7 @@ def test_tta_averages_the_inverse_mapped_probabilities() -> None:
     image = torch.randn(2, 3, 16, 16)
     with torch.no_grad():
         expected = torch.stack(
-            [invert(model(transform(image, c)).softmax(1), c) for c in DIHEDRAL]
+            [undo_view(model(apply_view(image, c)).softmax(1), c) for c in DIHEDRAL]
         ).mean(0)
     probs = tta_probabilities(model, image)
     assert probs.shape == (2, 2, 16, 16)
@@ -95,8 +96,8 @@ def test_bad_transform_choices_are_refused(bad: int | list[int]) -> None:
 
 
 def test_segmenter_test_step_uses_tta_when_enabled() -> None:
-    from glacier.data.schema import Channel, ChannelStats, DatasetContract
-    from glacier.models.segmenter import GlacierSegmenter
+    from glacier.data.contract import Channel, ChannelStats, DatasetContract
+    from glacier.models import GlacierSegmenter
 
     contract = DatasetContract(
         name="t",

@@ -10,13 +10,13 @@ import pytest
 from affine import Affine
 from raster_inputs import X0, Y0, grid, listing, spec_for, write_polygons, write_raster
 
-from glacier.data.headers import SceneHeader
-from glacier.data.validate import (
+from glacier.data.checks import (
     read_scene_header,
-    scene_fingerprint,
+    scene_input_fingerprint,
     validate_inputs,
     validate_scenes,
 )
+from glacier.data.raster import SceneHeader
 from glacier.errors import GlacierFileError, GlacierFileNotFoundError, GlacierInputError
 
 RGB = ["red", "green", "blue"]
@@ -242,7 +242,7 @@ def test_label_file_without_crs_or_elsewhere_is_refused(tmp_path: Path) -> None:
 
 def fingerprint_of(files: list[tuple[Path, list[str]]], labels: Path, **kw: bool) -> dict:
     header = read_scene_header(spec_for([("khumbu", files)], labels).scenes[0])
-    return scene_fingerprint(header, **kw)
+    return scene_input_fingerprint(header, **kw)
 
 
 def test_fingerprint_changes_with_band_names_and_files(tmp_path: Path, labels: Path) -> None:

@@ -1,7 +1,15 @@
-"""glacier: map clean-ice and debris-covered glaciers in Landsat 7 imagery."""
+"""glacier: map clean-ice and debris-covered glaciers in Landsat 7 imagery.
+
+Layers, lowest first (each imports only those below it; checked by import-linter in
+``make test``): :mod:`glacier.errors` and :mod:`glacier.utils` → :mod:`glacier.data` →
+:mod:`glacier.viz` → :mod:`glacier.models` → :mod:`glacier.inference` → :mod:`glacier.tasks`
+→ :mod:`glacier.cli`. ``docs/architecture.md`` walks through them.
+"""
 
 import os
 from importlib.metadata import PackageNotFoundError, version
+
+from glacier import legacy_paths
 
 # GDAL's block cache defaults to 5 % of RAM and is never released; windowed reads touch each
 # block about once, so a small cache keeps memory bounded by windows, not scenes.
@@ -9,8 +17,6 @@ os.environ.setdefault("GDAL_CACHEMAX", "64")
 # uncompressed GeoTIFFs: copy windows straight from the file instead of through that cache
 # (about 2x faster reads; GDAL ignores it for compressed files)
 os.environ.setdefault("GTIFF_DIRECT_IO", "YES")
-
-from glacier.config import register_resolvers
 
 # The distribution's name on the package index (the import package and command are `glacier`;
 # PyPI's "glacier" is an unrelated project). The version lives in pyproject.toml only.
@@ -20,4 +26,4 @@ try:
 except PackageNotFoundError:  # run from a source tree that was never installed (PYTHONPATH=src)
     __version__ = "0+unknown"
 
-register_resolvers()
+legacy_paths.install()

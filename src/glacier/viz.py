@@ -14,7 +14,7 @@ from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from glacier.data.schema import IGNORE_INDEX
+from glacier.data.contract import IGNORE_INDEX
 
 CLASS_COLOURS = ("#000000", "#00e5ff", "#ff8c00", "#ff00ff", "#7fff00")
 NODATA_GREY = "#808080"

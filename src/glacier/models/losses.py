@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from glacier.data.schema import IGNORE_INDEX
+from glacier.data.contract import IGNORE_INDEX
 from glacier.errors import GlacierInputError
 
 

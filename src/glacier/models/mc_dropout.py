@@ -38,7 +38,7 @@ def enable_mc_dropout(module: nn.Module) -> list[nn.Module]:
 
 
 @contextmanager
-def mc_dropout(module: nn.Module) -> Iterator[nn.Module]:
+def mc_dropout_sampling(module: nn.Module) -> Iterator[nn.Module]:
     """Inside the block only dropout layers are active; every module's mode is restored after.
 
     Args:

@@ -13,12 +13,11 @@ from hydra.utils import instantiate
 from torch import Tensor, nn
 from torchmetrics.classification import MulticlassConfusionMatrix
 
-from glacier.data.legacy import checkpoint_contract
-from glacier.data.schema import BACKGROUND, IGNORE_INDEX
+from glacier.data.contract import BACKGROUND, IGNORE_INDEX, checkpoint_contract
 from glacier.errors import GlacierInputError
-from glacier.inference.evaluate import metrics_from_confusion
-from glacier.inference.tta import tta_probabilities
+from glacier.models.metrics import metrics_from_confusion
 from glacier.models.normalize import Normalizer
+from glacier.models.tta import tta_probabilities
 
 log = logging.getLogger(__name__)
 STAGES = ("train", "val", "test")
@@ -79,7 +78,7 @@ class GlacierSegmenter(pl.LightningModule):
         channels_last: Use the channels-last memory format (faster U-Nets on CPU).
         normalization: Format-1 checkpoints only: statistics of the input channels.
         tta: Test step only: average the probabilities over the 8 flips/90° rotations
-            (:func:`~glacier.inference.tta.tta_probabilities`).
+            (:func:`~glacier.models.tta.tta_probabilities`).
         test_mc_samples: Test step only: MC-dropout passes per transform (0 = none).
         test_seed: Seed of the test-time MC-dropout draws (plus the batch index).
     """

@@ -20,6 +20,9 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from glacier.errors import GlacierInputError
+from glacier.tasks.config import register_resolvers
+
+__all__ = ["CONFIG_PATH", "EXIT_BAD_INPUT", "hydra_entry", "run_task"]
 
 CONFIG_PATH = "pkg://glacier.configs"
 EXIT_BAD_INPUT = 2
@@ -30,6 +33,7 @@ Result = TypeVar("Result")
 # against those typed schemas (a misspelled key or a wrong type fails) and warns that this
 # "automatic schema matching" will go; the files name their _target_ and every key, so they
 # work without it too.
+register_resolvers()
 warnings.filterwarnings(
     "ignore",
     message=r"\s*'hydra/launcher/\w+' is validated against ConfigStore schema",

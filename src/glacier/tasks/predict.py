@@ -11,13 +11,12 @@ from typing import Any
 
 from omegaconf import DictConfig
 
-from glacier.config import build
-from glacier.data.channels import check_compatible, spec_contract
-from glacier.data.outlines import load_label_sources, load_outlines
-from glacier.data.scene import SceneReader
-from glacier.data.shards import select_scenes
+from glacier.data.checks import validate_scenes
+from glacier.data.contract import check_compatible
+from glacier.data.labels import load_label_sources, load_outlines
+from glacier.data.preprocess import select_scenes
+from glacier.data.raster import SceneReader, spec_contract
 from glacier.data.spec import DataSpec, LabelSource, SceneSpec
-from glacier.data.validate import validate_scenes
 from glacier.errors import (
     GlacierConfigError,
     GlacierFileNotFoundError,
@@ -27,20 +26,30 @@ from glacier.errors import (
     require_positive,
     require_range,
 )
-from glacier.inference.device import (
+from glacier.inference.engine import (
+    PROBABILITY_FORMATS,
+    PredictionOutputs,
+    PredictSettings,
+    SceneJob,
     default_batch_size,
     default_readers,
     precision_name,
+    predict_scenes,
     resolve_device,
     resolve_precision,
 )
-from glacier.inference.outputs import PROBABILITY_FORMATS, PredictionOutputs
-from glacier.inference.predict import PredictSettings, SceneJob, predict_scenes
-from glacier.inference.products import ProductSettings, make_products
-from glacier.inference.records import finished, scene_fingerprint, write_record
-from glacier.inference.scenes import expand_inputs, scenes_from_inputs
-from glacier.models.segmenter import GlacierSegmenter
+from glacier.inference.evaluation import format_metrics_table
+from glacier.inference.inputs import expand_inputs, scenes_from_inputs
+from glacier.inference.products import (
+    ProductSettings,
+    finished,
+    make_products,
+    prediction_fingerprint,
+    write_record,
+)
+from glacier.models import GlacierSegmenter
 from glacier.tasks import hydra_entry
+from glacier.tasks.config import build
 from glacier.utils.runtime import tune_malloc
 
 log = logging.getLogger(__name__)
@@ -242,7 +251,9 @@ def run_predict(cfg: DictConfig) -> list[dict[str, Any]]:
     out_dir.mkdir(parents=True, exist_ok=True)
     label_files = _label_files(cfg, data)
     keys = {
-        s.id: scene_fingerprint(Path(cfg.ckpt_path), s, output_settings(cfg, settings), label_files)
+        s.id: prediction_fingerprint(
+            Path(cfg.ckpt_path), s, output_settings(cfg, settings), label_files
+        )
         for s in scenes
     }
     done = {s.id: None if cfg.overwrite else finished(out_dir, s.id, keys[s.id]) for s in scenes}
@@ -270,6 +281,8 @@ def run_predict(cfg: DictConfig) -> list[dict[str, Any]]:
 
     def on_done(job: SceneJob, reader: SceneReader, outputs: PredictionOutputs) -> None:
         result = make_products(job.key, reader, outputs, products)
+        if "metrics" in result:
+            print(f"\n{job.key}\n{format_metrics_table(result['metrics'])}")
         result["fingerprint"] = keys[job.key]
         write_record(out_dir, job.key, result)
         results[job.key] = result

@@ -7,9 +7,9 @@ from typing import Any
 
 from omegaconf import DictConfig
 
-from glacier.config import build
-from glacier.data.pipeline import Preprocessor
+from glacier.data.preprocess import DatasetPreprocessor
 from glacier.tasks import hydra_entry
+from glacier.tasks.config import build
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +23,7 @@ def run_preprocess(cfg: DictConfig) -> dict[str, Any] | None:
     Returns:
         The dataset description, or None when only a shard was processed.
     """
-    preprocessor: Preprocessor = build(cfg.preprocessor, _convert_="all")
+    preprocessor: DatasetPreprocessor = build(cfg.preprocessor, _convert_="all")
     info = preprocessor.run()
     where = preprocessor.processed_dir.resolve()
     if info is None:

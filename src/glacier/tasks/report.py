@@ -20,11 +20,11 @@ import numpy as np
 import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
-from glacier.data.postprocess import training_area
-from glacier.data.schema import IGNORE_INDEX
+from glacier.data.contract import IGNORE_INDEX
+from glacier.data.store import training_area
 from glacier.errors import GlacierFileNotFoundError, GlacierInputError
-from glacier.inference.evaluate import evaluate_scene
-from glacier.inference.records import read_records
+from glacier.inference.evaluation import evaluate_scene
+from glacier.inference.products import read_records
 from glacier.tasks import hydra_entry
 from glacier.tasks.report_tables import (
     EVALUATIONS,

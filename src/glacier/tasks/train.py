@@ -13,11 +13,11 @@ from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.loggers import Logger, WandbLogger
 
-from glacier.config import build
-from glacier.data.datamodule import GlacierDataModule
-from glacier.models.segmenter import GlacierSegmenter
+from glacier.data.loading import GlacierDataModule
+from glacier.models import GlacierSegmenter
 from glacier.tasks import hydra_entry
-from glacier.utils.ddp import (
+from glacier.tasks.config import build
+from glacier.tasks.ddp import (
     leave_process_group,
     prepare_data_once,
     refuse_sweep_in_every_process,

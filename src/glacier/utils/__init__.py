@@ -1,1 +1,10 @@
-"""Small utilities: atomic file writes, fingerprints, runtime tuning."""
+"""Small utilities: the bottom layer with :mod:`glacier.errors` (imports nothing above).
+
+Atomic file writes and fingerprints (:mod:`~glacier.utils.io`), scene and output names
+(:mod:`~glacier.utils.names`), ranks and shared run folders (:mod:`~glacier.utils.cluster`),
+progress bars, runtime tuning, repeatable CPU runs and shared Optuna storage.
+
+Import from the modules (nothing is imported here, so using one costs only that one).
+"""
+
+__all__ = ["cluster", "io", "names", "progress", "reproducibility", "runtime", "sweeps"]

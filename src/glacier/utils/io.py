@@ -12,8 +12,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 
 def _umask() -> int:
     """The process umask (read without changing it for long)."""
@@ -47,33 +45,6 @@ def atomic_path(final_path: Path | str) -> Iterator[Path]:
     finally:
         if tmp.exists():
             tmp.unlink()
-
-
-def remove_stale_temps(folder: Path, name_prefix: str) -> int:
-    """Delete temporary files left by :func:`atomic_path` writes that were killed midway.
-
-    Args:
-        folder: Folder holding the final files.
-        name_prefix: Start of the final file names whose leftovers to remove.
-
-    Returns:
-        How many files were removed.
-    """
-    stale = list(Path(folder).glob(f".{name_prefix}*.tmp"))
-    for path in stale:
-        path.unlink(missing_ok=True)
-    return len(stale)
-
-
-def save_npy_atomic(path: Path | str, array: np.ndarray) -> None:
-    """Write a ``.npy`` file atomically.
-
-    Args:
-        path: Destination path (ending in ``.npy``).
-        array: Array to store.
-    """
-    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
-        np.save(handle, array, allow_pickle=False)
 
 
 def write_text_atomic(path: Path | str, text: str) -> None:

@@ -1,11 +1,11 @@
 """Repeatable CPU runs: a fixed thread count, and a record of whether ``max_time`` cut a run.
 
-Two runs of the same config on the same machine give the same numbers when every random draw
-is seeded (``seed_everything(workers=True)``, :class:`~glacier.data.augment.Augment`'s seed, the
-random-window sampler), the kernels are deterministic (``trainer.deterministic``) and the
-thread count is fixed: a float reduction split over a different number of threads sums in
-another order. A wall-clock limit (``trainer.max_time``) is the one thing seeds cannot fix:
-where it fires, the result depends on the machine's load, so it is recorded and reported.
+Two runs of the same config on the same machine give the same numbers when every random draw is
+seeded (``seed_everything(workers=True)``, :class:`~glacier.data.loading.augment.Augment`'s seed,
+the random-window sampler), the kernels are deterministic (``trainer.deterministic``) and the thread
+count is fixed: a float reduction split over a different number of threads sums in another order. A
+wall-clock limit (``trainer.max_time``) is the one thing seeds cannot fix: where it fires, the
+result depends on the machine's load, so it is recorded and reported.
 """
 
 from __future__ import annotations

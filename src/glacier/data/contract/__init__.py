@@ -1,0 +1,64 @@
+"""The dataset contract: what a processed dataset is and what a model was trained on.
+
+The bottom of ``glacier.data``: the typed contract (channels with their formulas and stored
+dtypes, classes, band layout, nodata rule, statistics), the derived-channel registry, the
+processed folder's file layout, and how format-1 checkpoints are read. Imports nothing above.
+"""
+
+from glacier.data.contract.channels import (
+    INDEX_BANDS,
+    build_contract,
+    check_compatible,
+    derived_channel,
+    promote,
+    raw_channels,
+    role_band,
+)
+from glacier.data.contract.layout import (
+    StorageGroup,
+    fill_value,
+    image_path,
+    mask_path,
+    scene_dir,
+    storage_groups,
+)
+from glacier.data.contract.legacy import checkpoint_contract
+from glacier.data.contract.schema import (
+    BACKGROUND,
+    FORMAT_VERSION,
+    IGNORE_INDEX,
+    REBUILD_HINT,
+    SPLITS,
+    Channel,
+    ChannelStats,
+    DatasetContract,
+    NodataRule,
+    load_contract,
+)
+
+__all__ = [
+    "BACKGROUND",
+    "FORMAT_VERSION",
+    "IGNORE_INDEX",
+    "INDEX_BANDS",
+    "REBUILD_HINT",
+    "SPLITS",
+    "Channel",
+    "ChannelStats",
+    "DatasetContract",
+    "NodataRule",
+    "StorageGroup",
+    "build_contract",
+    "check_compatible",
+    "checkpoint_contract",
+    "derived_channel",
+    "fill_value",
+    "image_path",
+    "load_contract",
+    "mask_path",
+    "promote",
+    "raw_channels",
+    "role_band",
+    "scene_dir",
+    "storage_groups",
+]

@@ -1,0 +1,172 @@
+"""The HKH release's preprocessor: index its patches in place, then filter, split, statistics."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from joblib import Parallel, delayed
+
+from glacier.data.contract import FORMAT_VERSION
+from glacier.data.hkh.footprints import BOUNDS, release_footprints
+from glacier.data.hkh.release import HkhRelease, ReleaseSlice, slice_statistics
+from glacier.data.hkh.store import ReleaseStore
+from glacier.data.preprocess import (
+    INDEX_COLUMNS,
+    SliceFilter,
+    Splitter,
+    assign_splits,
+    channel_stats,
+    slices_geojson,
+    write_dataset,
+)
+from glacier.errors import GlacierInputError
+from glacier.utils.io import files_fingerprint, fingerprint, write_json_atomic, write_text_atomic
+from glacier.utils.progress import progress_bar
+
+log = logging.getLogger(__name__)
+
+
+def index_slice(pair: ReleaseSlice, classes: Sequence[str]) -> dict[str, Any]:
+    """Statistics of one pair (reads both files once).
+
+    Raises:
+        GlacierInputError: Naming a file with the wrong shape or one that cannot be read.
+    """
+    try:
+        image = np.load(pair.image, mmap_mode="r")
+        mask = np.load(pair.mask, mmap_mode="r")
+    except (ValueError, OSError, EOFError) as error:
+        raise GlacierInputError(f"cannot read {pair.image} / {pair.mask}: {error}") from error
+    if mask.shape != (*image.shape[:2], len(classes)):
+        raise GlacierInputError(
+            f"{pair.mask} has shape {mask.shape}; a release mask is (S, S, 3) next to its "
+            f"image {image.shape}"
+        )
+    return slice_statistics(np.asarray(image), np.asarray(mask), classes)
+
+
+class ReleasePreprocessor:
+    """Index the release's slices in place, then filter, split and compute statistics.
+
+    Args:
+        data: The release description.
+        filter: Which slices to keep.
+        split: How to assign train/dev/test (geographic splits use the corrected footprints).
+        processed_dir: Where the index, footprints and contract go.
+        n_jobs: Slices indexed in parallel.
+        progress: Show progress bars.
+    """
+
+    def __init__(
+        self,
+        data: HkhRelease,
+        filter: SliceFilter,
+        split: Splitter,
+        processed_dir: str | Path,
+        n_jobs: int = 1,
+        progress: bool = True,
+    ) -> None:
+        self.data = data
+        self.filter = filter
+        self.split = split
+        self.processed_dir = Path(processed_dir)
+        self.n_jobs = n_jobs
+        self.progress = progress
+
+    def _state(self, name: str) -> Path:
+        return self.processed_dir / ".stages" / f"{name}.json"
+
+    def _cached(self, name: str, key: str) -> Any:
+        path = self._state(name)
+        if path.is_file():
+            state = json.loads(path.read_text())
+            if state.get("fingerprint") == key:
+                return state["payload"]
+        return None
+
+    def index_key(self, pairs: Sequence[ReleaseSlice]) -> str:
+        """Fingerprint of every slice file, the tiles and the metadata."""
+        root = self.data.root
+        extra = sorted((root / "raster_data").glob("*.tif")) + sorted(
+            (root / "slices").glob("slices.geojson")
+        )
+        files = [path for pair in pairs for path in (pair.image, pair.mask)] + extra
+        return fingerprint(FORMAT_VERSION, self.data.describe(), files_fingerprint(files))
+
+    def build_index(self, pairs: Sequence[ReleaseSlice], size: int) -> pd.DataFrame:
+        """Footprints and statistics of every pair (cached by :meth:`index_key`)."""
+        key = self.index_key(pairs)
+        cached = self._cached("release_index", key)
+        if cached is not None:
+            return pd.DataFrame(cached)
+        frame = release_footprints(self.data.root, pairs, size)
+        runner = Parallel(n_jobs=self.n_jobs, return_as="generator")
+        jobs = (delayed(index_slice)(pair, self.data.classes) for pair in pairs)
+        stats = list(progress_bar(runner(jobs), len(pairs), "index", self.progress))
+        frame = pd.concat([frame, pd.DataFrame(stats)], axis=1)
+        frame["size"] = size
+        frame["image"] = [str(p.image.relative_to(self.data.root)) for p in pairs]
+        frame["mask"] = [str(p.mask.relative_to(self.data.root)) for p in pairs]
+        write_json_atomic(
+            self._state("release_index"), {"fingerprint": key, "payload": frame.to_dict("list")}
+        )
+        return frame
+
+    def contract_and_pairs(self) -> tuple[Any, list[ReleaseSlice]]:
+        """The contract (slice size from the files) and the slice pairs."""
+        pairs = self.data.slices()
+        return self.data.contract(self.data.slice_size(pairs[0])), pairs
+
+    def is_complete(self) -> bool:
+        """Whether the index, split and statistics match the files and settings."""
+        _, pairs = self.contract_and_pairs()
+        key = fingerprint(self.index_key(pairs), self.filter.describe(), self.split.describe())
+        return (
+            self._cached("postprocess", key) is not None
+            and (self.processed_dir / "splits.csv").is_file()
+        )
+
+    def run(self) -> dict[str, Any]:
+        """Index (or reuse the index), filter, split, compute statistics; write the dataset.
+
+        Returns:
+            The ``dataset.json`` content.
+        """
+        contract, pairs = self.contract_and_pairs()
+        index = self.build_index(pairs, contract.slice_size)
+        key = fingerprint(self.index_key(pairs), self.filter.describe(), self.split.describe())
+        cached = self._cached("postprocess", key)
+        if cached is not None and (self.processed_dir / "splits.csv").is_file():
+            log.info("postprocess: unchanged, skipped")
+            return dict(cached)
+        located = index.dropna(subset=BOUNDS)
+        if len(located):
+            write_text_atomic(
+                self.processed_dir / "slices" / "slices.geojson", slices_geojson(located)
+            )
+        keep = self.filter.select(index, list(contract.classes))
+        if index[BOUNDS].isna().any(axis=None) and "geographic" in str(self.split.describe()):
+            raise GlacierInputError(
+                "a geographic split needs slice footprints: give the release's raster_data/ "
+                "(exact) or its slices/slices.geojson (approximate)"
+            )
+        chosen, counts = assign_splits(index, keep, self.split.assign(index), len(index))
+        store = ReleaseStore(self.data.root, chosen, self.data.stats_max_slices, self.data.seed)
+        train = chosen[chosen["split"] == "train"]
+        stats = channel_stats(store, train, contract.channel_names, self.progress)
+        extra = {"counts": counts, "storage": "release", "root": str(self.data.root.resolve())}
+        info = write_dataset(
+            self.processed_dir,
+            chosen[[*INDEX_COLUMNS, "image", "mask"]],
+            contract.with_stats(stats),
+            extra,
+        )
+        write_json_atomic(self._state("postprocess"), {"fingerprint": key, "payload": info})
+        log.info("release: %d slices indexed in place, %s", len(index), counts)
+        return info

@@ -1,0 +1,99 @@
+"""Turn raw batches into model inputs on the device: channel/class selection, nodata, targets.
+
+Loader workers only read bytes (windows of the stored arrays, in their stored dtypes, channels
+last); everything else runs here as batched tensor ops on whatever device the batch is on:
+casting to float32, picking the model's channels, marking nodata (NaN in the image, the ignore
+label in the target) and building class targets. The image comes out as NCHW in the
+channels-last memory format (a free view of the stored channels-last layout).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from glacier.data.contract import IGNORE_INDEX, DatasetContract, storage_groups
+
+LABEL_KEY = "label"
+
+
+@dataclass(frozen=True)
+class BatchLayout:
+    """Where each selected channel and class lives in a raw batch.
+
+    Attributes:
+        groups: Batch key of each storage group.
+        sources: Per selected channel: (group number, offset inside the group).
+        float_groups: Groups stored as floats (they can hold NaN).
+        class_channels: Label channel of each selected class (target ``i + 1``).
+        all_zero: A pixel zero in every stored channel is nodata.
+    """
+
+    groups: tuple[str, ...]
+    sources: tuple[tuple[int, int], ...]
+    float_groups: tuple[int, ...]
+    class_channels: tuple[int, ...]
+    all_zero: bool
+
+    @classmethod
+    def of(
+        cls, contract: DatasetContract, channels: Sequence[str], classes: Sequence[str]
+    ) -> BatchLayout:
+        """The layout for a contract and a channel/class selection."""
+        groups = storage_groups(contract.channels)
+        position = {
+            channel: (number, offset)
+            for number, group in enumerate(groups)
+            for offset, channel in enumerate(group.channels)
+        }
+        names = contract.channel_names
+        return cls(
+            groups=tuple(group.key for group in groups),
+            sources=tuple(position[names.index(c)] for c in channels),
+            float_groups=tuple(i for i, g in enumerate(groups) if g.dtype.startswith("float")),
+            class_channels=tuple(contract.classes.index(c) for c in classes),
+            all_zero=contract.nodata.all_zero,
+        )
+
+    def invalid(self, batch: Mapping[str, Tensor]) -> Tensor:
+        """(B, H, W) nodata pixels: labelled so, non-finite, or all-zero if the rule says so."""
+        invalid = batch[LABEL_KEY][..., 0] == IGNORE_INDEX
+        for number in self.float_groups:
+            invalid |= ~torch.isfinite(batch[self.groups[number]]).all(dim=-1)
+        if self.all_zero:
+            zero = torch.ones_like(invalid)
+            for key in self.groups:
+                zero &= (batch[key] == 0).all(dim=-1)
+            invalid |= zero
+        return invalid
+
+    def image(self, batch: Mapping[str, Tensor], invalid: Tensor) -> Tensor:
+        """(B, C, H, W) float32 image of the selected channels (channels-last), NaN at nodata."""
+        reference = batch[self.groups[0]]
+        shape = (*reference.shape[:3], len(self.sources))
+        image = torch.empty(shape, dtype=torch.float32, device=reference.device)
+        for out, (number, offset) in enumerate(self.sources):
+            image[..., out] = batch[self.groups[number]][..., offset]
+        image[invalid] = float("nan")
+        return image.permute(0, 3, 1, 2)
+
+    def target(self, batch: Mapping[str, Tensor], invalid: Tensor) -> Tensor:
+        """(B, H, W) int64 targets: 0 background, ``i + 1`` for the i-th class, 255 nodata.
+
+        A later class wins where selected classes overlap (e.g. ``glacier`` then ``debris``);
+        classes not selected become background.
+        """
+        label = batch[LABEL_KEY]
+        target = torch.zeros(label.shape[:3], dtype=torch.int64, device=label.device)
+        for position, channel in enumerate(self.class_channels, start=1):
+            target[label[..., channel] == 1] = position
+        target[invalid] = IGNORE_INDEX
+        return target
+
+    def assemble(self, batch: Mapping[str, Tensor]) -> tuple[Tensor, Tensor]:
+        """The model image and target of a raw batch."""
+        invalid = self.invalid(batch)
+        return self.image(batch, invalid), self.target(batch, invalid)

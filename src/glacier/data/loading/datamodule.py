@@ -1,0 +1,270 @@
+"""LightningDataModule over a processed dataset: the contract, the index and the stored scenes.
+
+Workers only read bytes; on the device (``on_after_batch_transfer``) raw batches become model
+inputs (:class:`~glacier.data.loading.batch.BatchLayout`) and training batches are augmented
+(:class:`~glacier.data.loading.augment.Augment`). Normalization is the model's own first module.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytorch_lightning as pl
+import torch
+from torch import Tensor
+from torch.utils.data import DataLoader
+
+from glacier.data.contract import REBUILD_HINT, SPLITS, DatasetContract, load_contract
+from glacier.data.factory import open_store
+from glacier.data.loading.augment import Augment
+from glacier.data.loading.batch import BatchLayout
+from glacier.data.loading.sampling import EpochSampler, RandomWindowDataset
+from glacier.data.loading.windows import WindowDataset, collate_windows
+from glacier.data.preprocess import DatasetPreprocessor
+from glacier.errors import GlacierInputError
+
+log = logging.getLogger(__name__)
+MAX_AUTO_WORKERS = 16
+SAMPLERS = ("slices", "random_windows")
+
+
+def available_cpus() -> int:
+    """CPUs this process may run on (its affinity mask; all CPUs where that is unknown)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def auto_workers(cpus: int | None = None, ranks_per_node: int | None = None) -> int:
+    """Loader workers for this process: 0 with two CPUs or fewer per rank, else CPUs - 1.
+
+    With ≤ 2 CPUs the training step already uses every core and a worker only steals them
+    (measured in ``benchmarks/``: the main process reads a 512² sample in a few ms).
+
+    Args:
+        cpus: CPUs available to this process (default: its affinity mask).
+        ranks_per_node: Training processes sharing those CPUs (default: ``LOCAL_WORLD_SIZE``
+            or ``SLURM_NTASKS_PER_NODE``, else 1).
+
+    Returns:
+        The number of worker processes.
+    """
+    cpus = available_cpus() if cpus is None else cpus
+    if ranks_per_node is None:
+        env = os.environ.get("LOCAL_WORLD_SIZE") or os.environ.get("SLURM_NTASKS_PER_NODE") or "1"
+        ranks_per_node = max(1, int(env.split("(")[0]))
+    per_rank = cpus // ranks_per_node
+    return 0 if per_rank <= 2 else min(per_rank - 1, MAX_AUTO_WORKERS)
+
+
+class GlacierDataModule(pl.LightningDataModule):
+    """Serve windows of a processed dataset with the chosen channels and classes.
+
+    ``prepare_data`` runs (or reuses) the preprocessing pipeline, so ``glacier train`` works on
+    a fresh clone. Channels and classes are picked by name at load time: a sweep over them never
+    re-preprocesses.
+
+    Args:
+        processed_dir: Folder written by preprocessing.
+        classes: Class names to learn (None = every class of the dataset).
+        channels: Channel set name or channel names (None = every stored channel).
+        batch_size: Samples per batch.
+        num_workers: Loader worker processes, or ``"auto"`` (see :func:`auto_workers`).
+        pin_memory: Page-locked batches, or ``"auto"`` (when CUDA is available).
+        augment: Training augmentation (None = none).
+        preprocessor: Pipeline run by ``prepare_data`` when the dataset is missing or stale.
+        sampler: Training samples: ``slices`` (the index's training slices, shuffled) or
+            ``random_windows`` (windows drawn anywhere inside the training area, see
+            :mod:`glacier.data.loading.sampling`).
+        windows_per_epoch: Random windows per epoch (default: the number of training slices).
+        window_size: Random window edge in pixels (default: the dataset's slice size).
+        window_margin: Pixels kept between random windows and every dev/test window.
+        seed: Seed of the random windows.
+    """
+
+    def __init__(
+        self,
+        processed_dir: str | Path,
+        classes: Sequence[str] | None = None,
+        channels: str | Sequence[str] | None = None,
+        batch_size: int = 8,
+        num_workers: int | str = "auto",
+        pin_memory: bool | str = "auto",
+        augment: Augment | None = None,
+        preprocessor: DatasetPreprocessor | None = None,
+        sampler: str = "slices",
+        windows_per_epoch: int | None = None,
+        window_size: int | None = None,
+        window_margin: int = 16,
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        if batch_size < 1:
+            raise GlacierInputError(f"datamodule.batch_size={batch_size}: must be >= 1")
+        if sampler not in SAMPLERS:
+            raise GlacierInputError(f"datamodule.sampler={sampler!r}: one of {SAMPLERS}")
+        if num_workers != "auto" and (not isinstance(num_workers, int) or num_workers < 0):
+            raise GlacierInputError(f"datamodule.num_workers={num_workers!r}: 'auto' or >= 0")
+        self.processed_dir = Path(processed_dir)
+        self.requested_classes = classes
+        self.requested_channels = channels
+        self.batch_size = batch_size
+        self.num_workers = auto_workers() if num_workers == "auto" else int(num_workers)
+        self.pin_memory = torch.cuda.is_available() if pin_memory == "auto" else bool(pin_memory)
+        self.augment = augment
+        self.preprocessor = preprocessor
+        self.sampler = sampler
+        self.windows_per_epoch = windows_per_epoch
+        self.window_size = window_size
+        self.window_margin = window_margin
+        self.seed = seed
+        self.datasets: dict[str, WindowDataset] = {}
+        self.random_windows: RandomWindowDataset | None = None
+        self._contract: DatasetContract | None = None
+
+    def prepare_data(self) -> None:
+        """Run preprocessing unless its outputs are complete and up to date."""
+        if self.preprocessor is None:
+            return
+        if self.preprocessor.is_complete():
+            log.info("Processed dataset in %s is up to date", self.processed_dir)
+            return
+        self.preprocessor.run()
+
+    @property
+    def contract(self) -> DatasetContract:
+        """The dataset contract (read from ``dataset.json`` on first use)."""
+        if self._contract is None:
+            self.load_info()
+        assert self._contract is not None
+        return self._contract
+
+    def load_info(self) -> DatasetContract:
+        """Read the contract and resolve the channel/class selection.
+
+        Returns:
+            The dataset contract.
+        """
+        contract, self.info = load_contract(self.processed_dir)
+        self._contract = contract
+        self.channel_names = contract.select_channels(self.requested_channels)
+        self.class_names = contract.select_classes(self.requested_classes)
+        self.layout = BatchLayout.of(contract, self.channel_names, self.class_names)
+        assert contract.stats is not None
+        means, stds = contract.stats.of(self.channel_names)
+        self._mean, self._std = torch.tensor(means), torch.tensor(stds)
+        return contract
+
+    @property
+    def num_classes(self) -> int:
+        """Model outputs: background plus the selected classes."""
+        return 1 + len(self.class_names)
+
+    def setup(self, stage: str | None = None) -> None:
+        """Create the split datasets from the index.
+
+        Args:
+            stage: Lightning stage (all splits are created regardless).
+        """
+        contract = self.contract
+        index_path = self.processed_dir / "splits.csv"
+        if not index_path.is_file():
+            raise GlacierInputError(f"{index_path} is missing; {REBUILD_HINT}")
+        index = pd.read_csv(index_path)
+        store = open_store(self.processed_dir, contract, self.info, index)
+        missing = store.missing(sorted(index["scene"].astype(str).unique()))
+        if missing:
+            raise GlacierInputError(
+                f"the processed dataset {self.processed_dir} lacks {len(missing)} file(s) its "
+                f"index names, e.g. {missing[0]}; {REBUILD_HINT}"
+            )
+        for split in SPLITS:
+            self.datasets[split] = WindowDataset(
+                store, index[index["split"] == split], batched=True
+            )
+        if not len(self.datasets["train"]):
+            raise GlacierInputError(f"{index_path} names no training slice")
+        if self.sampler == "random_windows":
+            self.random_windows = RandomWindowDataset(
+                store,
+                index,
+                size=self.window_size or contract.slice_size,
+                length=self.windows_per_epoch or len(self.datasets["train"]),
+                margin=self.window_margin,
+                seed=self.seed,
+                batched=True,
+            )
+
+    def _loader(self, split: str, shuffle: bool) -> DataLoader[Any]:
+        dataset = self.datasets[split]
+        return DataLoader(
+            dataset,
+            batch_size=self.batch_size,
+            shuffle=shuffle,
+            num_workers=self.num_workers,
+            pin_memory=self.pin_memory,
+            collate_fn=collate_windows,
+            persistent_workers=self.num_workers > 0,
+            drop_last=shuffle and len(dataset) > self.batch_size,
+        )
+
+    def train_dataloader(self) -> DataLoader[Any]:
+        """Shuffled training slices, or random windows (augmented on the device)."""
+        if self.random_windows is None:
+            return self._loader("train", shuffle=True)
+        windows = self.random_windows
+        return DataLoader(
+            windows,
+            batch_size=self.batch_size,
+            sampler=EpochSampler(len(windows)),
+            num_workers=self.num_workers,
+            pin_memory=self.pin_memory,
+            collate_fn=collate_windows,
+            persistent_workers=self.num_workers > 0,
+            drop_last=len(windows) > self.batch_size,
+        )
+
+    def val_dataloader(self) -> DataLoader[Any]:
+        """Validation windows (``dev``; ``train`` with a warning when dev is empty)."""
+        if not len(self.datasets["dev"]):
+            log.warning(
+                "the dev split of %s is empty: validating on the training slices (val metrics "
+                "are optimistic); give split/ a dev share or dev region",
+                self.processed_dir,
+            )
+            return self._loader("train", shuffle=False)
+        return self._loader("dev", shuffle=False)
+
+    def test_dataloader(self) -> DataLoader[Any]:
+        """Test windows."""
+        return self._loader("test", shuffle=False)
+
+    def prepare_batch(self, batch: dict[str, Tensor], train: bool) -> dict[str, Tensor]:
+        """A raw batch (on its device) as ``{"image", "mask"}`` model inputs (augmented if train).
+
+        Args:
+            batch: Raw windows as the loaders yield them.
+            train: Apply the training augmentation.
+
+        Returns:
+            ``image`` (B, C, H, W) float32 raw values (NaN = nodata, channels-last memory) and
+            ``mask`` (B, H, W) int64 targets (255 = nodata).
+        """
+        image, target = self.layout.assemble(batch)
+        if train and self.augment is not None:
+            mean, std = self._mean.to(image.device), self._std.to(image.device)
+            image, target = self.augment(image, target, mean, std)
+        return {"image": image, "mask": target}
+
+    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        """Turn raw batches into model inputs on the device; augment while training."""
+        if "image" in batch:  # already prepared
+            return batch
+        training = self.trainer is not None and self.trainer.training
+        return self.prepare_batch(batch, train=training)

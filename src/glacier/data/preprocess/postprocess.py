@@ -1,0 +1,135 @@
+"""Filter → split → statistics over training pixels → the index (``splits.csv``) and the contract.
+
+Nothing here rewrites a pixel: a new filter, split or statistics only rewrites ``splits.csv``
+and ``dataset.json``. Normalization happens in the model (:mod:`glacier.models.normalize`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import pandas as pd
+
+from glacier.data.contract import SPLITS, ChannelStats, DatasetContract
+from glacier.errors import GlacierInputError
+from glacier.utils.io import write_json_atomic, write_text_atomic
+
+INDEX_COLUMNS = ["scene", "slice", "split", "row_off", "col_off", "size"]
+
+
+class RunningStats:
+    """Per-channel mean and variance accumulated in float64 (Chan et al. pairwise merge)."""
+
+    def __init__(self, channels: int) -> None:
+        self.count = np.zeros(channels, dtype=np.float64)
+        self.mean = np.zeros(channels, dtype=np.float64)
+        self.m2 = np.zeros(channels, dtype=np.float64)
+
+    def update(self, values: np.ndarray) -> None:
+        """Add samples.
+
+        Args:
+            values: (N, C) valid pixel values.
+        """
+        if not len(values):
+            return
+        batch = values.astype(np.float64, copy=False)
+        n = float(len(batch))
+        mean = batch.mean(axis=0)
+        m2 = ((batch - mean) ** 2).sum(axis=0)
+        delta = mean - self.mean
+        total = self.count + n
+        self.mean += delta * n / total
+        self.m2 += m2 + delta**2 * self.count * n / total
+        self.count = total
+
+    @property
+    def std(self) -> np.ndarray:
+        """Population standard deviation per channel."""
+        return np.sqrt(self.m2 / np.maximum(self.count, 1))
+
+
+class PixelSource(Protocol):
+    """What statistics need from a store: valid training pixels, block by block."""
+
+    def training_pixels(self, train: pd.DataFrame, progress: bool) -> Iterator[np.ndarray]:
+        """(N, C) float64 values of valid pixels inside the training windows."""
+
+
+def channel_stats(
+    source: PixelSource, train: pd.DataFrame, channels: Sequence[str], progress: bool = True
+) -> ChannelStats:
+    """Mean and std per channel over the valid pixels of the training windows.
+
+    Each pixel counts once even where training windows overlap.
+
+    Args:
+        source: The store of the processed dataset.
+        train: Index rows of the training slices.
+        channels: Channel names, in stored order.
+        progress: Show a progress bar.
+
+    Returns:
+        The statistics (a constant channel gets std 1).
+
+    Raises:
+        GlacierInputError: If there are no valid training pixels.
+    """
+    stats = RunningStats(len(channels))
+    for values in source.training_pixels(train, progress):
+        stats.update(values[np.isfinite(values).all(axis=1)])
+    if not stats.count.max():
+        raise GlacierInputError("no valid training pixels: every training slice is nodata")
+    std = stats.std
+    std[~(std > 0)] = 1.0
+    return ChannelStats(
+        mean=dict(zip(channels, stats.mean.tolist(), strict=True)),
+        std=dict(zip(channels, std.tolist(), strict=True)),
+        pixels=int(stats.count[0]),
+    )
+
+
+def assign_splits(
+    slices: pd.DataFrame, keep: np.ndarray, split: pd.Series, total: int
+) -> tuple[pd.DataFrame, dict[str, int]]:
+    """Kept slices with their split (dropped ones removed) and the count per split.
+
+    Raises:
+        GlacierInputError: If no training slice is left.
+    """
+    chosen = slices[keep].copy()
+    chosen["split"] = split.loc[chosen.index].to_numpy()
+    chosen = chosen[chosen["split"] != ""]
+    counts = {name: int((chosen["split"] == name).sum()) for name in SPLITS}
+    if not counts["train"]:
+        raise GlacierInputError(
+            f"no training slices left after filter and split ({total} sliced); loosen filter/ "
+            "or check split/ regions"
+        )
+    return chosen, counts
+
+
+def write_dataset(
+    processed_dir: Path,
+    index: pd.DataFrame,
+    contract: DatasetContract,
+    extra: dict[str, Any],
+) -> dict[str, Any]:
+    """Write ``splits.csv`` (the index) and ``dataset.json`` (the contract + counts).
+
+    Args:
+        processed_dir: Output root.
+        index: Kept slices with their split and window (plus store-specific columns).
+        contract: The contract, with statistics.
+        extra: More keys for ``dataset.json`` (counts, storage kind...).
+
+    Returns:
+        The ``dataset.json`` content.
+    """
+    write_text_atomic(processed_dir / "splits.csv", index.to_csv(index=False))
+    info = {**contract.to_dict(), **extra}
+    write_json_atomic(processed_dir / "dataset.json", info)
+    return info

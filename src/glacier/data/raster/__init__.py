@@ -1,0 +1,37 @@
+"""Raster reading.
+
+headers and their checks, footprints and coverage, derived channels, the windowed scene reader,
+and a data config's contract read off its scene headers.
+"""
+
+from glacier.data.raster.config_contract import spec_contract
+from glacier.data.raster.derived import validate_derived
+from glacier.data.raster.footprints import band_file_coverage, coverage, reproject_box
+from glacier.data.raster.headers import (
+    BandFileHeader,
+    RasterHeader,
+    SceneHeader,
+    check_band_count,
+    check_georeferenced,
+    check_scene_size,
+    read_header,
+)
+from glacier.data.raster.scene_reader import SceneReader, finite_everywhere, open_scene
+
+__all__ = [
+    "BandFileHeader",
+    "RasterHeader",
+    "SceneHeader",
+    "SceneReader",
+    "band_file_coverage",
+    "check_band_count",
+    "check_georeferenced",
+    "check_scene_size",
+    "coverage",
+    "finite_everywhere",
+    "open_scene",
+    "read_header",
+    "reproject_box",
+    "spec_contract",
+    "validate_derived",
+]

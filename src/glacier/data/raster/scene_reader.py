@@ -1,0 +1,331 @@
+"""Windowed reading of a scene assembled from one or more band files, plus derived channels."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import ExitStack
+from pathlib import Path
+from types import TracebackType
+
+import numpy as np
+import rasterio
+from affine import Affine
+from rasterio.crs import CRS
+from rasterio.io import DatasetReader
+from rasterio.vrt import WarpedVRT
+from rasterio.windows import Window
+
+from glacier.data.raster.derived import DemOnGrid, compute_index, validate_derived
+from glacier.data.raster.footprints import band_file_coverage, on_grid
+from glacier.data.raster.headers import (
+    RasterHeader,
+    check_band_count,
+    check_georeferenced,
+    check_scene_size,
+    has_dataset_mask,
+    header_of,
+    open_raster,
+    representable_nodata,
+)
+from glacier.data.spec import BandSource, SceneSpec
+from glacier.errors import GlacierInputError
+
+
+def _open_checked(source: BandSource, scene_id: str) -> tuple[DatasetReader, RasterHeader]:
+    """Open a band file; check its band count, CRS, transform and dtypes; return its header."""
+    what = f"scene '{scene_id}' band file"
+    dataset = open_raster(source.path, what)
+    try:
+        header = header_of(dataset, source.path)
+        check_band_count(header, source.bands, what)
+        check_georeferenced(header, what)
+    except GlacierInputError:
+        dataset.close()
+        raise
+    return dataset, header
+
+
+def _intersect(window: Window, width: int, height: int) -> tuple[Window, int, int] | None:
+    """Clip ``window`` to the raster; return the clipped window and its offset inside ``window``."""
+    row0 = max(0, int(window.row_off))
+    col0 = max(0, int(window.col_off))
+    row1 = min(height, int(window.row_off + window.height))
+    col1 = min(width, int(window.col_off + window.width))
+    if row1 <= row0 or col1 <= col0:
+        return None
+    inner = Window(col0, row0, col1 - col0, row1 - row0)
+    return inner, row0 - int(window.row_off), col0 - int(window.col_off)
+
+
+def _output(shape: tuple[int, int, int], out: np.ndarray | None) -> np.ndarray:
+    """``out`` checked against ``shape``, or a new float32 array of that shape."""
+    if out is None:
+        return np.empty(shape, dtype=np.float32)
+    if out.shape != shape or out.dtype != np.float32 or not out.flags.c_contiguous:
+        raise ValueError(
+            f"out must be a C-contiguous float32 array of shape {shape}, "
+            f"got {out.dtype} {out.shape}"
+        )
+    return out
+
+
+def finite_everywhere(stack: np.ndarray) -> np.ndarray:
+    """(h, w) mask of pixels finite in every channel of a (C, h, w) stack.
+
+    The per-channel sum is non-finite wherever a channel is (or, rarely, where it
+    overflows); when it is finite everywhere, as it is for most windows, the exact check of
+    every channel is skipped: a third of the time, and no (C, h, w) boolean temporary.
+    """
+    with np.errstate(over="ignore", invalid="ignore"):  # inf + -inf: NaN, as wanted
+        total = np.add.reduce(stack, axis=0)
+    if np.isfinite(total).all():
+        return np.ones(stack.shape[1:], dtype=bool)
+    return np.isfinite(stack).all(axis=0)
+
+
+class SceneReader:
+    """Read float32 windows of a scene: raw bands then derived channels, NaN where nodata.
+
+    The first band file defines the grid (CRS, transform, size); other files are warped
+    (bilinear, float32) onto it on the fly. A pixel is NaN where a band file does not reach it,
+    where the file declares nodata (or ``nodata`` when it declares none), where its internal
+    mask says so, and outside the scene: windows may extend past the edge (padding = nodata).
+    Opening refuses, naming the file and the scene, a band file that is missing, unreadable,
+    has another band count than its names, no CRS, a rotated transform, an unsupported dtype
+    or no overlap with the grid, and a grid smaller than 2×2 pixels.
+
+    Attributes:
+        headers: Header of each band file, in order.
+        coverage: Fraction of the grid each band file covers (1.0 for files on the grid).
+
+    Args:
+        scene: The scene's band files.
+        derived: Derived channel names to append (see :mod:`glacier.data.raster.derived`).
+        band_roles: Index role → band name mapping.
+        dem: DEM file for ``elevation``/``slope``.
+        nodata: Nodata value for files that declare none.
+        nodata_all_zero: A pixel that is 0 in every raw band is nodata (the HKH release's tiles
+            outside the Landsat scene); a single band at 0 never is.
+    """
+
+    def __init__(
+        self,
+        scene: SceneSpec,
+        derived: Sequence[str] = (),
+        band_roles: dict[str, str] | None = None,
+        dem: Path | None = None,
+        nodata: float | None = None,
+        nodata_all_zero: bool = False,
+    ) -> None:
+        self.scene = scene
+        self.nodata_all_zero = nodata_all_zero
+        self.derived = list(derived)
+        self.band_roles = band_roles or {}
+        self._stack = ExitStack()
+        try:
+            self._open_sources(scene, nodata)
+            self._dem = self._open_dem(dem)
+            if self.derived:
+                validate_derived(self.derived, scene.band_names, self.band_roles, dem is not None)
+        except BaseException:
+            self._stack.close()
+            raise
+
+    def _open_dem(self, dem: Path | None) -> DemOnGrid | None:
+        """The DEM on the scene grid when ``elevation`` or ``slope`` is asked for."""
+        if not {"elevation", "slope"} & set(self.derived):
+            return None
+        if dem is None:
+            raise GlacierInputError("elevation/slope requested but data.dem is not set")
+        resampled = DemOnGrid(
+            dem, self.crs, self.transform, self.width, self.height, scene=self.scene.id
+        )
+        self._stack.callback(resampled.close)
+        return resampled
+
+    def _open_sources(self, scene: SceneSpec, nodata: float | None) -> None:
+        """Open every band file; the first sets the grid, the others are warped onto it."""
+        opened = []
+        for source in scene.sources:
+            dataset, header = _open_checked(source, scene.id)
+            opened.append((self._stack.enter_context(dataset), header))
+        grid, header = opened[0]
+        check_scene_size(header, f"scene '{scene.id}' band file")
+        self.crs: CRS = grid.crs
+        self.transform: Affine = grid.transform
+        self.width: int = grid.width
+        self.height: int = grid.height
+        self.headers: list[RasterHeader] = [item[1] for item in opened]
+        self.coverage: list[float] = [1.0]
+        self._nodata: list[float | None] = [header.nodata if header.nodata is not None else nodata]
+        self._readers: list[DatasetReader | WarpedVRT] = [grid]
+        for dataset, header in opened[1:]:
+            declared = header.nodata if header.nodata is not None else nodata
+            reader = self._aligned(dataset, header, declared, scene.id)
+            self._readers.append(reader)
+            # a warp turns nodata and uncovered pixels into NaN itself
+            self._nodata.append(declared if reader is dataset else None)
+        # per-dataset masks of files read as they are (a warp applies them itself)
+        self._masked = [r for r in self._readers if has_dataset_mask(r)]
+
+    def _aligned(
+        self, dataset: DatasetReader, header: RasterHeader, nodata: float | None, scene_id: str
+    ) -> DatasetReader | WarpedVRT:
+        """Return ``dataset`` itself when on the grid, else a bilinear float32 warp onto it.
+
+        Grid pixels the file does not cover, and its nodata pixels, read as NaN.
+
+        Raises:
+            GlacierFileError: If the file does not overlap the scene at all.
+        """
+        covered = band_file_coverage(header, self.headers[0], scene_id)
+        self.coverage.append(covered)
+        if on_grid(header, self.headers[0]):
+            return dataset
+        vrt = WarpedVRT(
+            dataset,
+            crs=self.crs,
+            transform=self.transform,
+            width=self.width,
+            height=self.height,
+            resampling=rasterio.enums.Resampling.bilinear,
+            src_nodata=representable_nodata(nodata, header.dtypes[0]),
+            nodata=np.nan,
+            dtype="float32",
+        )
+        return self._stack.enter_context(vrt)
+
+    @property
+    def band_names(self) -> list[str]:
+        """Channel names in read order: raw bands, then derived channels."""
+        return [*self.scene.band_names, *self.derived]
+
+    @property
+    def bounds(self) -> tuple[float, float, float, float]:
+        """Scene bounds (left, bottom, right, top) in its CRS."""
+        left, top = self.transform @ (0, 0)
+        right, bottom = self.transform @ (self.width, self.height)
+        return min(left, right), min(bottom, top), max(left, right), max(bottom, top)
+
+    def read_raw(self, window: Window, out: np.ndarray | None = None) -> np.ndarray:
+        """Read raw bands as float32 (C, h, w); nodata and outside-scene pixels are NaN.
+
+        Args:
+            window: Pixel window, possibly extending past the scene edge.
+            out: Optional C-contiguous float32 (C, h, w) array to read into; reusing one
+                across reads avoids touching fresh memory for every window.
+
+        Returns:
+            The raw band stack (``out`` when given).
+        """
+        height, width = int(window.height), int(window.width)
+        out = _output((len(self.scene.band_names), height, width), out)
+        clipped = _intersect(window, self.width, self.height)
+        if clipped is None:
+            out.fill(np.nan)
+            return out
+        inner, dr, dc = clipped
+        inside = (int(inner.height), int(inner.width)) == (height, width)
+        if not inside:
+            out.fill(np.nan)
+        channel = 0
+        for reader, nodata in zip(self._readers, self._nodata, strict=True):
+            count = reader.count
+            target = out[channel : channel + count, dr : dr + int(inner.height)]
+            target = target[:, :, dc : dc + int(inner.width)]
+            if inside:  # straight into the result: no temporary, no copy
+                reader.read(window=inner, out=target)
+            else:
+                target[...] = reader.read(window=inner, out_dtype=np.float32)
+            if nodata is not None and not np.isnan(nodata):
+                target[target == np.float32(nodata)] = np.nan
+            if reader in self._masked:  # an internal mask (no nodata value) marks nodata
+                target[:, reader.read_masks(1, window=inner) == 0] = np.nan
+            channel += count
+        return out
+
+    def read(self, window: Window, out: np.ndarray | None = None) -> np.ndarray:
+        """Read every channel (raw + derived) as float32 (C, h, w), NaN where nodata.
+
+        A pixel that is nodata (or not finite) in any raw band is NaN in every channel.
+
+        Args:
+            window: Pixel window, possibly extending past the scene edge.
+            out: Optional C-contiguous float32 (C, h, w) array to read into.
+
+        Returns:
+            The channel stack in :attr:`band_names` order (``out`` when given).
+        """
+        return self.read_with_mask(window, out)[0]
+
+    def read_with_mask(
+        self, window: Window, out: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Like :meth:`read`, also returning the (h, w) mask of pixels finite in every channel.
+
+        Args:
+            window: Pixel window, possibly extending past the scene edge.
+            out: Optional C-contiguous float32 (C, h, w) array to read into.
+
+        Returns:
+            The channel stack and its validity mask.
+        """
+        out = _output((len(self.band_names), int(window.height), int(window.width)), out)
+        raw_count = len(self.scene.band_names)
+        raw = self.read_raw(window, out=out[:raw_count])
+        valid = finite_everywhere(raw)
+        if self.nodata_all_zero:
+            valid &= (raw != 0).any(axis=0)
+        invalid = ~valid
+        if invalid.any():
+            raw[:, invalid] = np.nan
+        if not self.derived:
+            return out, valid
+        named = dict(zip(self.scene.band_names, raw, strict=True))
+        for offset, name in enumerate(self.derived, start=raw_count):
+            if name in ("elevation", "slope"):
+                assert self._dem is not None
+                layer = (
+                    self._dem.read_elevation(window)
+                    if name == "elevation"
+                    else self._dem.read_slope(window)
+                )
+            else:
+                layer = compute_index(name, named, self.band_roles)
+            out[offset] = layer
+            out[offset][invalid] = np.nan
+            valid &= np.isfinite(out[offset])
+        return out, valid
+
+    def close(self) -> None:
+        """Close every open file."""
+        self._stack.close()
+
+    def __enter__(self) -> SceneReader:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def open_scene(scene: SceneSpec, spec: object) -> SceneReader:
+    """Open ``scene`` with the derived channels and nodata rules of a :class:`DataSpec`.
+
+    Args:
+        scene: The scene to open.
+        spec: The dataset spec (a :class:`glacier.data.spec.DataSpec`).
+
+    Returns:
+        An open reader (use it as a context manager).
+    """
+    from glacier.data.spec import DataSpec
+
+    assert isinstance(spec, DataSpec)
+    return SceneReader(
+        scene, spec.derived, spec.band_roles, spec.dem, spec.nodata, spec.nodata_all_zero
+    )

@@ -1,0 +1,27 @@
+"""Dataset descriptions.
+
+the ``data/`` config as typed objects, the embedded real sample, and the generated synthetic
+scenes.
+"""
+
+from glacier.data.spec.data_spec import BandSource, DataSpec, DateFilter, LabelSource, SceneSpec
+from glacier.data.spec.sample import sample_dir, sample_path, synthetic_data_spec
+from glacier.data.spec.synthetic import (
+    SyntheticDataset,
+    ensure_synthetic_dataset,
+    generate_synthetic_dataset,
+)
+
+__all__ = [
+    "BandSource",
+    "DataSpec",
+    "DateFilter",
+    "LabelSource",
+    "SceneSpec",
+    "SyntheticDataset",
+    "ensure_synthetic_dataset",
+    "generate_synthetic_dataset",
+    "sample_dir",
+    "sample_path",
+    "synthetic_data_spec",
+]

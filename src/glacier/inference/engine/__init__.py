@@ -1,0 +1,31 @@
+"""The predictor: whole scenes through the model, pipelined.
+
+Devices, tiles read ahead, batched forward passes (MC dropout, TTA), blending and encoding on the
+device, GeoTIFF/COG writing, many scenes pipelined.
+"""
+
+from glacier.inference.engine.cog import COG_MEDIA_TYPE
+from glacier.inference.engine.device import (
+    default_batch_size,
+    default_readers,
+    precision_name,
+    resolve_device,
+    resolve_precision,
+)
+from glacier.inference.engine.mapper import predict_scenes
+from glacier.inference.engine.tile_predictor import PredictSettings, SceneJob
+from glacier.inference.engine.writer import PROBABILITY_FORMATS, PredictionOutputs
+
+__all__ = [
+    "COG_MEDIA_TYPE",
+    "PROBABILITY_FORMATS",
+    "PredictSettings",
+    "PredictionOutputs",
+    "SceneJob",
+    "default_batch_size",
+    "default_readers",
+    "precision_name",
+    "predict_scenes",
+    "resolve_device",
+    "resolve_precision",
+]

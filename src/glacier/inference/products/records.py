@@ -1,0 +1,87 @@
+"""Per-scene prediction records: what was made from what, so finished scenes are skipped safely.
+
+``<scene>_prediction.json`` is written last, after every output of the scene is final. It holds
+a fingerprint of everything that changes the outputs (the checkpoint, the input files, the
+settings, the reference outlines, this code's format); a later run skips the scene only when the
+record exists, its fingerprint matches and every output it lists exists. An interrupted run
+leaves no record for the scene it was mapping, so a rerun redoes exactly that scene.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from glacier.data.contract import FORMAT_VERSION
+from glacier.data.spec import SceneSpec
+from glacier.utils.io import file_fingerprint, files_fingerprint, fingerprint, write_json_atomic
+
+RECORD_SUFFIX = "_prediction.json"
+OUTPUT_KEYS = ("classes", "probs", "uncertainty", "polygons", "overlay", "metrics_json", "stac")
+
+
+def record_path(out_dir: Path, scene_id: str) -> Path:
+    """Where a scene's record lives."""
+    return out_dir / f"{scene_id}{RECORD_SUFFIX}"
+
+
+def prediction_fingerprint(
+    checkpoint: Path, scene: SceneSpec, settings: Mapping[str, Any], labels: list[Path]
+) -> str:
+    """Fingerprint of one scene's prediction.
+
+    Args:
+        checkpoint: The checkpoint file (size and modification time).
+        scene: The scene's band files and band names.
+        settings: Every setting that changes the outputs (tile layout, MC passes, seed,
+            precision, probability encoding, polygon settings...).
+        labels: Reference outline files (their content changes the metrics).
+
+    Returns:
+        A short hex digest.
+    """
+    return fingerprint(
+        FORMAT_VERSION,
+        file_fingerprint(checkpoint),
+        [[str(s.path), list(s.bands)] for s in scene.sources],
+        files_fingerprint([s.path for s in scene.sources]),
+        dict(settings),
+        files_fingerprint(labels),
+    )
+
+
+def finished(out_dir: Path, scene_id: str, key: str) -> dict[str, Any] | None:
+    """The scene's record when it is done with this fingerprint and its outputs all exist."""
+    path = record_path(out_dir, scene_id)
+    if not path.is_file():
+        return None
+    try:
+        record: dict[str, Any] = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    if record.get("fingerprint") != key:
+        return None
+    outputs = [record.get(name) for name in OUTPUT_KEYS]
+    if not all(Path(str(p)).is_file() for p in outputs if p):
+        return None
+    return record
+
+
+def write_record(out_dir: Path, scene_id: str, record: dict[str, Any]) -> Path:
+    """Write a scene's record (atomically, last)."""
+    path = record_path(out_dir, scene_id)
+    write_json_atomic(path, record)
+    return path
+
+
+def read_records(out_dir: Path) -> list[dict[str, Any]]:
+    """Every scene record in ``out_dir`` (any shard's), sorted by scene."""
+    records = []
+    for path in sorted(out_dir.glob(f"*{RECORD_SUFFIX}")):
+        try:
+            records.append(json.loads(path.read_text()))
+        except (OSError, ValueError):
+            continue
+    return sorted(records, key=lambda r: str(r.get("scene")))

@@ -1,0 +1,124 @@
+"""Test-time augmentation: class probabilities averaged over flips/90° rotations (and MC dropout).
+
+The model sees each of the chosen dihedral transforms of a raw batch; every output is mapped
+back to the input's frame and the softmax probabilities are averaged. With ``mc_samples`` > 0
+each transform is also passed through the network ``mc_samples`` times with only the dropout
+layers sampling (:mod:`glacier.models.mc_dropout`), seeded, so the result repeats exactly.
+Everything runs on the batch's device; the model's own modes are restored afterwards.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+
+import torch
+from torch import Tensor, nn
+
+from glacier.errors import GlacierInputError
+from glacier.models.mc_dropout import mc_dropout_sampling
+
+DIHEDRAL = tuple(range(8))  # code = quarter turns + 4 x horizontal flip (as in data.augment)
+
+
+def apply_view(image: Tensor, code: int) -> Tensor:
+    """Apply dihedral transform ``code`` to the last two dimensions: rotate, then flip.
+
+    Args:
+        image: (..., H, W) tensor.
+        code: Quarter turns (``code % 4``) plus 4 for a horizontal flip after the turns.
+
+    Returns:
+        The transformed tensor ((..., W, H) for odd turns).
+    """
+    out = torch.rot90(image, code % 4, dims=(-2, -1))
+    return out.flip(-1) if code >= 4 else out
+
+
+def undo_view(image: Tensor, code: int) -> Tensor:
+    """Undo :func:`apply_view` with the same ``code``."""
+    out = image.flip(-1) if code >= 4 else image
+    return torch.rot90(out, -(code % 4), dims=(-2, -1))
+
+
+def check_codes(codes: Sequence[int]) -> list[int]:
+    """Validate transform codes (unique integers in [0, 8)).
+
+    Raises:
+        GlacierInputError: For an empty list or a code outside [0, 8).
+    """
+    chosen = [int(c) for c in codes]
+    if not chosen or any(c not in DIHEDRAL for c in chosen) or len(set(chosen)) != len(chosen):
+        raise GlacierInputError(f"tta transforms must be unique codes in 0..7, got {list(codes)}")
+    return chosen
+
+
+def tta_codes(transforms: int | Sequence[int]) -> list[int]:
+    """The transforms to average: the first ``n`` of the eight, or explicit codes.
+
+    ``1`` is the identity only, ``2`` adds a flip... the order is identity, three turns, then
+    the four flipped versions, so ``4`` is every rotation.
+    """
+    if isinstance(transforms, int):
+        if not 1 <= transforms <= len(DIHEDRAL):
+            raise GlacierInputError(f"tta transforms={transforms}: use 1..8")
+        return list(DIHEDRAL[:transforms])
+    return check_codes(transforms)
+
+
+@contextmanager
+def evaluation(model: nn.Module) -> Iterator[nn.Module]:
+    """Inside the block every module is in eval mode; each module's mode is restored after."""
+    modes = {m: m.training for m in model.modules()}
+    try:
+        model.eval()
+        yield model
+    finally:
+        for m, training in modes.items():
+            m.training = training
+
+
+def _passes(model: nn.Module, image: Tensor, code: int, mc_samples: int) -> Tensor:
+    """Summed probabilities over the passes of one transform, in the input's frame."""
+    view = apply_view(image, code)
+    total = model(view).softmax(dim=1)
+    for _ in range(mc_samples - 1):
+        total = total + model(view).softmax(dim=1)
+    return undo_view(total, code)
+
+
+def tta_probabilities(
+    model: nn.Module,
+    image: Tensor,
+    transforms: int | Sequence[int] = 8,
+    mc_samples: int = 0,
+    seed: int | None = None,
+) -> Tensor:
+    """Class probabilities of a raw batch averaged over dihedral transforms (and MC passes).
+
+    Square inputs are safest; non-square ones work with any network that accepts both
+    orientations (a U-Net whose downsampling divides H and W).
+
+    Args:
+        model: Maps a raw (B, C, H, W) batch to logits (B, K, H, W) (e.g.
+            :class:`~glacier.models.segmenter.GlacierSegmenter`, which normalizes itself).
+        image: The raw batch, on the model's device (NaN = nodata).
+        transforms: How many of the eight transforms to average (see :func:`tta_codes`), or
+            explicit codes.
+        mc_samples: MC-dropout passes per transform (0 = deterministic passes, dropout off).
+        seed: Seed of the MC-dropout draws (the global RNG state is left untouched).
+
+    Returns:
+        (B, K, H, W) float probabilities, contiguous, on the image's device.
+    """
+    codes = tta_codes(transforms)
+    passes = len(codes) * max(mc_samples, 1)
+    devices = [image.device] if image.device.type == "cuda" else []
+    modes = mc_dropout_sampling(model) if mc_samples > 0 else evaluation(model)
+    with torch.random.fork_rng(devices=devices), torch.inference_mode(), modes:
+        if seed is not None:
+            torch.manual_seed(seed)
+        total = _passes(model, image, codes[0], mc_samples).contiguous()
+        for code in codes[1:]:
+            total += _passes(model, image, code, mc_samples)
+    return total / passes

@@ -1,0 +1,89 @@
+"""OmegaConf resolvers and small helpers shared by the Hydra entry points."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from hydra.errors import InstantiationException
+from hydra.utils import instantiate
+from omegaconf import OmegaConf
+
+from glacier.errors import GlacierInputError
+from glacier.utils.cluster import on_rank_zero, rank_name, run_id
+
+
+def gpu_precision() -> str:
+    """Lightning precision for GPU training: ``bf16-mixed`` or ``16-mixed``.
+
+    bfloat16 autocast where the GPU supports it (Ampere and newer), else float16 autocast with
+    loss scaling.
+    """
+    import torch
+
+    if torch.cuda.is_available() and torch.cuda.is_bf16_supported():
+        return "bf16-mixed"
+    return "16-mixed"
+
+
+def if_cuda(on_gpu: Any, on_cpu: Any) -> Any:
+    """``on_gpu`` when CUDA is available (``accelerator: auto`` picks the GPU), else ``on_cpu``."""
+    import torch
+
+    return on_gpu if torch.cuda.is_available() else on_cpu
+
+
+def sample_file(name: str) -> str:
+    """A file of the embedded real sample (imports the data layer only when used)."""
+    from glacier.data.spec import sample_path
+
+    return sample_path(name)
+
+
+RESOLVERS: dict[str, Callable[..., Any]] = {
+    "glacier_sample": sample_file,
+    "glacier_gpu_precision": gpu_precision,
+    "glacier_if_cuda": if_cuda,
+    "glacier_rank_zero": on_rank_zero,
+    "glacier_rank_name": rank_name,
+    "glacier_run_id": run_id,
+}
+
+
+def register_resolvers() -> None:
+    """Register glacier's OmegaConf resolvers (safe to call more than once).
+
+    ``${glacier_sample:NAME}`` is a file of the embedded real sample,
+    ``${glacier_gpu_precision:}`` the precision of :func:`gpu_precision`,
+    ``${glacier_if_cuda:A,B}`` A with CUDA and B without; ``${glacier_rank_zero:X}``,
+    ``${glacier_rank_name:NAME}`` and ``${glacier_run_id:DEFAULT}`` tell the processes of a
+    distributed run apart (:mod:`glacier.utils.cluster`).
+    """
+    for name, function in RESOLVERS.items():
+        if not OmegaConf.has_resolver(name):
+            OmegaConf.register_new_resolver(name, function)
+
+
+def build(node: Any, **kwargs: Any) -> Any:
+    """``hydra.utils.instantiate`` that lets our own input errors through unwrapped.
+
+    Hydra wraps constructor errors in ``InstantiationException``; a
+    :class:`~glacier.errors.GlacierInputError` (bad file, unknown class, ...) is re-raised as
+    itself so users and tests see its message, not Hydra's wrapper.
+
+    Args:
+        node: A config node with ``_target_``.
+        **kwargs: Extra arguments for ``instantiate``.
+
+    Returns:
+        The built object.
+    """
+    try:
+        return instantiate(node, **kwargs)
+    except InstantiationException as error:
+        cause = error.__cause__
+        while cause is not None and not isinstance(cause, GlacierInputError):
+            cause = cause.__cause__
+        if cause is not None:
+            raise cause from None
+        raise
