@@ -1,0 +1,206 @@
+"""Check that preprocessing writes the same files as another revision, on the same inputs.
+
+Runs the pipeline of a git revision (``--baseline``, exported with ``git archive``) and of this
+working tree, each in its own process with its own ``src`` first on the path, on generated
+inputs that cover the pipeline's branches: the tiled Everest sample (uint8 bands in two files,
+thousands of outlines), the synthetic scene (float32 bands, nodata stripes and a NaN patch, a
+region, a DEM on another grid, outlines with holes, MultiPolygons, an invalid bow-tie, debris in
+EPSG:4326) and a miniature of the HKH release's raw tiles (15 bands stored in five dtypes, the
+all-zero nodata rule). Every file of the processed folders is compared byte for byte, except
+``dataset.json``'s statistics, compared to a relative 1e-12 (their float64 accumulation order
+changed on purpose: see ``glacier.data.preprocess.moments``), and the private stage records.
+
+    python scripts/compare_preprocess.py --baseline 68b7653          # prints one line per case
+    python scripts/compare_preprocess.py --baseline 68b7653 --tiles 6 --keep /tmp/compare
+
+Exit status 1 when any file differs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import subprocess
+import sys
+import tarfile
+import tempfile
+from io import BytesIO
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+CASES = ("everest_tiled", "synthetic", "hkh_tiles")
+PRIVATE = (".stages", ".staging")  # stage records and staging: internal, not outputs
+STATS_RTOL = 1e-12
+
+
+def make_inputs(case: str, folder: Path, tiles: int) -> None:
+    """Write the inputs of one case into ``folder`` (runs in this tree's environment)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    if case == "everest_tiled":
+        from benchmarks.workloads import make_everest_tiled
+
+        make_everest_tiled({"dir": str(folder), "tiles": tiles})
+    elif case == "synthetic":
+        from glacier.data.spec.synthetic import generate_synthetic_dataset
+
+        generate_synthetic_dataset(folder, width=700, height=520, seed=3)
+    else:
+        from data.hkh_release import write_hkh_release
+
+        write_hkh_release(folder / "release")
+
+
+def case_spec(case: str, folder: Path, tiles: int) -> tuple[Any, Any, Any]:
+    """The data config, filter and split of a case (built by the revision under test)."""
+    from glacier.data.preprocess import RandomSplit, SliceFilter
+    from glacier.data.spec import DataSpec
+
+    if case == "everest_tiled":
+        from benchmarks.workloads import everest_spec
+
+        keep = SliceFilter(min_total_fraction=0.0, max_nodata_fraction=1.0)
+        return everest_spec(folder), keep, RandomSplit(seed=0)
+    if case == "synthetic":
+        spec = DataSpec(
+            name="synthetic",
+            classes=["clean_ice", "debris"],
+            scenes=[
+                {
+                    "id": "synthetic",
+                    "sources": [
+                        {
+                            "path": str(folder / "scene.tif"),
+                            "bands": ["blue", "green", "red", "nir", "swir1", "swir2"],
+                        }
+                    ],
+                }
+            ],
+            labels=[
+                {"path": str(folder / "clean_ice.gpkg"), "class_name": "clean_ice"},
+                {"path": str(folder / "debris.gpkg"), "class_name": "debris"},
+            ],
+            derived=["ndvi", "ndsi", "elevation", "slope"],
+            dem=str(folder / "dem.tif"),
+            region=str(folder / "region.gpkg"),
+            slice_size=64,
+            overlap=16,
+        )
+        return spec, SliceFilter(max_nodata_fraction=0.6), RandomSplit(seed=1)
+    from glacier.data.hkh import release_tiles_spec
+
+    root = folder / "release" / "glacier_data"
+    labels = [
+        {"path": str(root / "vector_data" / "clean.shp"), "class_name": "clean_ice"},
+        {"path": str(root / "vector_data" / "debris.shp"), "class_name": "debris"},
+    ]
+    spec = release_tiles_spec(
+        str(root), classes=["clean_ice", "debris"], labels=labels, slice_size=256, overlap=16
+    )
+    return spec, SliceFilter(max_nodata_fraction=1.0), RandomSplit(seed=2)
+
+
+def run_case(case: str, folder: Path, out: Path, tiles: int) -> None:
+    """Preprocess one case into ``out`` with whatever ``glacier`` is first on the path."""
+    from glacier.data.preprocess import Preprocessor
+
+    spec, keep, split = case_spec(case, folder, tiles)
+    Preprocessor(spec, keep, split, out, progress=False).run()
+
+
+def export_revision(revision: str, into: Path) -> Path:
+    """``src/`` of a git revision, written under ``into``; returns that ``src`` folder."""
+    archive = subprocess.run(
+        ["git", "archive", "--format=tar", revision, "src"],
+        cwd=ROOT,
+        capture_output=True,
+        check=True,
+    ).stdout
+    with tarfile.open(fileobj=BytesIO(archive)) as tar:
+        tar.extractall(into, filter="data")
+    return into / "src"
+
+
+def in_child(src: Path, *args: str) -> None:
+    """Run this script with ``src`` first on the path (and this tree's benchmarks/tests)."""
+    path = os.pathsep.join([str(src), str(ROOT), str(ROOT / "tests")])
+    env = {**os.environ, "PYTHONPATH": path}
+    subprocess.run([sys.executable, __file__, *args], env=env, check=True)
+
+
+def outputs(folder: Path) -> dict[str, Path]:
+    """Every output file of a processed folder by relative path (stage records left out)."""
+    return {
+        str(p.relative_to(folder)): p
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and not p.relative_to(folder).parts[0] in PRIVATE
+    }
+
+
+def same_dataset_json(ours: Path, theirs: Path) -> bool:
+    """``dataset.json`` equal but for the statistics' last digits (relative ``STATS_RTOL``)."""
+    a, b = json.loads(ours.read_text()), json.loads(theirs.read_text())
+    stats_a, stats_b = a.pop("stats"), b.pop("stats")
+    if a != b or stats_a["pixels"] != stats_b["pixels"]:
+        return False
+    return all(
+        stats_a[key].keys() == stats_b[key].keys()
+        and all(
+            math.isclose(stats_a[key][c], stats_b[key][c], rel_tol=STATS_RTOL, abs_tol=1e-300)
+            for c in stats_a[key]
+        )
+        for key in ("mean", "std")
+    )
+
+
+def compare(ours: Path, theirs: Path) -> list[str]:
+    """Files that differ between two processed folders (or exist in one only)."""
+    mine, base = outputs(ours), outputs(theirs)
+    problems = [f"only in one: {name}" for name in sorted(mine.keys() ^ base.keys())]
+    for name in sorted(mine.keys() & base.keys()):
+        if name == "dataset.json":
+            if not same_dataset_json(mine[name], base[name]):
+                problems.append(f"differs beyond the statistics' rounding: {name}")
+        elif mine[name].read_bytes() != base[name].read_bytes():
+            problems.append(f"differs: {name}")
+    return problems
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--baseline", default="main", help="git revision to compare with")
+    parser.add_argument("--cases", default=",".join(CASES))
+    parser.add_argument("--tiles", type=int, default=2, help="tiled Everest: n × n copies")
+    parser.add_argument("--keep", type=Path, help="work here (kept) instead of a temp folder")
+    parser.add_argument("--inputs", nargs=2, help=argparse.SUPPRESS)  # child: CASE FOLDER
+    parser.add_argument("--run", nargs=3, help=argparse.SUPPRESS)  # child: CASE FOLDER OUT
+    args = parser.parse_args()
+    if args.inputs:
+        make_inputs(args.inputs[0], Path(args.inputs[1]), args.tiles)
+        return 0
+    if args.run:
+        run_case(args.run[0], Path(args.run[1]), Path(args.run[2]), args.tiles)
+        return 0
+    with tempfile.TemporaryDirectory(prefix="glacier-compare-") as tmp:
+        work = args.keep or Path(tmp)
+        baseline_src = export_revision(args.baseline, work / "baseline")
+        failed = False
+        for case in args.cases.split(","):
+            inputs = work / case / "inputs"
+            in_child(ROOT / "src", "--inputs", case, str(inputs), "--tiles", str(args.tiles))
+            for name, src in (("baseline", baseline_src), ("ours", ROOT / "src")):
+                out = work / case / name
+                in_child(src, "--run", case, str(inputs), str(out), "--tiles", str(args.tiles))
+            problems = compare(work / case / "ours", work / case / "baseline")
+            count = len(outputs(work / case / "ours"))
+            print(f"{case}: {'SAME' if not problems else 'DIFFERENT'} ({count} files)")
+            for problem in problems:
+                print(f"  {problem}")
+            failed |= bool(problems)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
