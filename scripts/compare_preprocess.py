@@ -40,7 +40,7 @@ def make_inputs(case: str, folder: Path, tiles: int) -> None:
     """Write the inputs of one case into ``folder`` (runs in this tree's environment)."""
     folder.mkdir(parents=True, exist_ok=True)
     if case == "everest_tiled":
-        from benchmarks.workloads import make_everest_tiled
+        from benchmarks.preprocess_workloads import make_everest_tiled
 
         make_everest_tiled({"dir": str(folder), "tiles": tiles})
     elif case == "synthetic":
@@ -59,7 +59,7 @@ def case_spec(case: str, folder: Path, tiles: int) -> tuple[Any, Any, Any]:
     from glacier.data.spec import DataSpec
 
     if case == "everest_tiled":
-        from benchmarks.workloads import everest_spec
+        from benchmarks.preprocess_workloads import everest_spec
 
         keep = SliceFilter(min_total_fraction=0.0, max_nodata_fraction=1.0)
         return everest_spec(folder), keep, RandomSplit(seed=0)
@@ -135,7 +135,7 @@ def outputs(folder: Path) -> dict[str, Path]:
     return {
         str(p.relative_to(folder)): p
         for p in sorted(folder.rglob("*"))
-        if p.is_file() and not p.relative_to(folder).parts[0] in PRIVATE
+        if p.is_file() and p.relative_to(folder).parts[0] not in PRIVATE
     }
 
 
@@ -169,6 +169,7 @@ def compare(ours: Path, theirs: Path) -> list[str]:
 
 
 def main() -> int:
+    """Compare every case; 1 when any output differs."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--baseline", default="main", help="git revision to compare with")
     parser.add_argument("--cases", default=",".join(CASES))
