@@ -280,7 +280,7 @@ class SceneReader:
         out = _output((len(self.band_names), int(window.height), int(window.width)), out)
         raw_count = len(self.scene.band_names)
         raw = self.read_raw(window, out=out[:raw_count])
-        valid = finite_everywhere(raw)
+        valid = self._inside_and_finite(raw, window)
         if self.nodata_all_zero:
             valid &= (raw != 0).any(axis=0)
         invalid = ~valid
@@ -303,6 +303,21 @@ class SceneReader:
             out[offset][invalid] = np.nan
             valid &= np.isfinite(out[offset])
         return out, valid
+
+    def _inside_and_finite(self, raw: np.ndarray, window: Window) -> np.ndarray:
+        """(h, w) pixels of a raw read inside the scene and finite in every band.
+
+        Padding past the scene's edge reads as NaN: it is marked invalid without being looked at,
+        so the finite check (:func:`finite_everywhere`) sees only the scene's own pixels.
+        """
+        clipped = _intersect(window, self.width, self.height)
+        valid = np.zeros(raw.shape[1:], dtype=bool)
+        if clipped is not None:
+            inner, row, col = clipped
+            rows = slice(row, row + int(inner.height))
+            cols = slice(col, col + int(inner.width))
+            valid[rows, cols] = finite_everywhere(raw[:, rows, cols])
+        return valid
 
     def close(self) -> None:
         """Close every open file."""
