@@ -9,13 +9,13 @@ import numpy as np
 import pandas as pd
 import rasterio
 import shapely
+from raster_inputs import grid
 from rasterio.windows import Window
 
 from glacier.data.preprocess import slices_geojson
 from glacier.data.raster import SceneReader
 from glacier.data.raster.scene_reader import finite_everywhere
 from glacier.data.spec import BandSource, SceneSpec
-from raster_inputs import grid
 
 
 def geopandas_geojson(records: pd.DataFrame) -> str:
@@ -88,3 +88,25 @@ def test_integer_bands_read_as_gdal_converts_them_and_padding_is_invalid(tmp_pat
     assert np.isnan(stack[:, ~inside]).all()
     np.testing.assert_array_equal(valid, finite_everywhere(stack))
     np.testing.assert_array_equal(valid, inside)
+
+
+def test_outlines_burn_as_rasterio_burns_shapely_geometries(tmp_path: Path) -> None:
+    from rasterio.features import rasterize
+
+    from glacier.data.labels.masks import polygon_shapes
+    from glacier.data.spec.synthetic import generate_synthetic_dataset
+
+    data = generate_synthetic_dataset(tmp_path, width=160, height=128, seed=0)
+    outlines = shapely.make_valid(gpd.read_file(data.clean_ice).geometry.values)
+    corner = [(478000.0, 3107000.0, 5.0), (479000.0, 3107000.0, 5.0), (478000.0, 3106000.0, 5.0)]
+    # a hole, a MultiPolygon, one past the edge, a repaired bow-tie; an empty; a 3-D one
+    polygonal = [p for p in outlines if p.geom_type in ("Polygon", "MultiPolygon")]
+    polygons = np.array([*polygonal, shapely.Polygon(), shapely.Polygon(corner)], dtype=object)
+    shape = (data.height, data.width)
+    expected = np.zeros(shape, dtype=np.uint8)
+    burnable = [(p, 1) for p in polygons if not p.is_empty]
+    rasterize(burnable, out=expected, transform=data.transform, dtype=np.uint8)
+    burned = np.zeros(shape, dtype=np.uint8)
+    rasterize(polygon_shapes(polygons), out=burned, transform=data.transform, dtype=np.uint8)
+    np.testing.assert_array_equal(burned, expected)
+    assert 0 < expected.mean() < 1 and polygon_shapes(np.array([shapely.Polygon()])) == []
