@@ -129,7 +129,9 @@ def slices_geojson(records: pd.DataFrame) -> str:
         coords[points, 0], coords[points, 1] = to_wgs84.transform(
             coords[points, 0], coords[points, 1]
         )
-    rings = np.split(coords, np.flatnonzero(np.diff(owner)) + 1)
+    # (x, y) tuples in one call (a structured view); each footprint's ring is a slice of them
+    points = np.ascontiguousarray(coords).view([("x", "f8"), ("y", "f8")]).ravel().tolist()
+    bounds = [0, *(np.flatnonzero(np.diff(owner)) + 1).tolist(), len(points)]
     properties = ordered.astype(object)
     properties[ordered.isna().to_numpy()] = None
     names = list(ordered.columns)
@@ -137,8 +139,8 @@ def slices_geojson(records: pd.DataFrame) -> str:
         {
             "type": "Feature",
             "properties": dict(zip(names, row, strict=True)),
-            "geometry": {"type": "Polygon", "coordinates": [ring.tolist()]},
+            "geometry": {"type": "Polygon", "coordinates": [points[start:stop]]},
         }
-        for row, ring in zip(properties.to_numpy(), rings, strict=True)
+        for row, start, stop in zip(properties.to_numpy(), bounds[:-1], bounds[1:], strict=True)
     ]
     return json.dumps({"type": "FeatureCollection", "features": features})
