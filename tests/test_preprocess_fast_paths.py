@@ -110,3 +110,25 @@ def test_outlines_burn_as_rasterio_burns_shapely_geometries(tmp_path: Path) -> N
     rasterize(polygon_shapes(polygons), out=burned, transform=data.transform, dtype=np.uint8)
     np.testing.assert_array_equal(burned, expected)
     assert 0 < expected.mean() < 1 and polygon_shapes(np.array([shapely.Polygon()])) == []
+
+
+def test_window_bounds_are_rasterios_for_every_window_of_a_strip() -> None:
+    import warnings
+
+    from affine import Affine
+    from rasterio.windows import bounds
+
+    from glacier.data.preprocess.slicing import window_bounds
+
+    cols = list(range(0, 5000, 122))
+    transforms = [
+        grid(),
+        Affine(0.000269494585236, 0, 86.123456789, 0, -0.000269494585236, 28.987654321),
+        Affine(30.0, 0.5, 478000.12, 0.25, -30.0, 3108140.7),  # rotated: every term counts
+    ]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PendingDeprecationWarning)  # rasterio's `transform *`
+        for transform in transforms:
+            for row in (0, 122, 3904):
+                expected = [bounds(Window(c, row, 128, 128), transform) for c in cols]
+                assert window_bounds(transform, row, cols, 128) == expected

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -56,11 +57,10 @@ def polygon_shapes(polygons: np.ndarray) -> list[tuple[dict[str, Any], int]]:
     # a structured view turns into a list of (x, y) tuples in one call
     points = np.ascontiguousarray(coords).view([("x", "f8"), ("y", "f8")]).ravel().tolist()
     ring_bounds = ring_offsets.tolist()
-    rings = [points[a:b] for a, b in zip(ring_bounds[:-1], ring_bounds[1:], strict=True)]
+    rings = [points[a:b] for a, b in pairwise(ring_bounds)]
     polygon_bounds = polygon_offsets.tolist()
     return [
-        ({"type": "Polygon", "coordinates": rings[a:b]}, 1)
-        for a, b in zip(polygon_bounds[:-1], polygon_bounds[1:], strict=True)
+        ({"type": "Polygon", "coordinates": rings[a:b]}, 1) for a, b in pairwise(polygon_bounds)
     ]
 
 

@@ -9,15 +9,15 @@ bounded by a strip plus the (H, W, K) uint8 labels.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from affine import Affine
 from rasterio.windows import Window
-from rasterio.windows import bounds as window_bounds
 
 from glacier.data.contract import (
     IGNORE_INDEX,
@@ -206,8 +206,8 @@ def slice_scene(
         labels_strip[~valid] = IGNORE_INDEX
         arrays.labels[row : row + inside] = labels_strip[:inside, :width]
         stats = _window_stats(strip, valid, labels_strip, contract.classes, col_starts, size)
-        for col, record in zip(col_starts, stats, strict=True):
-            left, bottom, right, top = window_bounds(Window(col, row, size, size), reader.transform)
+        bounds = window_bounds(reader.transform, row, col_starts, size)
+        for col, box, record in zip(col_starts, bounds, stats, strict=True):
             records.append(
                 {
                     "scene": scene_id,
@@ -216,14 +216,27 @@ def slice_scene(
                     "col_off": col,
                     "size": size,
                     "crs": crs,
-                    "x_min": left,
-                    "y_min": bottom,
-                    "x_max": right,
-                    "y_max": top,
+                    **dict(zip(("x_min", "y_min", "x_max", "y_max"), box, strict=True)),
                     **record,
                 }
             )
     return records, moments.moments
+
+
+def window_bounds(
+    transform: Affine, row: int, cols: Sequence[int], size: int
+) -> list[tuple[float, float, float, float]]:
+    """(left, bottom, right, top) of the windows of a strip, in the scene CRS.
+
+    The arithmetic of ``rasterio.windows.bounds`` (``transform @ (col, row)`` per corner), for
+    every window of the strip at once.
+    """
+    a, b, c, d, e, f = transform[:6]
+    start = np.asarray(cols, dtype=np.int64)
+    end = start + size
+    left, bottom = start * a + (row + size) * b + c, start * d + (row + size) * e + f
+    right, top = end * a + row * b + c, end * d + row * e + f
+    return list(zip(left.tolist(), bottom.tolist(), right.tolist(), top.tolist(), strict=True))
 
 
 def open_scene_arrays(
