@@ -36,6 +36,7 @@ EXACT_INTEGERS: dict[str, type[np.floating]] = {
     "int16": np.float64,
 }
 EXACT_ROWS = 256  # rows summed at a time in float32: 256 × 255² < 2²⁴
+CHUNK_VALUES = 1 << 21  # values widened at a time (16 MB of float64): memory stays a strip's
 
 
 def cell_edges(starts: Sequence[int], size: int, length: int) -> np.ndarray:
@@ -209,15 +210,10 @@ class MomentAccumulator:
             exact = EXACT_INTEGERS.get(group.dtype)
             if exact is not None:  # pixels holding 0 add nothing
                 values = part if complete or zeroed else np.where(valid[..., None], part, 0)
-                columns, squares = _exact_sums(values, exact)
+                columns, squares = _sums(values, exact)
             else:
-                shifted = part.astype(np.float64)
-                shifted -= self.moments.shift[list(group.channels)]
-                if not complete:
-                    shifted[~valid] = 0.0
-                columns = np.add.reduce(shifted, axis=0)
-                np.multiply(shifted, shifted, out=shifted)
-                squares = np.add.reduce(shifted, axis=0)
+                shift = self.moments.shift[list(group.channels)]
+                columns, squares = _sums(part, np.float64, shift, None if complete else valid)
             sums[0][:, list(group.channels)] = columns
             sums[1][:, list(group.channels)] = squares
         return sums
@@ -234,16 +230,28 @@ def _finite(
     return usable
 
 
-def _exact_sums(values: np.ndarray, dtype: type[np.floating]) -> tuple[np.ndarray, np.ndarray]:
-    """(W, Cg) sums over the rows of (h, W, Cg) small integers and of their squares, exact.
+def _sums(
+    values: np.ndarray,
+    dtype: type[np.floating],
+    shift: np.ndarray | None = None,
+    valid: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(W, Cg) sums over the rows of (h, W, Cg) values and of their squares (float64).
 
-    Blocks of :data:`EXACT_ROWS` rows are summed in ``dtype`` (float32 for 8-bit values: every
-    partial sum stays below 2²⁴, so the result is exact whatever the summation order).
+    Rows are widened to ``dtype`` a block at a time (at most :data:`EXACT_ROWS` rows and
+    :data:`CHUNK_VALUES` values): for small integers in float32 every partial sum stays below
+    2²⁴, so their sums are exact whatever the order. ``shift`` is subtracted first; pixels
+    outside ``valid`` count as 0.
     """
-    columns = np.zeros(values.shape[1:])
-    squares = np.zeros(values.shape[1:])
-    for top in range(0, len(values), EXACT_ROWS):
-        block = values[top : top + EXACT_ROWS].astype(dtype)
+    height, width, count = values.shape
+    rows = max(1, min(EXACT_ROWS, CHUNK_VALUES // max(width * count, 1)))
+    columns, squares = np.zeros((width, count)), np.zeros((width, count))
+    for top in range(0, height, rows):
+        block = values[top : top + rows].astype(dtype)
+        if shift is not None:
+            block -= shift
+        if valid is not None:
+            block[~valid[top : top + rows]] = 0.0
         columns += np.add.reduce(block, axis=0)
         np.multiply(block, block, out=block)
         squares += np.add.reduce(block, axis=0)
