@@ -12,7 +12,11 @@ changed on purpose: see ``glacier.data.preprocess.moments``), and the private st
 
     python scripts/compare_preprocess.py --baseline 68b7653          # prints one line per case
     python scripts/compare_preprocess.py --baseline 68b7653 --tiles 6 --keep /tmp/compare
+    python scripts/compare_preprocess.py --baseline 68b7653 --cases everest_tiled --tiles 6 --time 3
 
+Every run writes into a folder that was emptied first (``--keep`` folders too). ``--time N`` then
+also times both revisions' fresh runs on the tiled Everest, interleaved with its I/O limit
+(``benchmarks.preprocess_workloads.everest_io``), N rounds, and prints the medians and ratios.
 Exit status 1 when any file differs.
 """
 
@@ -22,10 +26,13 @@ import argparse
 import json
 import math
 import os
+import shutil
+import statistics
 import subprocess
 import sys
 import tarfile
 import tempfile
+import time
 from io import BytesIO
 from pathlib import Path
 from typing import Any
@@ -123,11 +130,20 @@ def export_revision(revision: str, into: Path) -> Path:
     return into / "src"
 
 
-def in_child(src: Path, *args: str) -> None:
-    """Run this script with ``src`` first on the path (and this tree's benchmarks/tests)."""
+def in_child(src: Path, *args: str) -> str:
+    """Run this script with ``src`` first on the path (and this tree's benchmarks/tests).
+
+    Returns:
+        What the child printed.
+    """
     path = os.pathsep.join([str(src), str(ROOT), str(ROOT / "tests")])
     env = {**os.environ, "PYTHONPATH": path}
-    subprocess.run([sys.executable, __file__, *args], env=env, check=True)
+    done = subprocess.run(
+        [sys.executable, __file__, *args], env=env, capture_output=True, text=True, check=False
+    )
+    if done.returncode:
+        raise SystemExit(f"{' '.join(args[:2])} with {src} failed:\n{done.stderr[-3000:]}")
+    return done.stdout
 
 
 def outputs(folder: Path) -> dict[str, Path]:
@@ -168,39 +184,93 @@ def compare(ours: Path, theirs: Path) -> list[str]:
     return problems
 
 
+def compare_case(case: str, work: Path, baseline_src: Path, tiles: int) -> bool:
+    """Preprocess one case with both revisions into fresh folders; print and return sameness."""
+    shutil.rmtree(work / case, ignore_errors=True)  # every run starts from nothing
+    inputs = work / case / "inputs"
+    in_child(ROOT / "src", "--inputs", case, str(inputs), "--tiles", str(tiles))
+    for name, src in (("baseline", baseline_src), ("ours", ROOT / "src")):
+        out = work / case / name
+        in_child(src, "--run", case, str(inputs), str(out), "--tiles", str(tiles))
+    problems = compare(work / case / "ours", work / case / "baseline")
+    count = len(outputs(work / case / "ours"))
+    print(f"{case}: {'SAME' if not problems else 'DIFFERENT'} ({count} files)")
+    for problem in problems:
+        print(f"  {problem}")
+    return not problems
+
+
+def time_everest(work: Path, baseline_src: Path, tiles: int, rounds: int) -> None:
+    """Fresh runs of both revisions on the tiled Everest, interleaved with its I/O limit.
+
+    Each run is the pipeline in a fresh process (in-process time, no start-up) into a new
+    folder; medians of ``rounds``; ratio = I/O limit / run (higher is better, 1 = at the limit).
+    """
+    folder = work / "timing"
+    shutil.rmtree(folder, ignore_errors=True)
+    in_child(ROOT / "src", "--inputs", "everest_tiled", str(folder), "--tiles", str(tiles))
+    times: dict[str, list[float]] = {"I/O limit": [], "baseline": [], "ours": []}
+    for round_ in range(rounds):
+        times["I/O limit"].append(child_seconds(ROOT / "src", "--io", str(folder)))
+        for name, src in (("baseline", baseline_src), ("ours", ROOT / "src")):
+            out = str(folder / f"{name}-{round_}")
+            times[name].append(child_seconds(src, "--timed-run", str(folder), out))
+    limit = statistics.median(times["I/O limit"])
+    for name, values in times.items():
+        median = statistics.median(values)
+        print(
+            f"tiled Everest {tiles}×{tiles} {name}: {median:.2f} s (median of {rounds}: "
+            f"{', '.join(f'{v:.2f}' for v in values)}), I/O limit / it = {limit / median:.2f}"
+        )
+
+
+def child_seconds(src: Path, *args: str) -> float:
+    """The seconds a child prints last."""
+    return float(in_child(src, *args).strip().splitlines()[-1])
+
+
+def child(args: argparse.Namespace) -> None:
+    """What a child process was asked to do."""
+    if args.inputs:
+        make_inputs(args.inputs[0], Path(args.inputs[1]), args.tiles)
+    elif args.run:
+        run_case(args.run[0], Path(args.run[1]), Path(args.run[2]), args.tiles)
+    elif args.io:
+        from benchmarks.preprocess_workloads import everest_io
+
+        print(everest_io({"dir": args.io})["seconds"])
+    else:
+        start = time.perf_counter()
+        run_case("everest_tiled", Path(args.timed_run[0]), Path(args.timed_run[1]), args.tiles)
+        print(time.perf_counter() - start)
+
+
 def main() -> int:
-    """Compare every case; 1 when any output differs."""
+    """Compare every case (and time the tiled Everest with ``--time``); 1 when outputs differ."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--baseline", default="main", help="git revision to compare with")
     parser.add_argument("--cases", default=",".join(CASES))
     parser.add_argument("--tiles", type=int, default=2, help="tiled Everest: n × n copies")
-    parser.add_argument("--keep", type=Path, help="work here (kept) instead of a temp folder")
+    parser.add_argument("--keep", type=Path, help="work here (emptied first, then kept)")
+    parser.add_argument("--time", type=int, default=0, help="also time N rounds (see above)")
     parser.add_argument("--inputs", nargs=2, help=argparse.SUPPRESS)  # child: CASE FOLDER
     parser.add_argument("--run", nargs=3, help=argparse.SUPPRESS)  # child: CASE FOLDER OUT
+    parser.add_argument("--io", help=argparse.SUPPRESS)  # child: FOLDER
+    parser.add_argument("--timed-run", nargs=2, help=argparse.SUPPRESS)  # child: FOLDER OUT
     args = parser.parse_args()
-    if args.inputs:
-        make_inputs(args.inputs[0], Path(args.inputs[1]), args.tiles)
-        return 0
-    if args.run:
-        run_case(args.run[0], Path(args.run[1]), Path(args.run[2]), args.tiles)
+    if args.inputs or args.run or args.io or args.timed_run:
+        child(args)
         return 0
     with tempfile.TemporaryDirectory(prefix="glacier-compare-") as tmp:
         work = args.keep or Path(tmp)
+        shutil.rmtree(work / "baseline", ignore_errors=True)
         baseline_src = export_revision(args.baseline, work / "baseline")
-        failed = False
-        for case in args.cases.split(","):
-            inputs = work / case / "inputs"
-            in_child(ROOT / "src", "--inputs", case, str(inputs), "--tiles", str(args.tiles))
-            for name, src in (("baseline", baseline_src), ("ours", ROOT / "src")):
-                out = work / case / name
-                in_child(src, "--run", case, str(inputs), str(out), "--tiles", str(args.tiles))
-            problems = compare(work / case / "ours", work / case / "baseline")
-            count = len(outputs(work / case / "ours"))
-            print(f"{case}: {'SAME' if not problems else 'DIFFERENT'} ({count} files)")
-            for problem in problems:
-                print(f"  {problem}")
-            failed |= bool(problems)
-    return 1 if failed else 0
+        same = [
+            compare_case(case, work, baseline_src, args.tiles) for case in args.cases.split(",")
+        ]
+        if args.time:
+            time_everest(work, baseline_src, args.tiles, args.time)
+    return 0 if all(same) else 1
 
 
 if __name__ == "__main__":
