@@ -7,8 +7,9 @@ thousands of outlines), the synthetic scene (float32 bands, nodata stripes and a
 region, a DEM on another grid, outlines with holes, MultiPolygons, an invalid bow-tie, debris in
 EPSG:4326) and a miniature of the HKH release's raw tiles (15 bands stored in five dtypes, the
 all-zero nodata rule). Every file of the processed folders is compared byte for byte, except
-``dataset.json``'s statistics, compared to a relative 1e-12 (their float64 accumulation order
-changed on purpose: see ``glacier.data.preprocess.moments``), and the private stage records.
+``dataset.json``'s statistics, compared to a relative 1e-11 (their float64 accumulation changed
+on purpose, see ``glacier.data.preprocess.moments``: exact for 8/16-bit channels, where the
+older sums were off by up to 1e-12), and the private stage records.
 
     python scripts/compare_preprocess.py --baseline 68b7653          # prints one line per case
     python scripts/compare_preprocess.py --baseline 68b7653 --tiles 6 --keep /tmp/compare
@@ -40,7 +41,10 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 CASES = ("everest_tiled", "synthetic", "hkh_tiles")
 PRIVATE = (".stages", ".staging")  # stage records and staging: internal, not outputs
-STATS_RTOL = 1e-12
+# the starting point's statistics summed a million pixels at a time in sequence: on the tiled
+# Everest 6×6 (13.5 M training pixels) its std is off by up to 1.04e-12 relative to the exact
+# value, which the cell moments give for 8-bit channels
+STATS_RTOL = 1e-11
 
 
 def make_inputs(case: str, folder: Path, tiles: int) -> None:
