@@ -40,7 +40,9 @@ def fresh_output(path: str | Path) -> Path:
 
 def _run_pipeline(out: Path, spec: Any, split: Any) -> dict[str, Any]:
     from glacier.data.preprocess import Preprocessor, SliceFilter
+    from glacier.utils.runtime import tune_malloc
 
+    tune_malloc()  # as `glacier preprocess` does
     keep = SliceFilter(min_total_fraction=0.0, max_nodata_fraction=1.0)
     start = time.perf_counter()
     with AnonPeak() as anon:
