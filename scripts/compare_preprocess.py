@@ -208,29 +208,32 @@ def time_everest(work: Path, baseline_src: Path, tiles: int, rounds: int) -> Non
     """Fresh runs of both revisions on the tiled Everest, interleaved with its I/O limit.
 
     Each run is the pipeline in a fresh process (in-process time, no start-up) into a new
-    folder; medians of ``rounds``; ratio = I/O limit / run (higher is better, 1 = at the limit).
+    folder; medians of ``rounds`` of the wall time and of the process's CPU time (user +
+    system: less sensitive to other processes on a shared machine); ratio = I/O limit / run
+    (higher is better, 1 = at the limit).
     """
     folder = work / "timing"
     shutil.rmtree(folder, ignore_errors=True)
     in_child(ROOT / "src", "--inputs", "everest_tiled", str(folder), "--tiles", str(tiles))
-    times: dict[str, list[float]] = {"I/O limit": [], "baseline": [], "ours": []}
+    times: dict[str, list[tuple[float, float]]] = {"I/O limit": [], "baseline": [], "ours": []}
     for round_ in range(rounds):
         times["I/O limit"].append(child_seconds(ROOT / "src", "--io", str(folder)))
         for name, src in (("baseline", baseline_src), ("ours", ROOT / "src")):
             out = str(folder / f"{name}-{round_}")
             times[name].append(child_seconds(src, "--timed-run", str(folder), out))
-    limit = statistics.median(times["I/O limit"])
+    limit = [statistics.median(t[k] for t in times["I/O limit"]) for k in (0, 1)]
     for name, values in times.items():
-        median = statistics.median(values)
+        wall, cpu = (statistics.median(t[k] for t in values) for k in (0, 1))
         print(
-            f"tiled Everest {tiles}×{tiles} {name}: {median:.2f} s (median of {rounds}: "
-            f"{', '.join(f'{v:.2f}' for v in values)}), I/O limit / it = {limit / median:.2f}"
+            f"tiled Everest {tiles}×{tiles} {name}: wall {wall:.2f} s, CPU {cpu:.2f} s (medians "
+            f"of {rounds}); I/O limit / it: wall {limit[0] / wall:.2f}, CPU {limit[1] / cpu:.2f}"
         )
 
 
-def child_seconds(src: Path, *args: str) -> float:
-    """The seconds a child prints last."""
-    return float(in_child(src, *args).strip().splitlines()[-1])
+def child_seconds(src: Path, *args: str) -> tuple[float, float]:
+    """The wall and CPU seconds a child prints last."""
+    wall, cpu = in_child(src, *args).strip().splitlines()[-1].split()
+    return float(wall), float(cpu)
 
 
 def child(args: argparse.Namespace) -> None:
@@ -242,11 +245,12 @@ def child(args: argparse.Namespace) -> None:
     elif args.io:
         from benchmarks.preprocess_workloads import everest_io
 
-        print(everest_io({"dir": args.io})["seconds"])
+        limit = everest_io({"dir": args.io})
+        print(limit["seconds"], limit["cpu_seconds"])
     else:
-        start = time.perf_counter()
+        wall, cpu = time.perf_counter(), time.process_time()
         run_case("everest_tiled", Path(args.timed_run[0]), Path(args.timed_run[1]), args.tiles)
-        print(time.perf_counter() - start)
+        print(time.perf_counter() - wall, time.process_time() - cpu)
 
 
 def main() -> int:
