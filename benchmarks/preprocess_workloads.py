@@ -9,6 +9,7 @@ Inputs and the I/O limits read from the warm page cache, as the runs do.
 
 from __future__ import annotations
 
+import resource
 import subprocess
 import sys
 import tempfile
@@ -227,8 +228,9 @@ def preprocess_everest_command(args: dict[str, Any]) -> dict[str, Any]:
     """``glacier preprocess`` on the tiled Everest into a fresh ``out``, as a user runs it.
 
     The data config is written as a YAML file into a config folder that ``hydra.searchpath``
-    adds. Returns the command's wall time and its start-up: the same command with ``--cfg job``
-    (the interpreter, the imports of the preprocessing task, Hydra composing the config; no run).
+    adds. Returns the command's wall and CPU time and its start-up: the same command with
+    ``--cfg job`` (the interpreter, the imports of the preprocessing task, Hydra composing the
+    config; no run).
     """
     import yaml
 
@@ -246,12 +248,25 @@ def preprocess_everest_command(args: dict[str, Any]) -> dict[str, Any]:
         f"hydra.run.dir={out.parent / (out.name + '-hydra')}",
         "preprocessor.progress=false",
     ]
+    startup, startup_cpu = _timed_child([*command, *overrides, "--cfg", "job"])
+    seconds, cpu = _timed_child([*command, *overrides])
+    return {
+        "seconds": seconds,
+        "cpu_seconds": cpu,
+        "startup_seconds": startup,
+        "startup_cpu_seconds": startup_cpu,
+    }
+
+
+def _timed_child(command: list[str]) -> tuple[float, float]:
+    """Wall and CPU (user + system) seconds of a command run to completion."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    subprocess.run([*command, *overrides, "--cfg", "job"], check=True, capture_output=True)
-    startup = time.perf_counter() - start
-    start = time.perf_counter()
-    subprocess.run([*command, *overrides], check=True, capture_output=True)
-    return {"seconds": time.perf_counter() - start, "startup_seconds": startup}
+    subprocess.run(command, check=True, capture_output=True)
+    seconds = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    return seconds, cpu
 
 
 def storage(processed: Path) -> dict[str, Any]:

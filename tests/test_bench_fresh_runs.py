@@ -55,6 +55,8 @@ class FakeWorkloads:
         return {
             "seconds": 2.0 if name != "rerun_everest" else 0.1,
             "startup_seconds": 0.5,
+            "cpu_seconds": 1.0 if name != "rerun_everest" else 0.05,
+            "startup_cpu_seconds": 0.4,
             "outlines": 86,
             "slices": 20,
             "stored_bytes": 100,

@@ -33,8 +33,9 @@ def test_prediction_rows_compare_each_figure_with_its_limit(tmp_path: Path) -> N
 
 def test_everest_rows_time_fresh_runs_and_show_pixels_stored_once(tmp_path: Path) -> None:
     rows = everest_rows(tmp_path, tiles=1, repeats=1)
-    fresh, rerun, command, stored, windows, predecessor = rows
+    fresh, cpu, rerun, command, stored, windows, predecessor = rows
     assert "fresh run" in fresh["name"] and "unchanged rerun" in rerun["name"]
+    assert "CPU time" in cpu["name"] and cpu["value"] > 0 and not cpu["gate"]
     assert fresh["limit"] == rerun["limit"]  # the same I/O limit
     assert rerun["value"] > fresh["value"]  # skipping every stage costs less than doing them
     assert "whole `glacier preprocess`" in command["name"] and command["value"] > 0
