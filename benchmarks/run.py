@@ -245,6 +245,7 @@ def main() -> None:
     parser.add_argument(
         "--only", default=",".join(GROUPS), help=f"comma-separated groups of rows: {GROUPS}"
     )
+    parser.add_argument("--json", type=Path, help="also write this run's results here")
     args = parser.parse_args()
     quick, only = args.quick, set(args.only.split(","))
     if only - set(GROUPS):
@@ -282,10 +283,11 @@ def main() -> None:
         "comparisons": rows,
     }
     complete = not quick and only == set(GROUPS)
-    if complete:
-        RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    written = [path for path in (RESULTS if complete else None, args.json) if path is not None]
+    for path in written:
+        path.write_text(json.dumps(results, indent=2) + "\n")
     print_table(rows)
-    print(f"\nwritten: {RESULTS if complete else '(quick or partial run: not written)'}")
+    print(f"\nwritten: {', '.join(map(str, written)) or '(quick or partial run: not written)'}")
 
 
 if __name__ == "__main__":
