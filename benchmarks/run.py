@@ -1,9 +1,11 @@
 """Run every benchmark, print figure / limit / ratio / target, write ``benchmarks/results.json``.
 
 Every ratio is oriented so that higher is better and a target is met when ratio >= target.
-Workloads run in fresh processes (``benchmarks.workloads``) so peak RSS is per workload. Rows
-marked ``gate`` must be met on the 2-core CPU machine; GPU rows run only where CUDA is present
-and state the goal without gating.
+Workloads run in fresh processes (``benchmarks.workloads``) so peak RSS is per workload, and
+every timed run that writes outputs writes them into a folder of its own: no row can time a stage
+that finds its outputs up to date and skips (the unchanged rerun has a row of its own, labelled
+so). Rows marked ``gate`` must be met on the 2-core CPU machine; GPU rows run only where CUDA is
+present and state the goal without gating. ``--only everest,preprocess`` runs some groups.
 """
 
 from __future__ import annotations
@@ -13,117 +15,17 @@ import json
 import os
 import platform
 import statistics
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
+from benchmarks.preprocess_rows import everest_rows, preprocessing_rows
+from benchmarks.rows import ROOT, comparison, workload
+
+__all__ = ["comparison", "everest_rows", "preprocessing_rows", "workload"]
+
 RESULTS = ROOT / "benchmarks" / "results.json"
-
-
-def workload(name: str, **args: Any) -> dict[str, Any]:
-    """Run one workload in a fresh Python process and return its JSON result."""
-    done = subprocess.run(
-        [sys.executable, "-m", "benchmarks.workloads", name, json.dumps(args)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if done.returncode:
-        raise RuntimeError(f"benchmark workload {name} failed:\n{done.stderr[-3000:]}")
-    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
-    return result
-
-
-def comparison(
-    name: str,
-    value: float,
-    limit: float,
-    unit: str,
-    target: float,
-    ratio: float | None = None,
-    gate: bool = True,
-) -> dict[str, Any]:
-    """One row: a measured figure beside its limit, as a higher-is-better ratio."""
-    ratio = value / limit if ratio is None else ratio
-    return {
-        "name": name,
-        "value": round(value, 4),
-        "limit": round(limit, 4),
-        "unit": unit,
-        "ratio": round(ratio, 3),
-        "target": target,
-        "met": ratio >= target,
-        "gate": gate,
-    }
-
-
-def preprocessing_rows(folder: Path, size: int, bands: int, tile: int) -> list[dict[str, Any]]:
-    """Preprocessing MB/s against reading the scene and writing its bytes once; memory."""
-    scene_mb = size * size * bands * 4 / 1e6
-    io = workload("store_io", dir=str(folder))
-    pre = workload("preprocess", dir=str(folder), bands=bands, tile=tile)
-    return [
-        comparison(
-            f"preprocess {size}²×{bands} float32 vs read + write of its bytes once",
-            scene_mb / pre["seconds"],
-            scene_mb / io["seconds"],
-            "MB/s",
-            0.30,
-        ),
-        comparison(
-            "preprocess memory, scene / peak anonymous RSS (total with the mapped output "
-            f"{pre['peak_rss_mb']:.0f} MB)",
-            scene_mb,
-            pre["peak_anon_mb"],
-            "MB",
-            1.0,
-        ),
-    ]
-
-
-def everest_rows(folder: Path, tiles: int) -> list[dict[str, Any]]:
-    """Many small slices at the I/O limit (the tiled Everest), and what is stored."""
-    made = workload("make_everest_tiled", dir=str(folder), tiles=tiles)
-    io = workload("everest_io", dir=str(folder))
-    runs = [workload("preprocess_everest", dir=str(folder)) for _ in range(2)]
-    run = min(runs, key=lambda r: r["seconds"])
-    predecessor_bytes = run["slices"] * 128 * 128 * 6 * 4 * 2  # float32 slices, twice
-    return [
-        comparison(
-            f"tiled Everest {tiles}×{tiles} ({made['outlines']} outlines, {run['slices']} "
-            "slices of 128 px) vs read + write of the stored bytes",
-            1 / run["seconds"],
-            1 / io["seconds"],
-            "runs/s",
-            0.5,
-        ),
-        comparison(
-            "storage: stored pixel arrays / every non-label, non-metadata byte (≤ 1.05)",
-            run["stored_bytes"] / 1e6,
-            run["other_bytes"] / 1e6,
-            "MB",
-            1 / 1.05,
-        ),
-        comparison(
-            "storage: slice windows in source dtypes / stored pixel arrays (≤ 1.1)",
-            run["window_bytes"] / 1e6,
-            run["stored_bytes"] / 1e6,
-            "MB",
-            1 / 1.1,
-        ),
-        comparison(
-            "storage: predecessor's two float32 slice copies / stored pixel arrays",
-            predecessor_bytes / 1e6,
-            run["stored_bytes"] / 1e6,
-            "MB",
-            1.0,
-            gate=False,
-        ),
-    ]
+GROUPS = ("preprocess", "everest", "loader", "training", "prediction", "gpu")
 
 
 def training_rows(channels: int, steps: int) -> tuple[list[dict[str, Any]], dict[str, float]]:
@@ -335,27 +237,39 @@ def print_table(rows: list[dict[str, Any]]) -> None:
 
 
 def main() -> None:
-    """Run the benchmarks (``--quick`` shrinks everything for a smoke run)."""
+    """Run the benchmarks (``--quick`` shrinks everything; ``--only`` runs some groups)."""
     import torch
 
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="small scenes, one repeat")
-    quick = parser.parse_args().quick
+    parser.add_argument(
+        "--only", default=",".join(GROUPS), help=f"comma-separated groups of rows: {GROUPS}"
+    )
+    parser.add_argument("--json", type=Path, help="also write this run's results here")
+    args = parser.parse_args()
+    quick, only = args.quick, set(args.only.split(","))
+    if only - set(GROUPS):
+        parser.error(f"--only: unknown group(s) {sorted(only - set(GROUPS))}; known: {GROUPS}")
     size, predict_size, bands, steps, repeats, tiles = (
         (1024, 1024, 10, 1, 1, 2) if quick else (4000, 8000, 10, 2, 3, 6)
     )
     rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="glacier-bench-") as tmp:
         folder = Path(tmp)
-        workload("make_scene", dir=str(folder), size=size, bands=bands)
-        rows += preprocessing_rows(folder, size, bands, tile=512)
-        (folder / "everest").mkdir()
-        rows += everest_rows(folder / "everest", tiles)
-        rows += loader_rows(folder / "loader", steps)
-        rows += training_rows(bands, steps)[0]
-    with tempfile.TemporaryDirectory(prefix="glacier-bench-") as tmp:
-        rows += prediction_rows(Path(tmp), predict_size, bands, repeats)
-    if torch.cuda.is_available():
+        if "preprocess" in only:
+            workload("make_scene", dir=str(folder), size=size, bands=bands)
+            rows += preprocessing_rows(folder, size, bands, tile=512)
+        if "everest" in only:
+            (folder / "everest").mkdir()
+            rows += everest_rows(folder / "everest", tiles, repeats)
+        if "loader" in only:
+            rows += loader_rows(folder / "loader", steps)
+        if "training" in only:
+            rows += training_rows(bands, steps)[0]
+    if "prediction" in only:
+        with tempfile.TemporaryDirectory(prefix="glacier-bench-") as tmp:
+            rows += prediction_rows(Path(tmp), predict_size, bands, repeats)
+    if torch.cuda.is_available() and "gpu" in only:
         with tempfile.TemporaryDirectory(prefix="glacier-bench-") as tmp:
             rows += gpu_rows(Path(tmp), predict_size, bands)
             rows += gpu_loader_rows(Path(tmp) / "loader")
@@ -368,10 +282,12 @@ def main() -> None:
         "gpu_rows": "measured" if torch.cuda.is_available() else "not run: no CUDA device",
         "comparisons": rows,
     }
-    if not quick:
-        RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    complete = not quick and only == set(GROUPS)
+    written = [path for path in (RESULTS if complete else None, args.json) if path is not None]
+    for path in written:
+        path.write_text(json.dumps(results, indent=2) + "\n")
     print_table(rows)
-    print(f"\nwritten: {RESULTS if not quick else '(quick run: not written)'}")
+    print(f"\nwritten: {', '.join(map(str, written)) or '(quick or partial run: not written)'}")
 
 
 if __name__ == "__main__":

@@ -93,6 +93,12 @@ def test_preprocessing_imports_no_deep_learning_framework() -> None:
     assert not loaded & {"torch", "pytorch_lightning", "segmentation_models_pytorch"}
 
 
+def test_preprocessing_starts_without_modules_it_does_not_use() -> None:
+    # start-up is part of every `glacier preprocess` (SciPy alone cost it ~0.25 s)
+    loaded = imported_after("import glacier.tasks.preprocess")
+    assert not loaded & {"scipy", "matplotlib", "torch", "wandb", "requests"}
+
+
 def test_a_loss_does_not_import_lightning() -> None:
     loaded = imported_after("from glacier.models import DiceLoss")
     assert "torch" in loaded and "pytorch_lightning" not in loaded

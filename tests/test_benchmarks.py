@@ -31,9 +31,14 @@ def test_prediction_rows_compare_each_figure_with_its_limit(tmp_path: Path) -> N
     assert rows[4]["value"] == pytest.approx(scene_mb, rel=1e-3)
 
 
-def test_storage_rows_show_pixels_stored_once(tmp_path: Path) -> None:
-    rows = everest_rows(tmp_path, tiles=1)
-    stored, windows, predecessor = rows[1], rows[2], rows[3]
+def test_everest_rows_time_fresh_runs_and_show_pixels_stored_once(tmp_path: Path) -> None:
+    rows = everest_rows(tmp_path, tiles=1, repeats=1)
+    fresh, cpu, rerun, command, stored, windows, predecessor = rows
+    assert "fresh run" in fresh["name"] and "unchanged rerun" in rerun["name"]
+    assert "CPU time" in cpu["name"] and cpu["value"] > 0 and not cpu["gate"]
+    assert fresh["limit"] == rerun["limit"]  # the same I/O limit
+    assert rerun["value"] > fresh["value"]  # skipping every stage costs less than doing them
+    assert "whole `glacier preprocess`" in command["name"] and command["value"] > 0
     assert stored["ratio"] == pytest.approx(1.0) and stored["met"]
     assert windows["met"] and predecessor["ratio"] > 4  # uint8 once vs float32 twice
 

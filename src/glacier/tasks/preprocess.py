@@ -10,6 +10,7 @@ from omegaconf import DictConfig
 from glacier.data.preprocess import DatasetPreprocessor
 from glacier.tasks import hydra_entry
 from glacier.tasks.config import build
+from glacier.utils.runtime import tune_malloc
 
 log = logging.getLogger(__name__)
 
@@ -23,6 +24,7 @@ def run_preprocess(cfg: DictConfig) -> dict[str, Any] | None:
     Returns:
         The dataset description, or None when only a shard was processed.
     """
+    tune_malloc()  # a strip's temporaries reuse the heap instead of faulting in fresh pages
     preprocessor: DatasetPreprocessor = build(cfg.preprocessor, _convert_="all")
     info = preprocessor.run()
     where = preprocessor.processed_dir.resolve()

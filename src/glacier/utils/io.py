@@ -61,14 +61,18 @@ def write_text_atomic(path: Path | str, text: str) -> None:
         tmp.write_text(text)
 
 
-def write_json_atomic(path: Path | str, data: Any) -> None:
+def write_json_atomic(path: Path | str, data: Any, indent: int | None = 2) -> None:
     """Write JSON atomically, indented and with sorted keys for stable diffs.
 
     Args:
         path: Destination path.
         data: JSON-serialisable object.
+        indent: Spaces per level; None writes compact JSON (Python's C encoder, several times
+            faster on big records).
     """
-    write_text_atomic(path, json.dumps(data, indent=2, sort_keys=True, default=str) + "\n")
+    separators = None if indent is not None else (",", ":")
+    text = json.dumps(data, indent=indent, separators=separators, sort_keys=True, default=str)
+    write_text_atomic(path, text + "\n")
 
 
 def replace_directory(staging_dir: Path, final_dir: Path) -> None:

@@ -17,9 +17,10 @@ LARGE_THRESHOLD = 1 << 30
 def tune_malloc() -> bool:
     """Stop glibc from returning large buffers to the OS after every step.
 
-    CPU training allocates and frees the same large activations each step; with glibc's
-    defaults each allocation page-faults fresh memory, which costs 2-3x at 512² tiles.
-    Raising the mmap and trim thresholds keeps the memory in the process.
+    CPU training allocates and frees the same large activations each step, preprocessing the
+    same strip-sized temporaries for every strip; with glibc's defaults each allocation
+    page-faults fresh memory, which costs 2-3x at 512² tiles. Raising the mmap and trim
+    thresholds keeps the memory in the process.
 
     Returns:
         True when the settings were applied (glibc found), else False.

@@ -37,19 +37,43 @@ class RunningStats:
         if not len(values):
             return
         batch = values.astype(np.float64, copy=False)
-        n = float(len(batch))
         mean = batch.mean(axis=0)
-        m2 = ((batch - mean) ** 2).sum(axis=0)
+        self.merge(float(len(batch)), mean, ((batch - mean) ** 2).sum(axis=0))
+
+    def merge(self, count: float, mean: np.ndarray, m2: np.ndarray) -> None:
+        """Add a part's count, mean and sum of squared deviations per channel (Chan et al.).
+
+        Args:
+            count: Samples in the part (> 0).
+            mean: (C,) their mean.
+            m2: (C,) their sum of squared deviations from that mean.
+        """
         delta = mean - self.mean
-        total = self.count + n
-        self.mean += delta * n / total
-        self.m2 += m2 + delta**2 * self.count * n / total
+        total = self.count + count
+        self.mean += delta * count / total
+        self.m2 += m2 + delta**2 * self.count * count / total
         self.count = total
 
     @property
     def std(self) -> np.ndarray:
         """Population standard deviation per channel."""
         return np.sqrt(self.m2 / np.maximum(self.count, 1))
+
+    def channel_stats(self, channels: Sequence[str]) -> ChannelStats:
+        """The statistics of ``channels`` (stored order); a constant channel gets std 1.
+
+        Raises:
+            GlacierInputError: If no sample was added (no valid training pixels).
+        """
+        if not self.count.max():
+            raise GlacierInputError("no valid training pixels: every training slice is nodata")
+        std = self.std
+        std[~(std > 0)] = 1.0
+        return ChannelStats(
+            mean=dict(zip(channels, self.mean.tolist(), strict=True)),
+            std=dict(zip(channels, std.tolist(), strict=True)),
+            pixels=int(self.count[0]),
+        )
 
 
 class PixelSource(Protocol):
@@ -81,15 +105,7 @@ def channel_stats(
     stats = RunningStats(len(channels))
     for values in source.training_pixels(train, progress):
         stats.update(values[np.isfinite(values).all(axis=1)])
-    if not stats.count.max():
-        raise GlacierInputError("no valid training pixels: every training slice is nodata")
-    std = stats.std
-    std[~(std > 0)] = 1.0
-    return ChannelStats(
-        mean=dict(zip(channels, stats.mean.tolist(), strict=True)),
-        std=dict(zip(channels, std.tolist(), strict=True)),
-        pixels=int(stats.count[0]),
-    )
+    return stats.channel_stats(channels)
 
 
 def assign_splits(

@@ -22,15 +22,11 @@ import pandas as pd
 from joblib import Parallel, delayed
 
 from glacier.data.checks import InputHeaders, scene_input_fingerprint, validate_inputs
-from glacier.data.contract import FORMAT_VERSION, DatasetContract
+from glacier.data.contract import FORMAT_VERSION, DatasetContract, storage_groups
 from glacier.data.labels import load_outlines
 from glacier.data.preprocess.filtering import SliceFilter
-from glacier.data.preprocess.postprocess import (
-    INDEX_COLUMNS,
-    assign_splits,
-    channel_stats,
-    write_dataset,
-)
+from glacier.data.preprocess.moments import CellMoments, training_stats
+from glacier.data.preprocess.postprocess import INDEX_COLUMNS, assign_splits, write_dataset
 from glacier.data.preprocess.protocol import Splitter
 from glacier.data.preprocess.scene_stage import process_scene, publish_scene, slices_geojson
 from glacier.data.preprocess.shards import (
@@ -51,6 +47,9 @@ from glacier.utils.progress import progress_bar
 
 log = logging.getLogger(__name__)
 STAGING = ".staging"
+# layout of a scene's stage record (its payload): part of every scene fingerprint, so records
+# written by another layout are redone, never misread. 2: cell moments for the statistics
+SCENE_RECORD = 2
 
 
 class Preprocessor:
@@ -129,7 +128,9 @@ class Preprocessor:
         return state if state.get("fingerprint") == expected else None
 
     def _save_state(self, name: str, key: str, payload: Any) -> None:
-        write_json_atomic(self._state_path(name), {"fingerprint": key, "payload": payload})
+        # compact: a scene's record holds every slice record and its cell moments
+        record = {"fingerprint": key, "payload": payload}
+        write_json_atomic(self._state_path(name), record, indent=None)
 
     def scene_key(self, scene: SceneSpec) -> str:
         """Fingerprint of everything that changes a scene's stored files and slice records."""
@@ -138,6 +139,7 @@ class Preprocessor:
         header = next(h for h in self.headers.scenes if h.id == scene.id)
         return fingerprint(
             FORMAT_VERSION,
+            SCENE_RECORD,
             self.contract.to_dict(),
             scene_input_fingerprint(header),  # band names and order, file sizes, times, grids
             [vars(label) | {"path": str(label.path)} for label in data.labels],
@@ -251,8 +253,10 @@ class Preprocessor:
                 missing_message(list(missing), len(self.data.scenes), self.wait_for_shards)
             )
 
-    def gather(self) -> tuple[pd.DataFrame, pd.DataFrame]:
-        """Every scene's metadata row and slice records; writes ``mask_metadata.csv``.
+    def gather(self) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, CellMoments]]:
+        """Every scene's metadata row, slice records and cell moments.
+
+        Writes ``mask_metadata.csv`` and ``slices/slices.geojson``.
 
         Raises:
             GlacierInputError: While some scene is not processed (shards still running).
@@ -260,23 +264,27 @@ class Preprocessor:
         missing = self.missing_scenes()
         if missing:
             raise GlacierInputError(missing_message(missing, len(self.data.scenes), 0))
-        metas, records = [], []
+        metas, records, moments = [], [], {}
         for scene in self.data.scenes:
             state = self._load_state(f"scene_{scene.id}", self.scene_key(scene))
             assert state is not None
             metas.append(state["payload"]["meta"])
             records.extend(state["payload"]["slices"])
+            moments[scene.id] = CellMoments.from_text(state["payload"]["moments"])
         table = pd.DataFrame(metas)
         write_text_atomic(self.processed_dir / "mask_metadata.csv", table.to_csv(index=False))
         slices = pd.DataFrame(records)
         write_text_atomic(self.processed_dir / "slices" / "slices.geojson", slices_geojson(slices))
-        return table, slices
+        return table, slices, moments
 
-    def run_postprocess(self, slices: pd.DataFrame) -> dict[str, Any]:
+    def run_postprocess(
+        self, slices: pd.DataFrame, moments: dict[str, CellMoments]
+    ) -> dict[str, Any]:
         """Filter, split, compute training statistics; write ``splits.csv`` and ``dataset.json``.
 
         Args:
             slices: Slice records of every scene.
+            moments: Each scene's cell moments (the statistics of any training set).
 
         Returns:
             The ``dataset.json`` content.
@@ -288,9 +296,9 @@ class Preprocessor:
             return dict(state["payload"])
         keep = self.filter.select(slices, self.data.classes)
         index, counts = assign_splits(slices, keep, self.split.assign(slices), len(slices))
-        store = SceneStore(self.processed_dir, self.contract.channels)
         train = index[index["split"] == "train"]
-        stats = channel_stats(store, train, self.contract.channel_names, self.progress)
+        groups = storage_groups(self.contract.channels)
+        stats = training_stats(moments, train, self.contract.channel_names, groups)
         contract = self.contract.with_stats(stats)
         extra = {"counts": counts, "storage": "scenes", "overlap": self.data.overlap}
         info = write_dataset(self.processed_dir, index[INDEX_COLUMNS], contract, extra)
@@ -322,5 +330,5 @@ class Preprocessor:
                     len(self.data.scenes),
                 )
                 return None
-        _, slices = self.gather()
-        return self.run_postprocess(slices)
+        _, slices, moments = self.gather()
+        return self.run_postprocess(slices, moments)

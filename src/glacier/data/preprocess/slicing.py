@@ -9,15 +9,15 @@ bounded by a strip plus the (H, W, K) uint8 labels.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from affine import Affine
 from rasterio.windows import Window
-from rasterio.windows import bounds as window_bounds
 
 from glacier.data.contract import (
     IGNORE_INDEX,
@@ -26,6 +26,7 @@ from glacier.data.contract import (
     fill_value,
     storage_groups,
 )
+from glacier.data.preprocess.moments import CellMoments, MomentAccumulator, cell_edges
 from glacier.data.raster import SceneReader
 from glacier.errors import GlacierInputError
 
@@ -80,23 +81,41 @@ def _store_rows(
     names: list[str],
     narrowed: set[int],
     strip: np.ndarray,
-    valid: np.ndarray,
+    keep: np.ndarray,
     rows: slice,
     scene: str,
-) -> None:
-    """Write rows of a (C, h, w) float32 strip (NaN = nodata) into the scene arrays."""
-    width = arrays.labels.shape[1]
-    take = strip[:, : rows.stop - rows.start, :width]
-    keep = valid[: rows.stop - rows.start, :width]
+) -> list[np.ndarray]:
+    """Write rows of a (C, h, w) float32 strip (NaN = nodata) into the scene arrays.
+
+    Args:
+        arrays: The scene's arrays.
+        names: Channel names (messages).
+        narrowed: Channels stored in a narrower integer dtype than read (checked lossless).
+        strip: The strip; its first ``rows`` rows and the scene's columns are stored.
+        keep: (rows, W) valid pixels; the others get the array's fill value.
+        rows: The scene rows to write.
+        scene: Scene id (messages).
+
+    Returns:
+        The rows as stored: one (rows, W, Cg) array per storage group.
+    """
+    height, width = keep.shape
+    complete = bool(keep.all())
+    stored = []
     for group, target in zip(arrays.groups, arrays.images, strict=True):
-        part = take[list(group.channels)].transpose(1, 2, 0)
-        if np.dtype(group.dtype).kind in "iu":
-            for offset, channel in enumerate(group.channels):
-                if channel in narrowed:
-                    values = part[..., offset][keep]
-                    _check_lossless(values, group.dtype, names[channel], scene)
-            part = np.where(keep[..., None], part, fill_value(group.dtype))
-        target[rows] = part.astype(group.dtype)
+        part = np.empty((height, width, len(group.channels)), dtype=group.dtype)
+        integer = np.dtype(group.dtype).kind in "iu"
+        for offset, channel in enumerate(group.channels):
+            values = strip[channel, :height, :width]
+            if integer and channel in narrowed:
+                _check_lossless(values[keep], group.dtype, names[channel], scene)
+            with np.errstate(invalid="ignore"):  # NaN (nodata) cast to an integer: set below
+                part[..., offset] = values
+        if integer and not complete:
+            part[~keep] = fill_value(group.dtype)
+        target[rows] = part
+        stored.append(part)
+    return stored
 
 
 def _window_stats(
@@ -140,8 +159,8 @@ def slice_scene(
     overlap: int,
     scene_id: str,
     narrowed: set[int] | None = None,
-) -> list[dict[str, Any]]:
-    """Store the scene into ``arrays`` and return one record per slice window.
+) -> tuple[list[dict[str, Any]], CellMoments]:
+    """Store the scene into ``arrays``; return one record per slice window and cell moments.
 
     Args:
         reader: The open scene (raw bands + derived channels in contract order).
@@ -153,8 +172,10 @@ def slice_scene(
         narrowed: Channels stored in a narrower integer dtype than read (checked lossless).
 
     Returns:
-        Slice records: scene, slice number, offsets, size, CRS, footprint bounds in the scene
-        CRS, ``nodata_frac``, ``img_mean`` and ``mask_mean_{class}``.
+        Slice records (scene, slice number, offsets, size, CRS, footprint bounds in the scene
+        CRS, ``nodata_frac``, ``img_mean`` and ``mask_mean_{class}``) and the valid pixels'
+        moments per cell of the window grid (the statistics of any split, see
+        :mod:`glacier.data.preprocess.moments`).
     """
     size = contract.slice_size
     height, width = reader.height, reader.width
@@ -164,6 +185,9 @@ def slice_scene(
     buffer = np.empty((len(contract.channels), size, cover), dtype=np.float32)
     labels_strip = np.empty((size, cover, len(contract.classes)), dtype=np.uint8)
     records: list[dict[str, Any]] = []
+    moments = MomentAccumulator(
+        cell_edges(row_starts, size, height), cell_edges(col_starts, size, width), arrays.groups
+    )
     crs = reader.crs.to_string()
     names = contract.channel_names
     for index, row in enumerate(row_starts):
@@ -174,14 +198,16 @@ def slice_scene(
         # the rows only this strip writes: up to the next strip's start (all for the last)
         stop = row_starts[index + 1] if index + 1 < len(row_starts) else height
         rows = slice(row, min(stop, height))
-        _store_rows(arrays, names, narrowed or set(), strip, valid, rows, scene_id)
+        keep = valid[: rows.stop - rows.start, :width]
+        stored = _store_rows(arrays, names, narrowed or set(), strip, keep, rows, scene_id)
+        moments.add(row, stored, keep)
         labels_strip.fill(IGNORE_INDEX)
         labels_strip[:inside, :width] = arrays.labels[row : row + inside]
         labels_strip[~valid] = IGNORE_INDEX
         arrays.labels[row : row + inside] = labels_strip[:inside, :width]
         stats = _window_stats(strip, valid, labels_strip, contract.classes, col_starts, size)
-        for col, record in zip(col_starts, stats, strict=True):
-            left, bottom, right, top = window_bounds(Window(col, row, size, size), reader.transform)
+        bounds = window_bounds(reader.transform, row, col_starts, size)
+        for col, box, record in zip(col_starts, bounds, stats, strict=True):
             records.append(
                 {
                     "scene": scene_id,
@@ -190,14 +216,27 @@ def slice_scene(
                     "col_off": col,
                     "size": size,
                     "crs": crs,
-                    "x_min": left,
-                    "y_min": bottom,
-                    "x_max": right,
-                    "y_max": top,
+                    **dict(zip(("x_min", "y_min", "x_max", "y_max"), box, strict=True)),
                     **record,
                 }
             )
-    return records
+    return records, moments.moments
+
+
+def window_bounds(
+    transform: Affine, row: int, cols: Sequence[int], size: int
+) -> list[tuple[float, float, float, float]]:
+    """(left, bottom, right, top) of the windows of a strip, in the scene CRS.
+
+    The arithmetic of ``rasterio.windows.bounds`` (``transform @ (col, row)`` per corner), for
+    every window of the strip at once.
+    """
+    a, b, c, d, e, f = transform[:6]
+    start = np.asarray(cols, dtype=np.int64)
+    end = start + size
+    left, bottom = start * a + (row + size) * b + c, start * d + (row + size) * e + f
+    right, top = end * a + row * b + c, end * d + row * e + f
+    return list(zip(left.tolist(), bottom.tolist(), right.tolist(), top.tolist(), strict=True))
 
 
 def open_scene_arrays(

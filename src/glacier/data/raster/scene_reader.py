@@ -30,6 +30,9 @@ from glacier.data.raster.headers import (
 from glacier.data.spec import BandSource, SceneSpec
 from glacier.errors import GlacierInputError
 
+# integer dtypes whose every value float32 holds exactly (widening them is the same either way)
+EXACT_IN_FLOAT32 = {"uint8", "int8", "uint16", "int16"}
+
 
 def _open_checked(source: BandSource, scene_id: str) -> tuple[DatasetReader, RasterHeader]:
     """Open a band file; check its band count, CRS, transform and dtypes; return its header."""
@@ -233,8 +236,12 @@ class SceneReader:
             count = reader.count
             target = out[channel : channel + count, dr : dr + int(inner.height)]
             target = target[:, :, dc : dc + int(inner.width)]
-            if inside:  # straight into the result: no temporary, no copy
+            if inside and reader.dtypes[0] == "float32":  # straight into the result
                 reader.read(window=inner, out=target)
+            elif set(reader.dtypes) <= EXACT_IN_FLOAT32:
+                # read in the file's own dtype and widen with numpy: GDAL's own conversion of a
+                # pixel-interleaved file with GTIFF_DIRECT_IO costs 10x the read (same values)
+                target[...] = reader.read(window=inner)
             else:
                 target[...] = reader.read(window=inner, out_dtype=np.float32)
             if nodata is not None and not np.isnan(nodata):
@@ -273,7 +280,7 @@ class SceneReader:
         out = _output((len(self.band_names), int(window.height), int(window.width)), out)
         raw_count = len(self.scene.band_names)
         raw = self.read_raw(window, out=out[:raw_count])
-        valid = finite_everywhere(raw)
+        valid = self._inside_and_finite(raw, window)
         if self.nodata_all_zero:
             valid &= (raw != 0).any(axis=0)
         invalid = ~valid
@@ -296,6 +303,21 @@ class SceneReader:
             out[offset][invalid] = np.nan
             valid &= np.isfinite(out[offset])
         return out, valid
+
+    def _inside_and_finite(self, raw: np.ndarray, window: Window) -> np.ndarray:
+        """(h, w) pixels of a raw read inside the scene and finite in every band.
+
+        Padding past the scene's edge reads as NaN: it is marked invalid without being looked at,
+        so the finite check (:func:`finite_everywhere`) sees only the scene's own pixels.
+        """
+        clipped = _intersect(window, self.width, self.height)
+        valid = np.zeros(raw.shape[1:], dtype=bool)
+        if clipped is not None:
+            inner, row, col = clipped
+            rows = slice(row, row + int(inner.height))
+            cols = slice(col, col + int(inner.width))
+            valid[rows, cols] = finite_everywhere(raw[:, rows, cols])
+        return valid
 
     def close(self) -> None:
         """Close every open file."""

@@ -22,7 +22,6 @@ import shapely
 from affine import Affine
 from rasterio.features import rasterize
 from rasterio.transform import from_origin
-from scipy.ndimage import gaussian_filter
 
 from glacier.utils.io import atomic_path, write_json_atomic
 
@@ -90,6 +89,8 @@ def _class_map(shapes: dict[str, Any], width: int, height: int) -> np.ndarray:
 
 def _scene_pixels(classes: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """(6, H, W) float32 reflectance with smooth texture, SLC-off stripes (0) and a NaN patch."""
+    from scipy.ndimage import gaussian_filter  # here: `glacier preprocess` starts without SciPy
+
     height, width = classes.shape
     texture = gaussian_filter(rng.normal(0, 1, (height, width)), sigma=6)
     texture /= max(float(np.abs(texture).max()), 1e-6)

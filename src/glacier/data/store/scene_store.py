@@ -17,12 +17,11 @@ map of a few arrays per scene (measured in ``benchmarks/``).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
 
 import numpy as np
-import pandas as pd
 
 from glacier.data.contract import (
     IGNORE_INDEX,
@@ -32,9 +31,7 @@ from glacier.data.contract import (
     mask_path,
     storage_groups,
 )
-from glacier.data.store.training_pixels import scene_training_pixels
 from glacier.errors import GlacierInputError
-from glacier.utils.progress import progress_bar
 
 
 def read_window(
@@ -202,19 +199,3 @@ class SceneStore:
     def missing(self, scene_ids: Sequence[str]) -> list[Path]:
         """Files of these scenes that are missing or damaged (shorter than their header says)."""
         return [path for scene in scene_ids for path in self.paths(scene) if not complete_npy(path)]
-
-    def training_pixels(self, train: pd.DataFrame, progress: bool) -> Iterator[np.ndarray]:
-        """Valid pixels inside the training windows of every scene (each pixel once).
-
-        Args:
-            train: Index rows of the training slices.
-            progress: Show a progress bar.
-
-        Yields:
-            (N, C) float64 pixel values, a few scene rows at a time.
-        """
-        groups = [group.channels for group in self.groups]
-        scenes = train.groupby("scene", sort=True)
-        for scene_id, windows in progress_bar(scenes, scenes.ngroups, "stats", progress):
-            images, labels = self.arrays(str(scene_id))
-            yield from scene_training_pixels(images, groups, labels, windows)
