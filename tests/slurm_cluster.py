@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import re
+import shlex
 import subprocess
 import sys
 import time
@@ -14,6 +16,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 START, STOP = ROOT / "tests" / "slurm" / "start.sh", ROOT / "tests" / "slurm" / "stop.sh"
+DOCS = ROOT / "docs" / "scaling.md"
 CANNOT_START = 3  # start.sh's exit status where Slurm cannot run (no root, no apt-get)
 # What a submitit_slurm job asks of the test node (2 CPUs, ~23 GB, a 30-minute debug partition):
 # the shipped defaults (8 CPUs, 32 GB, 240 minutes) exceed it and sbatch refuses them.
@@ -75,6 +78,34 @@ class Cluster:
 def glacier_command(task: str, *overrides: str) -> list[str]:
     """``glacier TASK OVERRIDES`` as this interpreter runs it."""
     return [sys.executable, "-m", "glacier.cli", task, *overrides]
+
+
+def shell_words(command: str, **variables: list[str]) -> list[str]:
+    """A documented ``glacier ...`` line as arguments; ``$NAME`` words expand to ``variables``."""
+    words: list[str] = []
+    for word in shlex.split(command):
+        if word.startswith("$") and word[1:] in variables:
+            words += variables[word[1:]]
+            continue
+        for name, values in variables.items():
+            word = word.replace(f"${name}", " ".join(values))
+        words.append(word)
+    assert words[0] == "glacier", command
+    return words[1:]
+
+
+def documented(command: str) -> bool:
+    """Whether docs/scaling.md shows ``command`` (backslash-continued lines joined)."""
+    text = re.sub(r"\\\n\s*", " ", DOCS.read_text())
+    return command in re.sub(r"[ \t]+", " ", text)
+
+
+def run_documented(
+    cluster: Cluster, root: Path, command: str, timeout: float = 420, **variables: list[str]
+) -> subprocess.CompletedProcess[str]:
+    """Run a ``glacier`` command line that docs/scaling.md shows, from ``root``."""
+    assert documented(command), f"docs/scaling.md does not show: {command}"
+    return run_glacier(cluster, root, *shell_words(command, **variables), timeout=timeout)
 
 
 def run_glacier(

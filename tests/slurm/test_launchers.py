@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 import rasterio
 from scene_files import tree_checksums
-from slurm_cluster import LAUNCHER, Cluster, only, run_glacier, wait_until
+from slurm_cluster import LAUNCHER, Cluster, only, run_documented, wait_until
 from test_shards import two_scenes
 
 from glacier.data.spec import ensure_synthetic_dataset
@@ -44,15 +44,34 @@ def final_states(cluster: Cluster, sweep: Path) -> list[str]:
     return states()
 
 
+# docs/scaling.md shows these lines; $SLURM is LAUNCHER, $TWO_SCENES the synthetic scene under
+# two ids (tests/test_shards.py's two_scenes), $CKPT a checkpoint of the sweep.
+SHARDS = "glacier preprocess -m $TWO_SCENES shard=0,1 num_shards=2 $SLURM"
+GATHER = "glacier preprocess $TWO_SCENES stage=gather"
+WHOLE = "glacier preprocess $TWO_SCENES"
+PREPROCESS = "glacier preprocess data=synthetic"
+SWEEP = (
+    "glacier train -m dropout=0.1,0.3 data=synthetic model.depth=3 model.base_filters=8 "
+    "trainer.max_epochs=2 threads=1 callbacks.prediction_panels=null callbacks.progress_bar=null "
+    "trainer.enable_progress_bar=false logger=wandb $SLURM"
+)
+PREDICT = (
+    "glacier predict ckpt_path=$CKPT 'input=scenes/*.tif' data=synthetic tile_size=64 overlap=16 "
+    "mc_samples=2 progress=false"
+)
+PREDICT_ARRAY = PREDICT.replace("predict", "predict -m", 1) + (
+    " out_dir=maps 'shard=range(0,2)' num_shards=2 $SLURM"
+)
+PREDICT_ALONE = PREDICT + " out_dir=alone"
+
+
 def test_preprocessing_shards_as_a_slurm_array_then_gather_equal_one_process(
     slurm: Cluster, tmp_path: Path
 ) -> None:
     scenes = two_scenes(ensure_synthetic_dataset(tmp_path / "raw", seed=42))
-    sharded = tmp_path / "sharded"
-    sharded.mkdir()
-    done = run_glacier(
-        slurm, sharded, "preprocess", "-m", *scenes, "shard=0,1", "num_shards=2", *LAUNCHER
-    )
+    sharded, whole = tmp_path / "sharded", tmp_path / "whole"
+    sharded.mkdir(), whole.mkdir()
+    done = run_documented(slurm, sharded, SHARDS, TWO_SCENES=scenes, SLURM=LAUNCHER)
     assert done.returncode == 0, done.stderr[-3000:]
     sweep = only(sorted((sharded / "logs" / "preprocess" / "multiruns").iterdir()))
     script = submission(sweep)
@@ -60,39 +79,23 @@ def test_preprocessing_shards_as_a_slurm_array_then_gather_equal_one_process(
     assert final_states(slurm, sweep) == ["COMPLETED", "COMPLETED"]
     for job in ("0", "1"):
         assert "scenes: 1 selected" in (sweep / job / "preprocess.log").read_text()
-    done = run_glacier(slurm, sharded, "preprocess", *scenes, "stage=gather")
+    done = run_documented(slurm, sharded, GATHER, TWO_SCENES=scenes)
     assert done.returncode == 0, done.stderr[-3000:]
 
-    whole = tmp_path / "whole"
-    whole.mkdir()
-    done = run_glacier(slurm, whole, "preprocess", *scenes)
+    done = run_documented(slurm, whole, WHOLE, TWO_SCENES=scenes)
     assert done.returncode == 0, done.stderr[-3000:]
     expected = tree_checksums(whole / "data" / "processed" / "two", skip=())
     assert tree_checksums(sharded / "data" / "processed" / "two", skip=()) == expected
     assert {"dataset.json", "splits.csv", "slices/slices.geojson"} <= set(expected)
 
 
-TINY = [
-    "data=synthetic",
-    "model.depth=3",
-    "model.base_filters=8",
-    "trainer.max_epochs=2",
-    "threads=1",
-    "callbacks.prediction_panels=null",
-    "callbacks.progress_bar=null",
-    "trainer.enable_progress_bar=false",
-]
-
-
 @pytest.fixture(scope="module")
 def sweep(slurm: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """``glacier train -m dropout=0.1,0.3`` through Slurm on the preprocessed synthetic data."""
     root = tmp_path_factory.mktemp("sweep")
-    done = run_glacier(slurm, root, "preprocess", "data=synthetic")  # once, before the jobs
+    done = run_documented(slurm, root, PREPROCESS)  # once, before the jobs
     assert done.returncode == 0, done.stderr[-3000:]
-    done = run_glacier(
-        slurm, root, "train", "-m", "dropout=0.1,0.3", *TINY, "logger=wandb", *LAUNCHER
-    )
+    done = run_documented(slurm, root, SWEEP, SLURM=LAUNCHER)
     assert done.returncode == 0, done.stderr[-3000:]
     return only(sorted((root / "logs" / "train" / "multiruns").iterdir()))
 
@@ -120,24 +123,12 @@ def test_sharded_prediction_as_a_slurm_array_equals_one_process(
     (tmp_path / "scenes").mkdir()
     for name in ("a", "b", "c"):
         shutil.copy(scene, tmp_path / "scenes" / f"{name}.tif")
-    common = [f"ckpt_path={ckpt}", f"input={tmp_path}/scenes/*.tif", "data=synthetic"]
-    common += ["tile_size=64", "overlap=16", "mc_samples=2", "progress=false"]
-    done = run_glacier(
-        slurm,
-        tmp_path,
-        "predict",
-        "-m",
-        *common,
-        f"out_dir={tmp_path}/maps",
-        "shard=range(0,2)",
-        "num_shards=2",
-        *LAUNCHER,
-    )
+    done = run_documented(slurm, tmp_path, PREDICT_ARRAY, CKPT=[str(ckpt)], SLURM=LAUNCHER)
     assert done.returncode == 0, done.stderr[-3000:]
     sweep_dir = only(sorted((tmp_path / "logs" / "predict" / "multiruns").iterdir()))
     assert "#SBATCH --array=0-1%2" in submission(sweep_dir)
     assert final_states(slurm, sweep_dir) == ["COMPLETED", "COMPLETED"]
-    done = run_glacier(slurm, tmp_path, "predict", *common, f"out_dir={tmp_path}/alone")
+    done = run_documented(slurm, tmp_path, PREDICT_ALONE, CKPT=[str(ckpt)])
     assert done.returncode == 0, done.stderr[-3000:]
     assert_same_maps(tmp_path / "maps", tmp_path / "alone")
 
@@ -161,7 +152,8 @@ def assert_same_maps(maps: Path, alone: Path) -> None:
     for name in names:
         ours, theirs = maps / name, alone / name
         if name.endswith("_prediction.json"):
-            assert ours.read_text().replace(str(maps), str(alone)) == theirs.read_text()
+            text = ours.read_text().replace(str(maps), str(alone))
+            assert text.replace(f'"{maps.name}/', f'"{alone.name}/') == theirs.read_text()
         elif name.endswith(".stac.json"):
             stac = [json.loads(p.read_text()) for p in (ours, theirs)]
             for item in stac:

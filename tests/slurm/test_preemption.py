@@ -13,26 +13,30 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from slurm_cluster import LAUNCHER, Cluster, glacier_command, only, run_glacier, wait_until
+from slurm_cluster import (
+    LAUNCHER,
+    Cluster,
+    documented,
+    glacier_command,
+    only,
+    run_documented,
+    shell_words,
+    wait_until,
+)
 
 pytestmark = pytest.mark.slurm
 # A repeatable CPU run (fixed seed, one thread, deterministic kernels), long enough to be
-# signalled mid-training: 6 epochs of 12 batches.
-TRAIN = [
-    "data=synthetic",
-    "model.depth=3",
-    "model.base_filters=8",
-    "loss=ce",
-    "optimizer.lr=0.003",
-    "datamodule.batch_size=2",
-    "trainer.max_epochs=6",
-    "trainer.deterministic=true",
-    "threads=1",
-    "logger=csv",
-    "callbacks.prediction_panels=null",
-    "callbacks.progress_bar=null",
-    "trainer.enable_progress_bar=false",
-]
+# signalled mid-training (6 epochs of 12 batches), twice in one array (seed=7,7): task 0 runs
+# undisturbed, task 1 is signalled. docs/scaling.md shows these lines ($SLURM: LAUNCHER).
+PREPROCESS = "glacier preprocess data=synthetic"
+TWICE = (
+    "glacier train -m seed=7,7 data=synthetic model.depth=3 model.base_filters=8 loss=ce "
+    "optimizer.lr=0.003 datamodule.batch_size=2 trainer.max_epochs=6 trainer.deterministic=true "
+    "threads=1 logger=csv callbacks.prediction_panels=null callbacks.progress_bar=null "
+    "trainer.enable_progress_bar=false $SLURM"
+)
+SIGNAL = "scancel --signal=USR1 $TASK"  # what #SBATCH --signal=USR1@120 sends, now
+START_NOW = "scontrol update JobId=$TASK StartTime=now"
 # Equal in the two jobs' metrics.json when the resumed run trained exactly as the other.
 RESULTS = ("test", "final_fit", "best_score", "epochs", "global_step")
 
@@ -40,28 +44,29 @@ RESULTS = ("test", "final_fit", "best_score", "epochs", "global_step")
 def test_signalled_job_is_requeued_and_resumes_to_the_uninterrupted_result(
     slurm: Cluster, tmp_path: Path
 ) -> None:
-    done = run_glacier(slurm, tmp_path, "preprocess", "data=synthetic")
+    done = run_documented(slurm, tmp_path, PREPROCESS)
     assert done.returncode == 0, done.stderr[-3000:]
-    # the same job twice in one array: task 0 runs undisturbed, task 1 is signalled
+    assert documented(TWICE) and documented(SIGNAL) and documented(START_NOW)
+    output = (tmp_path / "launcher.log").open("w")
     launcher = subprocess.Popen(
-        glacier_command("train", "-m", "seed=7,7", *TRAIN, *LAUNCHER),
+        glacier_command(*shell_words(TWICE, SLURM=LAUNCHER)),
         cwd=tmp_path,
         env=slurm.env(tmp_path),
-        stdout=subprocess.PIPE,
+        stdout=output,
         stderr=subprocess.STDOUT,
-        text=True,
     )
     runs = tmp_path / "logs" / "train" / "multiruns"
     wait_until(lambda: bool(list(runs.glob("*/1/checkpoints/last.ckpt"))), 300, "epoch 1 of job 1")
     sweep = only(sorted(runs.iterdir()))
     signalled = only(sorted((sweep / ".submitit").glob("*_1"))).name
-    slurm.command("scancel", "--signal=USR1", signalled)  # what --signal=USR1@120 sends
+    slurm.command(*SIGNAL.replace("$TASK", signalled).split())
     wait_until(lambda: slurm.job(signalled)["JobState"] == "PENDING", 120, "the requeue")
     assert (sweep / "1" / "hpc_ckpt_1.ckpt").is_file()
     # Slurm holds a requeued job ~2 minutes before it may start again; start it now
-    slurm.command("scontrol", "update", f"JobId={signalled}", "StartTime=now")
-    output, _ = launcher.communicate(timeout=400)
-    assert launcher.returncode == 0, output[-3000:]
+    slurm.command(*START_NOW.replace("$TASK", signalled).split())
+    launcher.wait(timeout=400)
+    output.close()
+    assert launcher.returncode == 0, (tmp_path / "launcher.log").read_text()[-3000:]
 
     alone, resumed = (json.loads((sweep / j / "metrics.json").read_text()) for j in "01")
     assert {k: resumed[k] for k in RESULTS} == {k: alone[k] for k in RESULTS}
