@@ -5,10 +5,12 @@ from __future__ import annotations
 import os
 import signal
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
 import torch
+from pytorch_lightning.strategies import SingleDeviceStrategy
 from torch.utils.data import RandomSampler
 
 from glacier.data.loading import Augment, EpochSampler, ResumableLoader, ShuffledOrder
@@ -96,15 +98,16 @@ def test_augment_generators_resume_where_they_were() -> None:
 
 def test_the_requeue_signal_waits_for_the_end_of_the_training_batch() -> None:
     calls: list[int] = []
+    trainer = SimpleNamespace(strategy=SingleDeviceStrategy("cpu"))
     previous = signal.signal(signal.SIGUSR1, lambda signum, frame: calls.append(signum))
     try:
         callback = RequeueBetweenBatches()
         callback.on_train_start(None, None)  # type: ignore[arg-type]
         os.kill(os.getpid(), signal.SIGUSR1)  # arrives in the middle of a batch
         assert calls == []
-        callback.on_train_batch_end(None, None, None, None, 7)  # type: ignore[arg-type]
+        callback.on_train_batch_end(trainer, None, None, None, 7)  # type: ignore[arg-type]
         assert calls == [signal.SIGUSR1]
-        callback.on_train_batch_end(None, None, None, None, 8)  # type: ignore[arg-type]
+        callback.on_train_batch_end(trainer, None, None, None, 8)  # type: ignore[arg-type]
         assert calls == [signal.SIGUSR1]  # once
         callback.on_train_end(None, None)  # type: ignore[arg-type]
         os.kill(os.getpid(), signal.SIGUSR1)

@@ -26,11 +26,11 @@ from slurm_cluster import (
 
 pytestmark = pytest.mark.slurm
 # A repeatable CPU run (fixed seed, one thread, deterministic kernels), long enough to be
-# signalled mid-training (6 epochs of 12 batches), twice in one array (seed=7,7): task 0 runs
+# signalled mid-training (6 epochs of 12 batches), twice in one array (seed=42,42): task 0 runs
 # undisturbed, task 1 is signalled. docs/scaling.md shows these lines ($SLURM: LAUNCHER).
 PREPROCESS = "glacier preprocess data=synthetic"
 TWICE = (
-    "glacier train -m seed=7,7 data=synthetic model.depth=3 model.base_filters=8 loss=ce "
+    "glacier train -m seed=42,42 data=synthetic model.depth=3 model.base_filters=8 loss=ce "
     "optimizer.lr=0.003 datamodule.batch_size=2 trainer.max_epochs=6 trainer.deterministic=true "
     "threads=1 logger=csv callbacks.prediction_panels=null callbacks.progress_bar=null "
     "trainer.enable_progress_bar=false $SLURM"

@@ -114,7 +114,8 @@ class RequeueBetweenBatches(pl.Callback):
 
     At the start of training it takes over ``signum``'s handler, if one is set (Lightning's SLURM
     auto-requeue handler for SIGUSR1); the signal then only marks the request, and the handler
-    runs after the batch in progress (the first batch end after the signal).
+    runs after the batch in progress (the first batch end after the signal, the same one in
+    every process of a DDP run).
 
     Args:
         signum: The signal (SLURM's requeue signal as Lightning expects it: SIGUSR1).
@@ -145,8 +146,15 @@ class RequeueBetweenBatches(pl.Callback):
         batch: Any,
         batch_idx: int,
     ) -> None:
-        """Run the held handler now that the batch is complete."""
-        if self._requested and self._handler is not None:
+        """Run the held handler now that the batch is complete (on every rank at once).
+
+        Under DDP the signal reaches each process at a slightly different moment, and the
+        handler saves a checkpoint, which all processes must do together: any process's
+        request makes all of them hand over at this batch end.
+        """
+        if self._handler is None:
+            return
+        if trainer.strategy.reduce_boolean_decision(self._requested, all=False):
             self._requested = False
             log.info("%s: passing it on after training batch %d", self.signum.name, batch_idx)
             self._handler(self.signum, None)
