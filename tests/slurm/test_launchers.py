@@ -65,6 +65,20 @@ PREDICT_ARRAY = PREDICT.replace("predict", "predict -m", 1) + (
 PREDICT_ALONE = PREDICT + " out_dir=alone"
 
 
+SHIPPED = (
+    "glacier preprocess -m data=synthetic shard=0,1 num_shards=2 hydra/launcher=submitit_slurm"
+)
+
+
+def test_a_request_beyond_the_partition_is_refused_by_sbatch_at_once(
+    slurm: Cluster, tmp_path: Path
+) -> None:
+    done = run_documented(slurm, tmp_path, SHIPPED)  # 8 CPUs, 32 GB, 240 min on a 2-CPU node
+    assert done.returncode != 0
+    assert "sbatch: error: Batch job submission failed: More processors requested" in done.stderr
+    assert slurm.command("squeue", "--noheader") == ""  # nothing left pending
+
+
 def test_preprocessing_shards_as_a_slurm_array_then_gather_equal_one_process(
     slurm: Cluster, tmp_path: Path
 ) -> None:

@@ -8,9 +8,9 @@ resumes from it. Two callbacks make the resumed run train exactly as the uninter
 * :class:`RequeueBetweenBatches` holds the signal until the current training batch has ended and
   then hands it to Lightning's handler. Python runs a handler between any two bytecodes, e.g.
   half way through an optimizer step, which would save a state no uninterrupted run ever had.
-* :class:`RandomStates` keeps torch's (CPU and CUDA), NumPy's and Python's global random states
-  in every checkpoint and restores them just before the first training batch of the resumed
-  run, so dropout draws the masks it would have drawn.
+* :class:`RandomStates` keeps the global random states (torch's on the CPU and on the process's
+  GPU, NumPy's, Python's) in every checkpoint and restores them just before the first training
+  batch of the resumed run, so dropout draws the masks it would have drawn.
 
 The data side (the training order, the augmentation's generator) resumes with the data module
 (:class:`~glacier.data.loading.ResumableLoader`).
@@ -35,7 +35,7 @@ Handler = Callable[[int, FrameType | None], Any]
 
 
 def global_random_states() -> dict[str, Any]:
-    """The global random states (torch CPU and CUDA, NumPy, Python) as plain values.
+    """The global random states (torch CPU and current GPU, NumPy, Python) as plain values.
 
     Returns:
         Tensors, ints and lists only: a checkpoint holding them loads with ``weights_only``.
@@ -44,7 +44,8 @@ def global_random_states() -> dict[str, Any]:
     version, internal, gauss = random.getstate()
     return {
         "torch": torch.get_rng_state(),
-        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        # this process's device only: reading every GPU's state would open a context on each
+        "cuda": [torch.cuda.get_rng_state()] if torch.cuda.is_initialized() else [],
         "numpy_key": torch.from_numpy(numpy_state["state"]["key"].astype(np.int64)),
         "numpy_pos": int(numpy_state["state"]["pos"]),
         "numpy_gauss": [int(numpy_state["has_gauss"]), float(numpy_state["gauss"])],
@@ -53,11 +54,11 @@ def global_random_states() -> dict[str, Any]:
 
 
 def set_global_random_states(states: dict[str, Any]) -> None:
-    """Restore :func:`global_random_states` (CUDA states only where as many GPUs are visible)."""
+    """Restore :func:`global_random_states` (the CUDA state on this process's current GPU)."""
     torch.set_rng_state(states["torch"])
     cuda = list(states.get("cuda") or [])
-    if cuda and torch.cuda.is_available() and torch.cuda.device_count() == len(cuda):
-        torch.cuda.set_rng_state_all(cuda)
+    if cuda and torch.cuda.is_available():
+        torch.cuda.set_rng_state(cuda[0])
     has_gauss, gauss = states["numpy_gauss"]
     np.random.set_state(
         {
