@@ -9,6 +9,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
+import pytest
 import torch
 from pytorch_lightning.strategies import SingleDeviceStrategy
 from torch.utils.data import RandomSampler
@@ -114,3 +115,23 @@ def test_the_requeue_signal_waits_for_the_end_of_the_training_batch() -> None:
         assert calls == [signal.SIGUSR1] * 2  # the handler has its signal back
     finally:
         signal.signal(signal.SIGUSR1, previous)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_random_states_and_augmentation_resume_on_the_gpu() -> None:
+    torch.cuda.manual_seed(2)
+    torch.rand(1, device="cuda")  # CUDA initialized: its state is kept
+    states = global_random_states()
+    expected = torch.rand(4, device="cuda")
+    torch.rand(9, device="cuda")
+    set_global_random_states(states)
+    assert torch.equal(torch.rand(4, device="cuda"), expected)
+    augment = Augment(seed=4)
+    image = torch.rand(4, 2, 8, 8, device="cuda")
+    target = torch.zeros(4, 8, 8, dtype=torch.long, device="cuda")
+    mean, std = torch.zeros(2, device="cuda"), torch.ones(2, device="cuda")
+    augment(image, target, mean, std)
+    resumed = Augment(seed=4)
+    resumed.load_state_dict(augment.state_dict())
+    ours, theirs = resumed(image, target, mean, std), augment(image, target, mean, std)
+    assert ours[0].device.type == "cuda" and torch.equal(ours[0], theirs[0])
