@@ -8,7 +8,8 @@ CONSTRAINTS := requirements/constraints-py311.txt
 export WANDB_MODE ?= offline
 export HYDRA_FULL_ERROR ?= 0
 
-.PHONY: setup check-deps lock demo demo-docs demo-seeds test test-slow lint bench clean notebooks
+.PHONY: setup check-deps lock demo demo-docs demo-seeds test test-slow test-slurm lint bench clean \
+	notebooks
 
 # pip (not uv/poetry): the pinned torch/torchvision wheels come from local files here.
 $(STAMP): pyproject.toml $(CONSTRAINTS)
@@ -40,6 +41,12 @@ test: lint
 
 test-slow: setup
 	$(BIN)/pytest -m slow -q
+
+# The cluster path on a real one-node Slurm that the tests start and stop (tests/slurm/start.sh:
+# munged, slurmctld, slurmd; it installs Debian's slurm-wlm and munge with apt-get when missing).
+# Without root or apt-get the tests skip, printing why; SLURM_REQUIRED=1 (CI) makes that a failure.
+test-slurm: setup
+	$(BIN)/pytest -q -rs tests/slurm
 
 # The whole job on the embedded Everest sample: preprocess (spatially held-out split), train,
 # test, predict the full scene with MC dropout against the RGI outlines, summarize. Repeatable:

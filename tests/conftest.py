@@ -39,3 +39,11 @@ def compose_in(tmp_path: Path) -> Iterator[object]:
 
     yield _compose
     GlobalHydra.instance().clear()
+
+
+@pytest.fixture(scope="session")
+def slurm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    """A real one-node Slurm for tests/slurm (make test-slurm), started once per session."""
+    from slurm_cluster import slurm_session
+
+    yield from slurm_session(tmp_path_factory)

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from glacier.models.mc_dropout import has_dropout, mc_dropout_moments, mc_dropout_sampling
     from glacier.models.metrics import METRICS, confusion_matrix, metrics_from_confusion
     from glacier.models.normalize import Normalizer
+    from glacier.models.requeue import RandomStates, RequeueBetweenBatches
     from glacier.models.segmenter import GlacierSegmenter
     from glacier.models.smp_model import SmpSegmentationModel
     from glacier.models.tta import apply_view, tta_codes, tta_probabilities, undo_view
@@ -37,6 +38,8 @@ _HOMES = {
     "confusion_matrix": "metrics",
     "metrics_from_confusion": "metrics",
     "Normalizer": "normalize",
+    "RandomStates": "requeue",
+    "RequeueBetweenBatches": "requeue",
     "GlacierSegmenter": "segmenter",
     "SmpSegmentationModel": "smp_model",
     "apply_view": "tta",
@@ -56,6 +59,8 @@ __all__ = [
     "GlacierSegmenter",
     "Normalizer",
     "PredictionPanels",
+    "RandomStates",
+    "RequeueBetweenBatches",
     "SmpSegmentationModel",
     "WeightEMA",
     "apply_view",

@@ -14,7 +14,7 @@ from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.loggers import Logger, WandbLogger
 
 from glacier.data.loading import GlacierDataModule
-from glacier.models import GlacierSegmenter
+from glacier.models import GlacierSegmenter, RandomStates, RequeueBetweenBatches
 from glacier.tasks import hydra_entry
 from glacier.tasks.config import build
 from glacier.tasks.ddp import (
@@ -100,6 +100,15 @@ def build_callbacks(cfg: DictConfig) -> list[pl.Callback]:
     return [build(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]
 
 
+def resumption_callbacks() -> list[pl.Callback]:
+    """What every fit has, whatever ``callbacks=`` says: exact resumption after a requeue.
+
+    Random states go into every checkpoint, and SLURM's requeue signal (Lightning saves
+    ``hpc_ckpt_<n>.ckpt`` and requeues the job) is taken between training batches.
+    """
+    return [RandomStates(), RequeueBetweenBatches()]
+
+
 def evaluate_best(
     cfg: DictConfig,
     trainer: pl.Trainer,
@@ -150,7 +159,9 @@ def run_train(cfg: DictConfig) -> float | None:
     module = build_module(cfg, datamodule)
     loggers = build_loggers(cfg)
     trainer: pl.Trainer = build(
-        cfg.trainer, callbacks=build_callbacks(cfg), logger=loggers or False
+        cfg.trainer,
+        callbacks=[*build_callbacks(cfg), *resumption_callbacks()],
+        logger=loggers or False,
     )
     refuse_sweep_in_every_process(trainer)
     for logger in loggers:

@@ -1,12 +1,13 @@
 """Training data for Lightning.
 
-the DataModule, window datasets, random-window sampling, batch assembly and augmentation on the
-device.
+the DataModule, window datasets, random-window sampling, a training order that resumes inside an
+epoch, batch assembly and augmentation on the device.
 """
 
 from glacier.data.loading.augment import Augment
 from glacier.data.loading.batch import LABEL_KEY, BatchLayout
 from glacier.data.loading.datamodule import GlacierDataModule, auto_workers
+from glacier.data.loading.resume import ResumableLoader, ShuffledOrder
 from glacier.data.loading.sampling import EpochSampler, RandomWindowDataset
 from glacier.data.loading.windows import WindowDataset, collate_windows
 
@@ -17,6 +18,8 @@ __all__ = [
     "EpochSampler",
     "GlacierDataModule",
     "RandomWindowDataset",
+    "ResumableLoader",
+    "ShuffledOrder",
     "WindowDataset",
     "auto_workers",
     "collate_windows",

@@ -124,6 +124,18 @@ class Augment:
             self._generators[device] = torch.Generator(device=device).manual_seed(self.seed)
         return self._generators[device]
 
+    def state_dict(self) -> dict[str, Tensor]:
+        """The generators' states by device: a checkpoint keeps them, so a resumed run draws on."""
+        return {str(device): gen.get_state() for device, gen in self._generators.items()}
+
+    def load_state_dict(self, state: dict[str, Tensor]) -> None:
+        """Continue from :meth:`state_dict` (devices this machine lacks are left to the seed)."""
+        for name, value in state.items():
+            device = torch.device(name)
+            if device.type == "cuda" and not torch.cuda.is_available():
+                continue
+            self.generator(device).set_state(value)
+
     def __call__(
         self, image: Tensor, target: Tensor, mean: Tensor, std: Tensor
     ) -> tuple[Tensor, Tensor]:

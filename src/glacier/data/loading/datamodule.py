@@ -23,6 +23,7 @@ from glacier.data.contract import REBUILD_HINT, SPLITS, DatasetContract, load_co
 from glacier.data.factory import open_store
 from glacier.data.loading.augment import Augment
 from glacier.data.loading.batch import BatchLayout
+from glacier.data.loading.resume import ResumableLoader, ShuffledOrder
 from glacier.data.loading.sampling import EpochSampler, RandomWindowDataset
 from glacier.data.loading.windows import WindowDataset, collate_windows
 from glacier.data.preprocess import DatasetPreprocessor
@@ -215,20 +216,42 @@ class GlacierDataModule(pl.LightningDataModule):
         )
 
     def train_dataloader(self) -> DataLoader[Any]:
-        """Shuffled training slices, or random windows (augmented on the device)."""
-        if self.random_windows is None:
+        """Shuffled training slices, or random windows (augmented on the device).
+
+        One process: a :class:`ResumableLoader`, so a run resumed from a checkpoint saved inside
+        an epoch trains on exactly the batches the uninterrupted run would have. Several
+        processes: Lightning gives the loader a distributed sampler (its own order per epoch).
+        """
+        distributed = self.trainer is not None and self.trainer.world_size > 1
+        if self.random_windows is None and distributed:
             return self._loader("train", shuffle=True)
-        windows = self.random_windows
-        return DataLoader(
-            windows,
+        dataset: Any = (
+            self.datasets["train"] if self.random_windows is None else self.random_windows
+        )
+        order = (
+            ShuffledOrder(len(dataset))
+            if self.random_windows is None
+            else EpochSampler(len(dataset))
+        )
+        return (DataLoader if distributed else ResumableLoader)(
+            dataset,
             batch_size=self.batch_size,
-            sampler=EpochSampler(len(windows)),
+            sampler=order,
             num_workers=self.num_workers,
             pin_memory=self.pin_memory,
             collate_fn=collate_windows,
             persistent_workers=self.num_workers > 0,
-            drop_last=len(windows) > self.batch_size,
+            drop_last=len(dataset) > self.batch_size,
         )
+
+    def state_dict(self) -> dict[str, Any]:
+        """What a checkpoint keeps of the data module: the augmentation's random state."""
+        return {} if self.augment is None else {"augment": self.augment.state_dict()}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict` (a resumed run augments as the uninterrupted one)."""
+        if self.augment is not None and "augment" in state_dict:
+            self.augment.load_state_dict(state_dict["augment"])
 
     def val_dataloader(self) -> DataLoader[Any]:
         """Validation windows (``dev``; ``train`` with a warning when dev is empty)."""

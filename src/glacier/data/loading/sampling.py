@@ -132,6 +132,7 @@ class EpochSampler(Sampler[Key]):
     def __init__(self, length: int) -> None:
         self.length = length
         self.epoch = 0
+        self._start = 0
 
     def set_epoch(self, epoch: int) -> None:
         """Draw the next epoch's windows."""
@@ -141,7 +142,16 @@ class EpochSampler(Sampler[Key]):
         return self.length
 
     def __iter__(self) -> Iterator[Key]:
-        return ((self.epoch, index) for index in range(self.length))
+        start, self._start = self._start, 0
+        return ((self.epoch, index) for index in range(start, self.length))
+
+    def state_dict(self) -> dict[str, int]:
+        """The current epoch (its windows are a function of the epoch and the index)."""
+        return {"epoch": self.epoch}
+
+    def replay(self, state: dict[str, int], start: int) -> None:
+        """Continue the epoch of ``state`` from window ``start`` (the next iteration only)."""
+        self.epoch, self._start = int(state["epoch"]), start
 
 
 class RandomWindowDataset(Dataset[Sample]):
