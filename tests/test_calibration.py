@@ -40,6 +40,12 @@ def test_the_fit_recovers_a_known_temperature(temperature: float) -> None:
     assert fit.pixels == len(labels)
 
 
+def test_a_model_no_better_than_chance_gets_a_bounded_temperature() -> None:
+    logits, labels = generated_logits(1.0, 10_000)
+    fit = fit_temperature(-logits, labels)  # confidently wrong: T would run to infinity
+    assert fit.temperature == 100.0 and fit.nll_after < fit.nll_before
+
+
 def test_no_pixels_leave_the_temperature_at_1() -> None:
     fit = fit_temperature(torch.zeros((0, 2)), torch.zeros(0, dtype=torch.long))
     assert fit.temperature == 1.0 and fit.pixels == 0

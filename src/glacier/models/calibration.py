@@ -24,6 +24,9 @@ from glacier.data.contract import IGNORE_INDEX
 from glacier.models.uncertainty_metrics import calibration
 
 MAX_PIXELS = 2_000_000  # dev pixels kept for the fit (every n-th valid pixel beyond that)
+# T is kept within these bounds: a model no better than chance on dev would otherwise drive T
+# towards infinity (every probability 1/K)
+TEMPERATURE_BOUNDS = (0.01, 100.0)
 
 
 @dataclass(frozen=True)
@@ -98,7 +101,7 @@ def fit_temperature(logits: Tensor, labels: Tensor, max_iter: int = 100) -> Temp
         max_iter: LBFGS iterations.
 
     Returns:
-        The fit; T = 1 when there are no pixels.
+        The fit; T = 1 when there are no pixels; T within :data:`TEMPERATURE_BOUNDS`.
     """
     if len(labels) == 0:
         return TemperatureFit(1.0, 0, math.nan, math.nan, None, None)
@@ -114,7 +117,8 @@ def fit_temperature(logits: Tensor, labels: Tensor, max_iter: int = 100) -> Temp
 
     with torch.enable_grad():
         optimizer.step(closure)
-    temperature = float(log_t.detach().exp())
+    low, high = TEMPERATURE_BOUNDS
+    temperature = min(max(float(log_t.detach().exp()), low), high)
     return TemperatureFit(
         temperature=temperature,
         pixels=len(labels),

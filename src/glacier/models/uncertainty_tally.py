@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from glacier.models.uncertainty import ONE_MINUS_MAX, Passes
+from glacier.models.uncertainty import MEASURES, ONE_MINUS_MAX, Passes
 from glacier.models.uncertainty_metrics import (
     CONFIDENCE_BINS,
     Calibration,
@@ -120,9 +120,11 @@ class UncertaintyEvaluation:
             bins = tuple(ReliabilityBin(**b) for b in block["bins"])
             return Calibration(**{**block, "bins": bins})
 
+        order = [*MEASURES, *sorted(set(data["measures"]) - set(MEASURES))]  # JSON sorts keys
         measures = {
             name: ErrorRanking(**{**m, "error_by_decile": tuple(m["error_by_decile"])})
-            for name, m in data["measures"].items()
+            for name in order
+            if (m := data["measures"].get(name)) is not None
         }
         calibration = calib(data["calibration"])
         assert calibration is not None
