@@ -156,6 +156,7 @@ def uncertainty_png(
     error_rate: float | None,
     reliability: Mapping[str, Sequence[ReliabilityRow]],
     title: str,
+    written: str | None = None,
 ) -> Path:
     """Draw error rate by uncertainty decile per measure and a reliability diagram.
 
@@ -167,6 +168,8 @@ def uncertainty_png(
         reliability: Per calibration (legend label), its rows: bin edges, mean confidence,
             accuracy and pixels.
         title: Figure title.
+        written: The label of the measure written as the map's uncertainty (drawn on top, bold;
+            measures that rank pixels alike, e.g. 1 − max and entropy for two classes, overlap).
 
     Returns:
         ``out_path``.
@@ -176,7 +179,17 @@ def uncertainty_png(
     ticks = np.arange(1, 11)
     for index, (name, rates) in enumerate(error_by_decile.items()):
         values = [np.nan if r is None else r for r in rates]
-        deciles.plot(ticks, values, marker="o", color=MEASURE_COLOURS[index % 4], label=name)
+        bold = name == written
+        deciles.plot(
+            ticks,
+            values,
+            marker="os^D"[index % 4],
+            color=MEASURE_COLOURS[index % 4],
+            label=name,
+            linewidth=3 if bold else 1.2,
+            markersize=7 if bold else 4,
+            zorder=3 if bold else 2,
+        )
     if error_rate is not None:
         deciles.axhline(error_rate, color="grey", linestyle="--", label="map's error rate")
     deciles.set_xticks(ticks)
@@ -191,7 +204,8 @@ def uncertainty_png(
         diagram.plot(
             [r[2] for r in used], [r[3] for r in used], marker="s", color=colour, label=name
         )
-    diagram.set_xlim(0, 1)
+    lowest = min((r[0] for rows in reliability.values() for r in rows if r[4]), default=0.0)
+    diagram.set_xlim(lowest, 1)
     diagram.set_ylim(0, 1)
     diagram.set_xlabel("confidence (largest mean class probability)")
     diagram.set_ylabel("accuracy")

@@ -114,13 +114,13 @@ class Passes:
         return [m.name for m in MEASURES.values() if self.count > 1 or not m.several_passes]
 
     def describe(self) -> str:
-        """E.g. ``8 passes: 1 view × 8 MC-dropout passes, temperature 1.21``."""
-        passes = f"{self.mc_samples} MC-dropout passes" if self.mc_samples else "deterministic"
-        view = "view" if self.views == 1 else "TTA views"
-        return (
-            f"{self.count} pass(es): {self.views} {view} × {passes}, "
-            f"temperature {self.temperature:.3g}"
-        )
+        """E.g. ``8 passes (1 view × 8 MC-dropout passes), temperature 1.21``."""
+        views = "1 view" if self.views == 1 else f"{self.views} TTA views"
+        if self.mc_samples:
+            text = f"{self.count} passes ({views} × {self.mc_samples} MC-dropout passes)"
+        else:
+            text = f"{self.count} deterministic pass{'es' if self.count > 1 else ''} ({views})"
+        return f"{text}, temperature {self.temperature:.3g}"
 
     def check(self, names: Sequence[str], key: str = "uncertainty") -> list[str]:
         """Refuse unknown measures and measures these passes cannot give.

@@ -152,4 +152,5 @@ def uncertainty_figure(
         for label, c in calibrations.items()
     }
     heading = f"{title}\n{evaluation.passes.describe()}; {evaluation.pixels:,} pixels"
-    return uncertainty_png(out_path, deciles, evaluation.error_rate, reliability, heading)
+    bold = next((label for label in deciles if label.endswith("(written)")), None)
+    return uncertainty_png(out_path, deciles, evaluation.error_rate, reliability, heading, bold)
