@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import logging
 import math
-from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pytorch_lightning as pl
@@ -15,6 +13,7 @@ from torchmetrics.classification import MulticlassConfusionMatrix
 
 from glacier.data.contract import BACKGROUND, IGNORE_INDEX, checkpoint_contract
 from glacier.errors import GlacierInputError
+from glacier.models.losses import ordered_class_weights
 from glacier.models.metrics import metrics_from_confusion
 from glacier.models.normalize import Normalizer
 from glacier.models.test_uncertainty import TestUncertainty
@@ -22,43 +21,7 @@ from glacier.models.tta import tta_stats
 from glacier.models.uncertainty import Passes, PassStats, StatsNeeds, pass_stats
 from glacier.models.uncertainty_tally import UncertaintyEvaluation
 
-log = logging.getLogger(__name__)
 STAGES = ("train", "val", "test")
-
-
-def ordered_class_weights(
-    weights: Mapping[str, float] | Sequence[float] | None,
-    class_names: Sequence[str],
-    known_classes: Sequence[str],
-) -> list[float] | None:
-    """Turn loss class weights given by name into a list in output-channel order.
-
-    Args:
-        weights: ``{class: weight}`` (``background`` included), a list in channel order, or None.
-        class_names: Selected classes (output channels 1..K-1).
-        known_classes: Every class of the dataset (names outside the selection are ignored).
-
-    Returns:
-        Weights for ``[background, *class_names]`` (missing names weigh 1.0), or None.
-
-    Raises:
-        GlacierInputError: For a list of the wrong length.
-    """
-    if weights is None:
-        return None
-    order = [BACKGROUND, *class_names]
-    if not isinstance(weights, Mapping):
-        if len(weights) != len(order):
-            raise GlacierInputError(f"loss.class_weights has {len(weights)} values for {order}")
-        return [float(w) for w in weights]
-    unknown = [name for name in weights if name not in (BACKGROUND, *known_classes)]
-    if unknown:
-        log.warning(
-            "loss.class_weights: %s are not classes of this dataset %s; ignored",
-            unknown,
-            list(known_classes),
-        )
-    return [float(weights.get(name, 1.0)) for name in order]
 
 
 class GlacierSegmenter(pl.LightningModule):

@@ -33,7 +33,7 @@ from glacier.tasks.report_tables import (
     readme_table,
     seed_summary,
 )
-from glacier.tasks.report_uncertainty import uncertainty_block
+from glacier.tasks.report_uncertainty import uncertainty_block, uncertainty_readme_tables
 from glacier.utils.io import write_json_atomic
 
 METRIC_NAMES = ("iou", "precision", "recall", "f1")
@@ -258,6 +258,9 @@ def run_report(cfg: DictConfig) -> str:
         text = format_summary(result)
         if cfg.get("markdown"):
             text += "\n\nREADME table (docs/demo_metrics.json):\n\n" + readme_table(result)
+            if result.get("uncertainty"):
+                tables = uncertainty_readme_tables(result["uncertainty"])
+                text += "\n\nREADME uncertainty tables (docs/demo_metrics.json):\n\n" + tables
     else:
         raise GlacierInputError(f"run_dir={run_dir} holds no train/, predict/ or seed_*/ folder")
     if cfg.get("json_out"):

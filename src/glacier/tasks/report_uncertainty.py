@@ -20,7 +20,7 @@ from glacier.models import MEASURES, UncertaintyEvaluation
 
 UNCERTAINTY_REGIONS = {
     "test_split": "held-out test split (test step)",
-    "dev_region_map": "dev region, scene map (where the written measure was chosen)",
+    "dev_region_map": "dev region, scene map",
     "test_region_map": "held-out test region, scene map",
     "full_scene": "full scene (incl. training area)",
 }
@@ -181,3 +181,42 @@ def format_uncertainty_seed_summary(summary: dict[str, Any] | None) -> list[str]
             )
     lines.append("  * written as _uncertainty.tif; inversions: deciles whose error rate falls")
     return lines
+
+
+def _md(value: float | None) -> str:
+    return "–" if value is None else f"{value:.3f}"
+
+
+def uncertainty_readme_tables(block: dict[str, Any]) -> str:
+    """The README's uncertainty tables (Markdown) of one run's :func:`uncertainty_block`.
+
+    One row per region and measure (AUROC, AP, AURC, inverted deciles), then one row per region
+    of calibration (error rate, ECE with and without the temperature, mean confidence).
+    """
+    lines = [
+        "| region | measure | AUROC | AP | AURC | inverted deciles |",
+        "|---|---|---|---|---|---|",
+    ]
+    calibration = [
+        "| region | error rate | ECE | ECE without temperature scaling | mean confidence |",
+        "|---|---|---|---|---|",
+    ]
+    for region in block["regions"].values():
+        evaluation = UncertaintyEvaluation.from_dict(region)
+        for name, ranking in evaluation.measures.items():
+            shown = f"**{name}** (written)" if name in block["written"] else name
+            cells = [ranking.auroc, ranking.average_precision, ranking.aurc]
+            lines.append(
+                f"| {region['label']} | {shown} | "
+                + " | ".join(_md(c) for c in cells)
+                + f" | {ranking.inversions} |"
+            )
+        raw = evaluation.uncalibrated
+        cells = [
+            evaluation.error_rate,
+            evaluation.calibration.ece,
+            None if raw is None else raw.ece,
+            evaluation.calibration.mean_confidence,
+        ]
+        calibration.append(f"| {region['label']} | " + " | ".join(_md(c) for c in cells) + " |")
+    return "\n".join(lines) + "\n\n" + "\n".join(calibration)

@@ -116,7 +116,11 @@ def format_uncertainty_table(
         f"{_cell(calibration.mean_confidence)}, accuracy {_cell(calibration.accuracy)}"
     )
     if evaluation.uncalibrated is not None:
-        text += f"; without temperature scaling ECE {_cell(evaluation.uncalibrated.ece)}"
+        raw = evaluation.uncalibrated
+        text += (
+            f"; without temperature scaling ECE {_cell(raw.ece)}, mean confidence "
+            f"{_cell(raw.mean_confidence)}"
+        )
     lines.append(text)
     if written:
         lines.append("  * written as _uncertainty.tif; inv = deciles whose error rate falls")
