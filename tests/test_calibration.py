@@ -117,3 +117,25 @@ def test_the_test_step_divides_every_pass_by_the_temperature(tta: bool) -> None:
     assert stats.uncalibrated is not None  # kept to score calibration before and after
     assert module.test_passes().views == (8 if tta else 1)
     assert module.test_passes().temperature == 2.0
+
+
+def test_the_test_step_logs_the_quality_of_its_uncertainty() -> None:
+    module = segmenter(tta=True).eval()
+    logged: dict[str, float] = {}
+    module.log_dict = lambda values, **_: logged.update(values)  # type: ignore[method-assign]
+    module.log = lambda name, value, **_: logged.update({name: float(value)})  # type: ignore[method-assign]
+    module.on_test_epoch_start()
+    generator = torch.Generator().manual_seed(1)
+    for index in range(2):
+        image = torch.randn(2, 2, 16, 16, generator=generator)
+        mask = torch.randint(0, 2, (2, 16, 16), generator=generator)
+        mask[:, :2] = IGNORE_INDEX
+        with torch.no_grad():
+            module.test_step({"image": image, "mask": mask}, index)
+    module.on_test_epoch_end()
+    quality = module.test_uncertainty
+    assert quality is not None and quality.pixels == 2 * 2 * 14 * 16
+    assert set(quality.measures) == {"one_minus_max", "entropy", "mutual_information", "spread"}
+    assert logged["test/uncertainty_views"] == 8 and logged["test/uncertainty_mc_samples"] == 0
+    assert 0 <= logged["test/auroc_spread"] <= 1 and "test/ece" in logged
+    assert "test/ece_uncalibrated" not in logged  # temperature 1: nothing to compare

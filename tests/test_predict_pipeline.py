@@ -77,6 +77,10 @@ def test_cuda_without_a_gpu_is_one_line_before_anything_is_written(
         ("overlap=64", "overlap=64"),
         ("shard=2", "shard=2"),
         ("probabilities=float16", "probabilities"),
+        ("uncertainty=variance", "uncertainty='variance'"),
+        ("uncertainty=spread", "needs several passes"),
+        ("uncertainty=[entropy,mutual_information]", "mutual_information"),
+        ("temperature=0", "temperature=0"),
     ],
 )
 def test_impossible_settings_are_refused_up_front(

@@ -47,9 +47,15 @@ class TestUncertainty:
     def scalars(evaluation: UncertaintyEvaluation, stage: str) -> dict[str, float]:
         """Logger scalars: AUROC, AP and AURC per measure, ECE (before and after calibration).
 
-        Undefined figures (no wrong pixel) are left out.
+        Also which passes the measures come from (``uncertainty_views``,
+        ``uncertainty_mc_samples``, ``temperature``). Undefined figures (no wrong pixel) are
+        left out.
         """
+        passes = evaluation.passes
         values: dict[str, float | None] = {
+            f"{stage}/uncertainty_views": passes.views,
+            f"{stage}/uncertainty_mc_samples": passes.mc_samples,
+            f"{stage}/temperature": passes.temperature,
             f"{stage}/error_rate": evaluation.error_rate,
             f"{stage}/ece": evaluation.calibration.ece,
         }

@@ -258,6 +258,21 @@ def shard_of(scenes: list[SceneSpec], shard: int | None, num_shards: int) -> lis
     return [scenes[i] for i in select_scenes(len(scenes), None, shard, num_shards)]
 
 
+def log_uncertainty(scene: str, quality: UncertaintyEvaluation, written: list[str]) -> None:
+    """One log line per scene: how well the written measure ranks the map's errors."""
+    for name in written:
+        ranking = quality.measures[name]
+        log.info(
+            "%s: uncertainty %s ranks the map's errors with AUROC %s, AURC %s; ECE %s (%s)",
+            scene,
+            name,
+            ranking.auroc,
+            ranking.aurc,
+            quality.calibration.ece,
+            quality.passes.describe(),
+        )
+
+
 def run_predict(cfg: DictConfig) -> list[dict[str, Any]]:
     """Map every requested scene (or this shard's) with a trained checkpoint.
 
@@ -318,6 +333,7 @@ def run_predict(cfg: DictConfig) -> list[dict[str, Any]]:
                 quality = UncertaintyEvaluation.from_dict(result["metrics"]["uncertainty"])
                 written = result.get("uncertainty_bands", [])
                 print(format_uncertainty_table(quality, written))
+                log_uncertainty(job.key, quality, written)
         result["fingerprint"] = keys[job.key]
         write_record(out_dir, job.key, result)
         results[job.key] = result
