@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from glacier.tasks.report_tables import EVALUATIONS, expected_rows, parse_readme_table
+from glacier.tasks.report_uncertainty import UNCERTAINTY_REGIONS, uncertainty_readme_tables
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -25,3 +26,11 @@ def test_docs_demo_metrics_is_an_honest_record() -> None:
     assert metrics["training"]["max_time_fired"] is False  # else it did not repeat
     assert metrics["training"]["deterministic"] is True
     assert metrics["evaluations"]["full_scene"]["areas_km2"]["reference"]["glacier"] > 0
+
+
+def test_readme_uncertainty_tables_match_docs_demo_metrics() -> None:
+    metrics = json.loads((ROOT / "docs" / "demo_metrics.json").read_text())
+    block = metrics["uncertainty"]
+    assert set(block["regions"]) == set(UNCERTAINTY_REGIONS)
+    tables = uncertainty_readme_tables(block)
+    assert tables in (ROOT / "README.md").read_text(), "README uncertainty tables: make demo-docs"

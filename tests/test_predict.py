@@ -17,7 +17,7 @@ from glacier.data.raster import SceneReader, finite_everywhere
 from glacier.data.spec import BandSource, SceneSpec
 from glacier.inference.engine import PredictionOutputs
 from glacier.inference.engine.blending import BlendStrip
-from glacier.inference.engine.encode import pick_class, winning_class
+from glacier.inference.engine.encode import winning_class
 from glacier.inference.engine.mapper import predict_scene
 from glacier.inference.engine.tiling import blend_weights, tile_starts
 from glacier.inference.engine.writer import BLOCK
@@ -27,6 +27,7 @@ from glacier.inference.products.vectorize import (
     write_polygons,
 )
 from glacier.models import Normalizer
+from glacier.models.uncertainty import pick
 
 BANDS = ("red", "green", "blue", "nir")
 DEVICES = [
@@ -170,7 +171,7 @@ def test_winning_class_and_pick_match_argmax_and_take(classes: int, device: str)
     assert (winner[:4] == 0).all() and (winner[4:6] == classes - 1).all()
     values = rng.random((classes, 20, 30), dtype=np.float32)
     expected = np.take_along_axis(values, winner.cpu().numpy()[None].astype(np.intp), axis=0)[0]
-    picked = pick_class(torch.from_numpy(values).to(device), winner)
+    picked = pick(torch.from_numpy(values).to(device), winner)
     np.testing.assert_array_equal(picked.cpu().numpy(), expected)
 
 
@@ -203,9 +204,10 @@ def test_infinite_pixels_are_nodata_in_every_channel(tmp_path: Path) -> None:
 def test_mc_dropout_spread_is_nonzero_and_seeded(tmp_path: Path) -> None:
     scene = write_scene(tmp_path / "scene.tif", 64, 48)
     model = pointwise_model(0.5)
-    first = run(scene, tmp_path / "a", model, tile_size=32, overlap=8, mc_samples=4, seed=1)
-    again = run(scene, tmp_path / "b", model, tile_size=32, overlap=8, mc_samples=4, seed=1)
-    other = run(scene, tmp_path / "c", model, tile_size=32, overlap=8, mc_samples=4, seed=2)
+    spread = {"uncertainty": ("spread",), "tile_size": 32, "overlap": 8, "mc_samples": 4}
+    first = run(scene, tmp_path / "a", model, seed=1, **spread)
+    again = run(scene, tmp_path / "b", model, seed=1, **spread)
+    other = run(scene, tmp_path / "c", model, seed=2, **spread)
     assert first.uncertainty and again.uncertainty and other.uncertainty
     spread = read(first.uncertainty)
     assert spread.mean() > 1e-4

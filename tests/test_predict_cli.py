@@ -86,12 +86,32 @@ def test_predict_writes_georeferenced_maps_and_metrics(
     assert record["classes"] == result["classes"] and record["fingerprint"]
     item = json.loads(Path(result["stac"]).read_text())
     assert Path(result["stac"]) == tmp_path / "maps" / "synthetic.stac.json"
-    files = {key: result[key] for key in ("classes", "probs", "uncertainty", "polygons", "overlay")}
+    keys = ("classes", "probs", "uncertainty", "measures", "polygons", "overlay")
+    files = {key: result[key] for key in (*keys, "uncertainty_figure")}
     files["metrics"] = result["metrics_json"]
     hrefs = {key: asset["href"] for key, asset in item["assets"].items()}
     assert hrefs == {key: f"./{Path(path).name}" for key, path in files.items()}
     assert item["properties"]["glacier:checkpoint"] == "best.ckpt"
     assert item["properties"]["glacier:mc_samples"] == 3
+    # the default measure is written, described; every measure is scored against the labels
+    with rasterio.open(result["uncertainty"]) as out:
+        assert out.descriptions == ("one_minus_max",) and out.count == 1
+        assert out.tags()["mc_samples"] == "3" and out.tags()["views"] == "1"
+        assert "largest mean class probability" in out.tags(1)["description"]
+    measures = ["one_minus_max", "entropy", "mutual_information", "spread"]
+    with rasterio.open(result["measures"]) as out:
+        names = list(out.descriptions)
+        temperature = float(out.tags()["temperature"])
+    assert names == measures + (["confidence_uncalibrated"] if temperature != 1 else [])
+    quality = metrics["uncertainty"]
+    assert sorted(quality["measures"]) == sorted(measures)
+    assert quality["pixels"] == sum(map(sum, metrics["confusion"]))
+    assert quality["passes"] == {"views": 1, "mc_samples": 3, "temperature": temperature}
+    assert len(quality["measures"]["spread"]["error_by_decile"]) == 10
+    assert len(quality["calibration"]["bins"]) == 10
+    assert Path(result["uncertainty_figure"]).stat().st_size > 10_000
+    bands = item["assets"]["uncertainty"]["raster:bands"]
+    assert [band["name"] for band in bands] == ["one_minus_max"]
 
 
 def test_probability_encoding_is_chosen_in_the_config(

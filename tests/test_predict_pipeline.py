@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import replace
+from operator import itemgetter
 from pathlib import Path
 
 import numpy as np
@@ -25,9 +26,10 @@ from glacier.inference.engine import (
     resolve_precision,
 )
 from glacier.inference.engine.blending import BlendStrip
+from glacier.inference.engine.encode import encode_block
 from glacier.inference.engine.tile_predictor import TilePredictor, tile_seed
 from glacier.inference.engine.tiling import blend_weights
-from glacier.models import apply_view, undo_view
+from glacier.models import PassStats, StatsNeeds, apply_view, undo_view
 from glacier.tasks.predict import load_segmenter, run_predict
 
 CUDA = torch.cuda.is_available()
@@ -75,6 +77,10 @@ def test_cuda_without_a_gpu_is_one_line_before_anything_is_written(
         ("overlap=64", "overlap=64"),
         ("shard=2", "shard=2"),
         ("probabilities=float16", "probabilities"),
+        ("uncertainty=variance", "uncertainty='variance'"),
+        ("uncertainty=spread", "needs several passes"),
+        ("uncertainty=[entropy,mutual_information]", "mutual_information"),
+        ("temperature=0", "temperature=0"),
     ],
 )
 def test_impossible_settings_are_refused_up_front(
@@ -100,18 +106,34 @@ def test_an_out_dir_that_is_a_file_is_refused(tmp_path: Path, trained: tuple[Pat
 @pytest.mark.parametrize("device", DEVICES)
 def test_tensors_live_on_the_chosen_device(device: str, trained: tuple[Path, Path]) -> None:  # noqa: F811
     module = load_segmenter(trained[0])
-    settings = PredictSettings(tile_size=32, overlap=8, mc_samples=2, device=torch.device(device))
+    settings = PredictSettings(
+        tile_size=32,
+        overlap=8,
+        mc_samples=2,
+        device=torch.device(device),
+        temperature=1.5,
+        uncertainty=("spread",),
+        score_measures=True,
+    )
     predictor = TilePredictor(module, settings)
     assert all(p.device.type == device for p in module.parameters())
     assert all(b.device.type == device for b in module.buffers())  # the normalizer's too
     tiles = [torch.rand(8, 32, 32, device=device) for _ in range(3)]
-    probs, variance = predictor(tiles, [1, 2, 3])
-    assert probs.device.type == device and variance is not None and variance.device.type == device
-    strip = BlendStrip(3, 40, 40, True, 16, device)
+    stats = predictor(tiles, [1, 2, 3])
+    parts = (stats.probs, stats.squares, stats.entropy, stats.uncalibrated)
+    assert all(t is not None and t.device.type == device for t in parts)
+    strip = BlendStrip(3, 40, 40, settings.needs, 16, device)
     weights = torch.from_numpy(blend_weights(32, 8)).to(device)
     valid = torch.ones((32, 32), dtype=torch.bool, device=device)
-    strip.add(0, 0, probs[0], variance[0], valid, weights)
-    assert all(b.probs.device.type == device for b in strip.blocks.values())
+    strip.add(0, 0, stats.map(itemgetter(0)), valid, weights)
+    blocks = list(strip.pop_all())
+    sums = [b.stats for b in blocks]
+    assert all(t is not None and t.device.type == device for s in sums for t in vars(s).values())
+    rows = encode_block(blocks[0], True, settings.written_measures, settings.scored_measures)
+    assert rows.uncertainty is not None and rows.uncertainty.shape == (1, 16, 40)
+    # every measure of 2 MC passes, then the confidence without the temperature
+    assert rows.measures is not None and rows.measures.shape == (5, 16, 40)
+    assert np.isnan(rows.measures[:, :, 32:]).all() and np.isfinite(rows.measures[:, :, :32]).all()
 
 
 @pytest.mark.parametrize("device", DEVICES)
@@ -126,30 +148,29 @@ def test_tta_averages_the_dihedral_views_on_the_device(
         tile_size=32, overlap=8, mc_samples=mc_samples, device=torch.device(device)
     )
     tiles = [torch.rand(8, 32, 32, device=device) for _ in range(2)]
-    plain, _ = TilePredictor(module, base)(tiles, [1, 2])
-    both, variance = TilePredictor(module, replace(base, tta=8))(tiles, [1, 2])
-    assert both.device.type == device and both.shape == plain.shape
-    torch.testing.assert_close(both.sum(dim=1), torch.ones_like(both[:, 0]))
+    plain = TilePredictor(module, base)(tiles, [1, 2]).probs
+    views = replace(base, tta=8, uncertainty=("spread", "mutual_information"))
+    both = TilePredictor(module, views)(tiles, [1, 2])
+    assert both.probs.device.type == device and both.probs.shape == plain.shape
+    torch.testing.assert_close(both.probs.sum(dim=1), torch.ones_like(both.probs[:, 0]))
     # the same average by hand: rotated/flipped tiles in, outputs turned back
     manual = torch.zeros_like(plain)
     for code in range(8):
-        views = [apply_view(t, code) for t in tiles]
-        probs, _ = TilePredictor(module, base)(views, [1, 2])
-        manual += undo_view(probs, code)
-    torch.testing.assert_close(both, manual / 8, atol=1e-5, rtol=1e-4)
-    assert not torch.allclose(both, plain)  # the views do differ for a trained U-Net
-    assert (variance is None) == (mc_samples == 0)
-    if variance is not None:
-        assert variance.device.type == device and bool((variance >= 0).all())
+        turned = [apply_view(t, code) for t in tiles]
+        manual += undo_view(TilePredictor(module, base)(turned, [1, 2]).probs, code)
+    torch.testing.assert_close(both.probs, manual / 8, atol=1e-5, rtol=1e-4)
+    assert not torch.allclose(both.probs, plain)  # the views do differ for a trained U-Net
+    assert both.squares is not None and both.entropy is not None  # what the measures need
+    assert bool((both.squares >= both.probs**2 - 1e-6).all())  # E[p²] >= E[p]²
 
 
 def test_blending_shapes_hold_on_the_meta_device() -> None:
-    strip = BlendStrip(3, 700, 1000, True, 256, "meta")
+    strip = BlendStrip(3, 700, 1000, StatsNeeds(squares=True), 256, "meta")
     weights = torch.empty((64, 64), device="meta")
     probs = torch.empty((3, 64, 64), device="meta")
     valid = torch.empty((64, 64), dtype=torch.bool, device="meta")
     for row in range(0, 1000, 48):
-        strip.add(row, 650, probs, probs, valid, weights)  # clipped at the right edge
+        strip.add(row, 650, PassStats(probs, probs), valid, weights)  # clipped at the right
         assert strip.rows_held <= 2 * 256
         list(strip.pop_above(row))
     assert [b.top for b in strip.pop_all()][-1] == 768

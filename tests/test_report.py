@@ -17,6 +17,7 @@ from glacier.tasks.report_tables import (
     readme_table,
     seed_summary,
 )
+from glacier.tasks.report_uncertainty import REFERENCE_NOTES, UNCERTAINTY_REGIONS
 
 TINY = [
     "data=synthetic",
@@ -89,6 +90,37 @@ def test_report_labels_held_out_and_full_scene_metrics(demo_run: Path) -> None:
     assert expected_rows(metrics) == parse_readme_table(f"intro\n\n{readme_table(metrics)}\n\n")
 
 
+def test_report_scores_the_uncertainty_of_every_region(demo_run: Path) -> None:
+    cwd = demo_run.parents[2]
+    text = glacier(["report", f"run_dir={demo_run}", "json_out=metrics.json"], cwd)
+    metrics = json.loads((cwd / "metrics.json").read_text())
+    block = metrics["uncertainty"]
+    assert set(block["regions"]) == set(UNCERTAINTY_REGIONS)
+    assert block["written"] == ["one_minus_max"] and block["note"] is None  # synthetic data
+    assert block["calibration"]["temperature"] == metrics["training"]["temperature"] > 0
+    for key, label in UNCERTAINTY_REGIONS.items():
+        region = block["regions"][key]
+        assert label.upper() in text and region["pixels"] > 0
+        assert 0 <= region["error_rate"] <= 1 and len(region["calibration"]["bins"]) == 10
+    # the test step's uncertainty comes from its 8 TTA views, the map's from 2 MC passes
+    assert block["regions"]["test_split"]["passes"]["views"] == 8
+    assert block["regions"]["full_scene"]["passes"]["mc_samples"] == 2
+    dev, test = (block["regions"][k]["pixels"] for k in ("dev_region_map", "test_region_map"))
+    assert dev + test < block["regions"]["full_scene"]["pixels"]
+    assert "AUROC" in text and "mutual_information" in text and "Temperature" in text
+
+
+def test_the_reference_note_of_the_everest_sample_is_true() -> None:
+    import geopandas as gpd
+
+    from glacier.data.spec import sample_path
+
+    years = gpd.read_file(sample_path("glacier_outlines.gpkg"))["BgnDate"].astype(str).str[:4]
+    later = int(years.isin(["2002", "2010"]).sum())
+    assert f"{later} of the {len(years)} RGI 6.0 outlines" in REFERENCE_NOTES["everest"]
+    assert "2000-10-30" in REFERENCE_NOTES["everest"]
+
+
 def test_max_time_firing_is_loud(demo_run: Path, tmp_path: Path) -> None:
     from glacier.tasks.report import demo_metrics
     from glacier.tasks.report_tables import format_summary
@@ -138,6 +170,9 @@ def test_a_folder_of_seed_runs_is_summarized_as_mean_and_std(
     assert test["std"]["iou_mean"] == pytest.approx(0.0, abs=1e-12)  # the same run twice
     assert test["values"]["iou_mean"][0] == test["mean"]["iou_mean"]
     assert set(summary["evaluations"]) == set(EVALUATIONS)
+    quality = summary["uncertainty"]["regions"]["test_region_map"]
+    assert quality["std"]["auroc/one_minus_max"] == pytest.approx(0.0, abs=1e-12)
+    assert len(quality["values"]["ece"]) == 2 and "UNCERTAINTY" in text
 
 
 def test_an_empty_folder_is_refused_by_name(tmp_path: Path) -> None:

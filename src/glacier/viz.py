@@ -1,9 +1,9 @@
-"""Figures for people: training panels and full-scene overlays."""
+"""Figures for people: training panels, full-scene overlays, uncertainty quality."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import geopandas as gpd
@@ -18,6 +18,7 @@ from glacier.data.contract import IGNORE_INDEX
 
 CLASS_COLOURS = ("#000000", "#00e5ff", "#ff8c00", "#ff00ff", "#7fff00")
 NODATA_GREY = "#808080"
+MEASURE_COLOURS = ("#1f77b4", "#2ca02c", "#9467bd", "#ff7f0e")
 
 
 def to_display_rgb(image: np.ndarray, indices: Sequence[int]) -> np.ndarray:
@@ -142,5 +143,78 @@ def overlay_png(
     out_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = out_path.with_name(f".{out_path.stem}.partial.png")
     figure.savefig(tmp, dpi=120)
+    os.replace(tmp, out_path)
+    return out_path
+
+
+ReliabilityRow = tuple[float, float, float | None, float | None, int]  # lower, upper, conf, acc, n
+
+
+def uncertainty_png(
+    out_path: Path,
+    error_by_decile: Mapping[str, Sequence[float | None]],
+    error_rate: float | None,
+    reliability: Mapping[str, Sequence[ReliabilityRow]],
+    title: str,
+    written: str | None = None,
+) -> Path:
+    """Draw error rate by uncertainty decile per measure and a reliability diagram.
+
+    Args:
+        out_path: PNG to write (atomically).
+        error_by_decile: Per measure (legend label), the error rate of each tenth of the
+            pixels, most certain first.
+        error_rate: The map's error rate (a useless measure's flat line).
+        reliability: Per calibration (legend label), its rows: bin edges, mean confidence,
+            accuracy and pixels.
+        title: Figure title.
+        written: The label of the measure written as the map's uncertainty (drawn on top, bold;
+            measures that rank pixels alike, e.g. 1 − max and entropy for two classes, overlap).
+
+    Returns:
+        ``out_path``.
+    """
+    figure = Figure(figsize=(11, 4.2))
+    deciles, diagram = figure.subplots(1, 2)
+    ticks = np.arange(1, 11)
+    for index, (name, rates) in enumerate(error_by_decile.items()):
+        values = [np.nan if r is None else r for r in rates]
+        bold = name == written
+        deciles.plot(
+            ticks,
+            values,
+            marker="os^D"[index % 4],
+            color=MEASURE_COLOURS[index % 4],
+            label=name,
+            linewidth=3 if bold else 1.2,
+            markersize=7 if bold else 4,
+            zorder=3 if bold else 2,
+        )
+    if error_rate is not None:
+        deciles.axhline(error_rate, color="grey", linestyle="--", label="map's error rate")
+    deciles.set_xticks(ticks)
+    deciles.set_xlabel("uncertainty decile (1 = most certain tenth of the pixels)")
+    deciles.set_ylabel("share of wrong pixels")
+    deciles.set_title("error rate by uncertainty decile")
+    deciles.legend(fontsize=8)
+    diagram.plot([0, 1], [0, 1], color="grey", linestyle="--", label="perfect calibration")
+    for index, (name, rows) in enumerate(reliability.items()):
+        used = [r for r in rows if r[4] and r[2] is not None and r[3] is not None]
+        colour = ("#d62728", "#7f7f7f")[index % 2]
+        diagram.plot(
+            [r[2] for r in used], [r[3] for r in used], marker="s", color=colour, label=name
+        )
+    lowest = min((r[0] for rows in reliability.values() for r in rows if r[4]), default=0.0)
+    diagram.set_xlim(lowest, 1)
+    diagram.set_ylim(0, 1)
+    diagram.set_xlabel("confidence (largest mean class probability)")
+    diagram.set_ylabel("accuracy")
+    diagram.set_title("reliability (10 confidence bins)")
+    diagram.legend(fontsize=8, loc="upper left")
+    figure.suptitle(title, fontsize=10)
+    figure.tight_layout()
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out_path.with_name(f".{out_path.stem}.partial.png")
+    figure.savefig(tmp, dpi=100)
     os.replace(tmp, out_path)
     return out_path

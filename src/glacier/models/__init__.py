@@ -1,7 +1,8 @@
 """Models: networks, losses, metrics, MC dropout, TTA, and the LightningModule.
 
 Our dropout U-Net and smp architectures, the segmentation losses and metrics, MC dropout and
-test-time augmentation, and :class:`GlacierSegmenter` with its training callbacks.
+test-time augmentation, uncertainty measures and their evaluation, temperature scaling, and
+:class:`GlacierSegmenter` with its training callbacks.
 
 Names load on first use (PEP 562), so code that needs only a loss or the metrics does not pay
 for importing PyTorch Lightning.
@@ -13,18 +14,50 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from glacier.models.calibration import (
+        TemperatureFit,
+        collect_logits,
+        fit_temperature,
+        store_temperature,
+    )
     from glacier.models.callbacks import PredictionPanels, WeightEMA
     from glacier.models.losses import CrossEntropyLoss, DiceCELoss, DiceLoss, FocalLoss
-    from glacier.models.mc_dropout import has_dropout, mc_dropout_moments, mc_dropout_sampling
+    from glacier.models.mc_dropout import (
+        has_dropout,
+        mc_dropout_moments,
+        mc_dropout_sampling,
+        mc_dropout_stats,
+    )
     from glacier.models.metrics import METRICS, confusion_matrix, metrics_from_confusion
     from glacier.models.normalize import Normalizer
     from glacier.models.requeue import RandomStates, RequeueBetweenBatches
     from glacier.models.segmenter import GlacierSegmenter
     from glacier.models.smp_model import SmpSegmentationModel
-    from glacier.models.tta import apply_view, tta_codes, tta_probabilities, undo_view
+    from glacier.models.tta import apply_view, tta_codes, tta_probabilities, tta_stats, undo_view
+    from glacier.models.uncertainty import (
+        DEFAULT_MEASURE,
+        MEASURES,
+        UNCALIBRATED_CONFIDENCE,
+        Passes,
+        PassStats,
+        StatsNeeds,
+        StatsSum,
+        measure_maps,
+        pass_stats,
+    )
+    from glacier.models.uncertainty_metrics import Calibration, ReliabilityBin, TieGroups
+    from glacier.models.uncertainty_tally import (
+        ErrorRanking,
+        UncertaintyEvaluation,
+        UncertaintyTally,
+    )
     from glacier.models.unet import DropoutUNet
 
 _HOMES = {
+    "TemperatureFit": "calibration",
+    "collect_logits": "calibration",
+    "fit_temperature": "calibration",
+    "store_temperature": "calibration",
     "PredictionPanels": "callbacks",
     "WeightEMA": "callbacks",
     "CrossEntropyLoss": "losses",
@@ -34,6 +67,7 @@ _HOMES = {
     "has_dropout": "mc_dropout",
     "mc_dropout_sampling": "mc_dropout",
     "mc_dropout_moments": "mc_dropout",
+    "mc_dropout_stats": "mc_dropout",
     "METRICS": "metrics",
     "confusion_matrix": "metrics",
     "metrics_from_confusion": "metrics",
@@ -45,32 +79,69 @@ _HOMES = {
     "apply_view": "tta",
     "tta_codes": "tta",
     "tta_probabilities": "tta",
+    "tta_stats": "tta",
     "undo_view": "tta",
+    "DEFAULT_MEASURE": "uncertainty",
+    "MEASURES": "uncertainty",
+    "Passes": "uncertainty",
+    "PassStats": "uncertainty",
+    "StatsNeeds": "uncertainty",
+    "StatsSum": "uncertainty",
+    "UNCALIBRATED_CONFIDENCE": "uncertainty",
+    "measure_maps": "uncertainty",
+    "pass_stats": "uncertainty",
+    "Calibration": "uncertainty_metrics",
+    "ReliabilityBin": "uncertainty_metrics",
+    "TieGroups": "uncertainty_metrics",
+    "ErrorRanking": "uncertainty_tally",
+    "UncertaintyEvaluation": "uncertainty_tally",
+    "UncertaintyTally": "uncertainty_tally",
     "DropoutUNet": "unet",
 }
 
 __all__ = [
+    "DEFAULT_MEASURE",
+    "MEASURES",
     "METRICS",
+    "UNCALIBRATED_CONFIDENCE",
+    "Calibration",
     "CrossEntropyLoss",
     "DiceCELoss",
     "DiceLoss",
     "DropoutUNet",
+    "ErrorRanking",
     "FocalLoss",
     "GlacierSegmenter",
     "Normalizer",
+    "PassStats",
+    "Passes",
     "PredictionPanels",
     "RandomStates",
+    "ReliabilityBin",
     "RequeueBetweenBatches",
     "SmpSegmentationModel",
+    "StatsNeeds",
+    "StatsSum",
+    "TemperatureFit",
+    "TieGroups",
+    "UncertaintyEvaluation",
+    "UncertaintyTally",
     "WeightEMA",
     "apply_view",
+    "collect_logits",
     "confusion_matrix",
+    "fit_temperature",
     "has_dropout",
     "mc_dropout_moments",
     "mc_dropout_sampling",
+    "mc_dropout_stats",
+    "measure_maps",
     "metrics_from_confusion",
+    "pass_stats",
+    "store_temperature",
     "tta_codes",
     "tta_probabilities",
+    "tta_stats",
     "undo_view",
 ]
 

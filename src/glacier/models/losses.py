@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import logging
+from collections.abc import Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from glacier.data.contract import IGNORE_INDEX
+from glacier.data.contract import BACKGROUND, IGNORE_INDEX
 from glacier.errors import GlacierInputError
+
+log = logging.getLogger(__name__)
 
 
 class _WeightedLoss(nn.Module):
@@ -175,3 +178,38 @@ class DiceCELoss(nn.Module):
         dice: Tensor = self.dice(logits, target)
         ce: Tensor = self.ce(logits, target)
         return self.dice_weight * dice + self.ce_weight * ce
+
+
+def ordered_class_weights(
+    weights: Mapping[str, float] | Sequence[float] | None,
+    class_names: Sequence[str],
+    known_classes: Sequence[str],
+) -> list[float] | None:
+    """Turn loss class weights given by name into a list in output-channel order.
+
+    Args:
+        weights: ``{class: weight}`` (``background`` included), a list in channel order, or None.
+        class_names: Selected classes (output channels 1..K-1).
+        known_classes: Every class of the dataset (names outside the selection are ignored).
+
+    Returns:
+        Weights for ``[background, *class_names]`` (missing names weigh 1.0), or None.
+
+    Raises:
+        GlacierInputError: For a list of the wrong length.
+    """
+    if weights is None:
+        return None
+    order = [BACKGROUND, *class_names]
+    if not isinstance(weights, Mapping):
+        if len(weights) != len(order):
+            raise GlacierInputError(f"loss.class_weights has {len(weights)} values for {order}")
+        return [float(w) for w in weights]
+    unknown = [name for name in weights if name not in (BACKGROUND, *known_classes)]
+    if unknown:
+        log.warning(
+            "loss.class_weights: %s are not classes of this dataset %s; ignored",
+            unknown,
+            list(known_classes),
+        )
+    return [float(weights.get(name, 1.0)) for name in order]

@@ -8,6 +8,8 @@ from contextlib import contextmanager
 import torch
 from torch import Tensor, nn
 
+from glacier.models.uncertainty import PassStats, StatsNeeds, StatsSum, pass_stats
+
 DROPOUT_LAYERS = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout)
 
 
@@ -113,45 +115,62 @@ class SeededMasks:
             handle.remove()
 
 
-def mc_dropout_moments(
-    model: nn.Module, image: Tensor, samples: int, seeds: Sequence[int]
-) -> tuple[Tensor, Tensor]:
-    """Mean and variance over ``samples`` MC-dropout passes of the softmax probabilities.
+def mc_dropout_stats(
+    model: nn.Module,
+    image: Tensor,
+    samples: int,
+    seeds: Sequence[int],
+    temperature: float = 1.0,
+    needs: StatsNeeds | None = None,
+) -> PassStats:
+    """Means over ``samples`` MC-dropout passes of the softmax probabilities (and ``needs``).
 
     Only dropout layers sample (batch norm keeps its running statistics); sample ``i`` of the
     batch draws its masks from ``seeds[i]``. Accumulates sums instead of stacking the passes:
-    memory stays at two batches of probabilities.
+    memory stays at one set of sums and one pass.
 
     Args:
         model: Maps (B, C, H, W) to logits (B, K, H, W).
         image: The input batch.
         samples: Number of passes (>= 1).
         seeds: One seed per sample of the batch.
+        temperature: Divides the logits of every pass before the softmax.
+        needs: Statistics besides the probabilities (see :class:`StatsNeeds`).
 
     Returns:
-        (B, K, H, W) float32 mean and population variance.
+        (B, K, H, W) float32 means (entropy (B, 1, H, W)).
     """
     if len(seeds) != image.shape[0]:
         raise ValueError(f"need one seed per sample: {len(seeds)} seeds, batch {image.shape[0]}")
+    needs = needs or StatsNeeds()
     modes = {m: m.training for m in model.modules()}
     model.eval()
     masks = SeededMasks(model)
     masks.seeds = [int(seed) for seed in seeds]
+    total = StatsSum()
     try:
         with torch.inference_mode():
-            total = squares = torch.zeros(0)
             for draw in range(samples):
                 masks.draw = draw
-                probs = model(image).float().softmax(dim=1)
-                if draw == 0:
-                    total, squares = probs.clone(), probs * probs
-                else:
-                    total += probs
-                    squares.addcmul_(probs, probs)
-            mean = total / samples
-            variance = (squares / samples - mean * mean).clamp_(min=0.0)
+                total.add(pass_stats(model(image), temperature, needs))
+            return total.mean()
     finally:
         masks.remove()
         for module, training in modes.items():
             module.training = training
-    return mean, variance
+
+
+def mc_dropout_moments(
+    model: nn.Module, image: Tensor, samples: int, seeds: Sequence[int]
+) -> tuple[Tensor, Tensor]:
+    """Mean and population variance over ``samples`` MC-dropout passes of the probabilities.
+
+    See :func:`mc_dropout_stats` (the same passes).
+
+    Returns:
+        (B, K, H, W) float32 mean and variance.
+    """
+    stats = mc_dropout_stats(model, image, samples, seeds, needs=StatsNeeds(squares=True))
+    assert stats.squares is not None
+    mean = stats.probs
+    return mean, (stats.squares - mean * mean).clamp_(min=0.0)

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import logging
 import math
-from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pytorch_lightning as pl
@@ -15,47 +13,15 @@ from torchmetrics.classification import MulticlassConfusionMatrix
 
 from glacier.data.contract import BACKGROUND, IGNORE_INDEX, checkpoint_contract
 from glacier.errors import GlacierInputError
+from glacier.models.losses import ordered_class_weights
 from glacier.models.metrics import metrics_from_confusion
 from glacier.models.normalize import Normalizer
-from glacier.models.tta import tta_probabilities
+from glacier.models.test_uncertainty import TestUncertainty
+from glacier.models.tta import tta_stats
+from glacier.models.uncertainty import Passes, PassStats, StatsNeeds, pass_stats
+from glacier.models.uncertainty_tally import UncertaintyEvaluation
 
-log = logging.getLogger(__name__)
 STAGES = ("train", "val", "test")
-
-
-def ordered_class_weights(
-    weights: Mapping[str, float] | Sequence[float] | None,
-    class_names: Sequence[str],
-    known_classes: Sequence[str],
-) -> list[float] | None:
-    """Turn loss class weights given by name into a list in output-channel order.
-
-    Args:
-        weights: ``{class: weight}`` (``background`` included), a list in channel order, or None.
-        class_names: Selected classes (output channels 1..K-1).
-        known_classes: Every class of the dataset (names outside the selection are ignored).
-
-    Returns:
-        Weights for ``[background, *class_names]`` (missing names weigh 1.0), or None.
-
-    Raises:
-        GlacierInputError: For a list of the wrong length.
-    """
-    if weights is None:
-        return None
-    order = [BACKGROUND, *class_names]
-    if not isinstance(weights, Mapping):
-        if len(weights) != len(order):
-            raise GlacierInputError(f"loss.class_weights has {len(weights)} values for {order}")
-        return [float(w) for w in weights]
-    unknown = [name for name in weights if name not in (BACKGROUND, *known_classes)]
-    if unknown:
-        log.warning(
-            "loss.class_weights: %s are not classes of this dataset %s; ignored",
-            unknown,
-            list(known_classes),
-        )
-    return [float(weights.get(name, 1.0)) for name in order]
 
 
 class GlacierSegmenter(pl.LightningModule):
@@ -64,7 +30,10 @@ class GlacierSegmenter(pl.LightningModule):
     Everything is passed as plain config dictionaries (``_target_`` + arguments) so the
     checkpoint's hyperparameters rebuild the exact model for prediction, and load with
     ``weights_only=True``. The model takes raw values: its first module normalizes them with
-    the dataset's statistics (buffers saved with the weights) and imputes nodata.
+    the dataset's statistics (buffers saved with the weights) and imputes nodata. ``forward``
+    returns raw logits; the ``temperature`` buffer (1 until :mod:`glacier.models.calibration`
+    fits it on dev after training; 1 in older checkpoints) divides them in every pass of the
+    test step and of ``glacier predict``.
 
     Args:
         model: Network config; ``in_channels`` and ``num_classes`` are filled in here.
@@ -119,6 +88,9 @@ class GlacierSegmenter(pl.LightningModule):
         )
         if channels_last:
             self.net = self.net.to(memory_format=torch.channels_last)
+        self.register_buffer("temperature", torch.ones(()))
+        self.test_uncertainty: UncertaintyEvaluation | None = None
+        self._test_tally: TestUncertainty | None = None
 
     def _confusion(self, stage: str) -> MulticlassConfusionMatrix:
         """The confusion-matrix metric of a stage."""
@@ -173,25 +145,49 @@ class GlacierSegmenter(pl.LightningModule):
         state = checkpoint.get("state_dict", {})
         for name, buffer in self.normalizer.named_buffers():
             state.setdefault(f"normalizer.{name}", buffer.detach().clone())
+        state.setdefault("temperature", torch.ones(()))  # checkpoints from before calibration
 
-    def test_logits(self, image: Tensor, batch_idx: int) -> Tensor:
-        """Logits of the test step: plain, or log-probabilities averaged by TTA / MC dropout.
+    @property
+    def temperature_value(self) -> float:
+        """The calibration temperature as a number (1 = uncalibrated)."""
+        return float(self.get_buffer("temperature"))
+
+    def test_passes(self) -> Passes:
+        """The passes of the test step: TTA views, MC-dropout passes, temperature."""
+        return Passes(
+            views=8 if self.hparams.get("tta", False) else 1,
+            mc_samples=int(self.hparams.get("test_mc_samples", 0)),
+            temperature=self.temperature_value,
+        )
+
+    def test_outputs(self, image: Tensor, batch_idx: int) -> tuple[Tensor, PassStats]:
+        """Logits of the test step and the means of its passes' statistics.
+
+        Plain logits, or log-probabilities averaged by TTA / MC dropout; every pass's logits
+        are divided by the temperature first. The statistics hold everything the uncertainty
+        measures of these passes need.
 
         Args:
             image: Raw (B, C, H, W) batch.
             batch_idx: Batch number (seeds the MC-dropout draws of this batch).
 
         Returns:
-            (B, K, H, W) logits (their softmax is the averaged probability).
+            (B, K, H, W) logits (their softmax is the averaged probability) and the statistics.
         """
-        tta = bool(self.hparams.get("tta", False))
-        samples = int(self.hparams.get("test_mc_samples", 0))
-        if not tta and samples <= 0:
-            logits: Tensor = self(image)
-            return logits
+        passes = self.test_passes()
+        temperature = passes.temperature
+        needs = StatsNeeds.of(passes.available(), uncalibrated=temperature != 1.0)
+        if passes.count == 1:
+            raw: Tensor = self(image)
+            logits = raw if temperature == 1.0 else raw / temperature
+            return logits, pass_stats(raw.detach(), temperature, needs)
         seed = int(self.hparams.get("test_seed", 0)) + batch_idx
-        probs = tta_probabilities(self, image, 8 if tta else 1, samples, seed)
-        return probs.clamp_min(1e-8).log()
+        stats = tta_stats(self, image, passes.views, passes.mc_samples, seed, temperature, needs)
+        return stats.probs.clamp_min(1e-8).log(), stats
+
+    def test_logits(self, image: Tensor, batch_idx: int) -> Tensor:
+        """The logits of :meth:`test_outputs`."""
+        return self.test_outputs(image, batch_idx)[0]
 
     def _step(self, batch: dict[str, Tensor], stage: str, logits: Tensor | None = None) -> Tensor:
         logits = self(batch["image"]) if logits is None else logits
@@ -216,8 +212,15 @@ class GlacierSegmenter(pl.LightningModule):
         self._step(batch, "val")
 
     def test_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:
-        """Accumulate test loss and confusion (with TTA / MC dropout when enabled)."""
-        self._step(batch, "test", self.test_logits(batch["image"], batch_idx))
+        """Accumulate test loss, confusion and uncertainty quality (with TTA / MC dropout)."""
+        logits, stats = self.test_outputs(batch["image"], batch_idx)
+        self._step(batch, "test", logits)
+        if self._test_tally is not None:
+            self._test_tally.update(stats, logits.argmax(dim=1), batch["mask"])
+
+    def on_test_epoch_start(self) -> None:
+        """Start tallying the uncertainty measures of the test passes."""
+        self._test_tally = TestUncertainty(self.test_passes())
 
     def epoch_metrics(self, stage: str) -> dict[str, float]:
         """Per-class IoU/precision/recall/F1 and mean IoU pooled over the epoch.
@@ -252,8 +255,12 @@ class GlacierSegmenter(pl.LightningModule):
         self._log_epoch("val")
 
     def on_test_epoch_end(self) -> None:
-        """Log pooled test metrics."""
+        """Log pooled test metrics and the quality of the test passes' uncertainty."""
         self._log_epoch("test")
+        if self._test_tally is not None:
+            self.test_uncertainty = self._test_tally.result()
+            self.log_dict(TestUncertainty.scalars(self.test_uncertainty, "test"))
+            self._test_tally = None
 
     def configure_optimizers(self) -> Any:
         """Optimizer and (optional) scheduler from config; plateau steps on ``monitor``."""

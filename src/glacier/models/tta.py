@@ -4,6 +4,8 @@ The model sees each of the chosen dihedral transforms of a raw batch; every outp
 back to the input's frame and the softmax probabilities are averaged. With ``mc_samples`` > 0
 each transform is also passed through the network ``mc_samples`` times with only the dropout
 layers sampling (:mod:`glacier.models.mc_dropout`), seeded, so the result repeats exactly.
+:func:`tta_stats` also averages what the uncertainty measures need
+(:mod:`glacier.models.uncertainty`).
 Everything runs on the batch's device; the model's own modes are restored afterwards.
 """
 
@@ -17,6 +19,7 @@ from torch import Tensor, nn
 
 from glacier.errors import GlacierInputError
 from glacier.models.mc_dropout import mc_dropout_sampling
+from glacier.models.uncertainty import PassStats, StatsNeeds, pass_stats
 
 DIHEDRAL = tuple(range(8))  # code = quarter turns + 4 x horizontal flip (as in data.augment)
 
@@ -78,23 +81,32 @@ def evaluation(model: nn.Module) -> Iterator[nn.Module]:
             m.training = training
 
 
-def _passes(model: nn.Module, image: Tensor, code: int, mc_samples: int) -> Tensor:
-    """Summed probabilities over the passes of one transform, in the input's frame."""
+def _view_sums(
+    model: nn.Module,
+    image: Tensor,
+    code: int,
+    mc_samples: int,
+    temperature: float,
+    needs: StatsNeeds,
+) -> PassStats:
+    """Summed statistics over the passes of one transform, in the input's frame."""
     view = apply_view(image, code)
-    total = model(view).softmax(dim=1)
+    total = pass_stats(model(view), temperature, needs)
     for _ in range(mc_samples - 1):
-        total = total + model(view).softmax(dim=1)
-    return undo_view(total, code)
+        total.add_(pass_stats(model(view), temperature, needs))
+    return total.map(lambda t: undo_view(t, code))
 
 
-def tta_probabilities(
+def tta_stats(
     model: nn.Module,
     image: Tensor,
     transforms: int | Sequence[int] = 8,
     mc_samples: int = 0,
     seed: int | None = None,
-) -> Tensor:
-    """Class probabilities of a raw batch averaged over dihedral transforms (and MC passes).
+    temperature: float = 1.0,
+    needs: StatsNeeds | None = None,
+) -> PassStats:
+    """Means of the pass statistics of a raw batch over dihedral transforms (and MC passes).
 
     Square inputs are safest; non-square ones work with any network that accepts both
     orientations (a U-Net whose downsampling divides H and W).
@@ -107,18 +119,40 @@ def tta_probabilities(
             explicit codes.
         mc_samples: MC-dropout passes per transform (0 = deterministic passes, dropout off).
         seed: Seed of the MC-dropout draws (the global RNG state is left untouched).
+        temperature: Divides the logits of every pass before the softmax.
+        needs: Statistics besides the probabilities (see :class:`StatsNeeds`).
 
     Returns:
-        (B, K, H, W) float probabilities, contiguous, on the image's device.
+        (B, K, H, W) means over every pass, contiguous, on the image's device.
     """
     codes = tta_codes(transforms)
+    needs = needs or StatsNeeds()
     passes = len(codes) * max(mc_samples, 1)
     devices = [image.device] if image.device.type == "cuda" else []
     modes = mc_dropout_sampling(model) if mc_samples > 0 else evaluation(model)
     with torch.random.fork_rng(devices=devices), torch.inference_mode(), modes:
         if seed is not None:
             torch.manual_seed(seed)
-        total = _passes(model, image, codes[0], mc_samples).contiguous()
+        total = _view_sums(model, image, codes[0], mc_samples, temperature, needs)
+        total = total.map(lambda t: t.contiguous())
         for code in codes[1:]:
-            total += _passes(model, image, code, mc_samples)
-    return total / passes
+            total.add_(_view_sums(model, image, code, mc_samples, temperature, needs))
+    return total.map(lambda t: t / passes)
+
+
+def tta_probabilities(
+    model: nn.Module,
+    image: Tensor,
+    transforms: int | Sequence[int] = 8,
+    mc_samples: int = 0,
+    seed: int | None = None,
+    temperature: float = 1.0,
+) -> Tensor:
+    """Class probabilities of a raw batch averaged over dihedral transforms (and MC passes).
+
+    The probabilities of :func:`tta_stats` (same arguments).
+
+    Returns:
+        (B, K, H, W) float probabilities, contiguous, on the image's device.
+    """
+    return tta_stats(model, image, transforms, mc_samples, seed, temperature).probs

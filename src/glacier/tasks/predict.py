@@ -38,7 +38,7 @@ from glacier.inference.engine import (
     resolve_device,
     resolve_precision,
 )
-from glacier.inference.evaluation import format_metrics_table
+from glacier.inference.evaluation import format_metrics_table, format_uncertainty_table
 from glacier.inference.inputs import expand_inputs, scenes_from_inputs
 from glacier.inference.products import (
     ProductSettings,
@@ -47,7 +47,7 @@ from glacier.inference.products import (
     prediction_fingerprint,
     write_record,
 )
-from glacier.models import GlacierSegmenter
+from glacier.models import MEASURES, GlacierSegmenter, Passes, UncertaintyEvaluation
 from glacier.tasks import hydra_entry
 from glacier.tasks.config import build
 from glacier.utils.runtime import tune_malloc
@@ -175,6 +175,10 @@ def check_settings(cfg: DictConfig) -> None:
     require_non_negative("min_area_km2", cfg.min_area_km2, integer=False)
     require_non_negative("simplify_m", cfg.simplify_m, integer=False)
     require_choice("probabilities", cfg.probabilities, PROBABILITY_FORMATS)
+    measures = uncertainty_choice(cfg.uncertainty)
+    Passes(views=int(cfg.tta), mc_samples=int(cfg.mc_samples)).check(measures or [])
+    if str(cfg.temperature) != "checkpoint":
+        require_range("temperature", cfg.temperature, 0, None, integer=False, low_inclusive=False)
     require_positive("num_shards", cfg.num_shards)
     if cfg.shard is not None:
         require_range("shard", cfg.shard, 0, cfg.num_shards, integer=True, high_inclusive=False)
@@ -183,9 +187,26 @@ def check_settings(cfg: DictConfig) -> None:
         raise GlacierConfigError(f"out_dir={out_dir} is a file; give a folder for the maps")
 
 
+def uncertainty_choice(value: Any) -> tuple[str, ...] | None:
+    """The ``uncertainty=`` setting: None for ``auto``, the measures to write otherwise.
+
+    Raises:
+        GlacierConfigError: For a name that is no measure.
+    """
+    if value is None or str(value) == "none":
+        return ()
+    if str(value) == "auto":
+        return None
+    names = (str(value),) if isinstance(value, str) else tuple(str(v) for v in value)
+    for name in names:
+        require_choice("uncertainty", name, [*MEASURES, "auto", "none"])
+    return names
+
+
 def predict_settings(cfg: DictConfig, module: GlacierSegmenter) -> PredictSettings:
     """Device, precision, batch and reader defaults resolved for this machine."""
     device = resolve_device(cfg.device)
+    temperature = cfg.temperature
     return PredictSettings(
         tile_size=int(cfg.tile_size),
         overlap=int(cfg.overlap),
@@ -193,6 +214,11 @@ def predict_settings(cfg: DictConfig, module: GlacierSegmenter) -> PredictSettin
         mc_samples=int(cfg.mc_samples),
         tta=int(cfg.tta),
         seed=int(cfg.seed),
+        temperature=module.temperature_value
+        if str(temperature) == "checkpoint"
+        else float(temperature),
+        uncertainty=uncertainty_choice(cfg.uncertainty),
+        score_measures=cfg.labels is not None,
         device=device,
         precision=resolve_precision(cfg.precision, device),
         probabilities=str(cfg.probabilities),
@@ -210,6 +236,9 @@ def output_settings(cfg: DictConfig, settings: PredictSettings) -> dict[str, Any
         "mc_samples": settings.mc_samples,
         "tta": settings.tta,
         "seed": settings.seed,
+        "temperature": settings.temperature,
+        "uncertainty": settings.written_measures,
+        "scored_measures": settings.scored_measures,
         "precision": precision_name(settings.precision),
         "probabilities": settings.probabilities,
         "cog": settings.cog,
@@ -227,6 +256,21 @@ def shard_of(scenes: list[SceneSpec], shard: int | None, num_shards: int) -> lis
     never write the same name.
     """
     return [scenes[i] for i in select_scenes(len(scenes), None, shard, num_shards)]
+
+
+def log_uncertainty(scene: str, quality: UncertaintyEvaluation, written: list[str]) -> None:
+    """One log line per scene: how well the written measure ranks the map's errors."""
+    for name in written:
+        ranking = quality.measures[name]
+        log.info(
+            "%s: uncertainty %s ranks the map's errors with AUROC %s, AURC %s; ECE %s (%s)",
+            scene,
+            name,
+            ranking.auroc,
+            ranking.aurc,
+            quality.calibration.ece,
+            quality.passes.describe(),
+        )
 
 
 def run_predict(cfg: DictConfig) -> list[dict[str, Any]]:
@@ -274,6 +318,8 @@ def run_predict(cfg: DictConfig) -> list[dict[str, Any]]:
             "glacier:checkpoint": Path(cfg.ckpt_path).name,
             "glacier:mc_samples": settings.mc_samples,
             "glacier:tta": settings.tta,
+            "glacier:temperature": settings.temperature,
+            "glacier:uncertainty": settings.written_measures,
             "glacier:precision": precision_name(settings.precision),
         },
     )
@@ -283,6 +329,11 @@ def run_predict(cfg: DictConfig) -> list[dict[str, Any]]:
         result = make_products(job.key, reader, outputs, products)
         if "metrics" in result:
             print(f"\n{job.key}\n{format_metrics_table(result['metrics'])}")
+            if "uncertainty" in result["metrics"]:
+                quality = UncertaintyEvaluation.from_dict(result["metrics"]["uncertainty"])
+                written = result.get("uncertainty_bands", [])
+                print(format_uncertainty_table(quality, written))
+                log_uncertainty(job.key, quality, written)
         result["fingerprint"] = keys[job.key]
         write_record(out_dir, job.key, result)
         results[job.key] = result

@@ -23,7 +23,7 @@ from omegaconf import DictConfig, OmegaConf
 from glacier.data.contract import IGNORE_INDEX
 from glacier.data.store import training_area
 from glacier.errors import GlacierFileNotFoundError, GlacierInputError
-from glacier.inference.evaluation import evaluate_scene
+from glacier.inference.evaluation import evaluate_scene, evaluate_uncertainty
 from glacier.inference.products import read_records
 from glacier.tasks import hydra_entry
 from glacier.tasks.report_tables import (
@@ -33,10 +33,21 @@ from glacier.tasks.report_tables import (
     readme_table,
     seed_summary,
 )
+from glacier.tasks.report_uncertainty import uncertainty_block, uncertainty_readme_tables
 from glacier.utils.io import write_json_atomic
 
 METRIC_NAMES = ("iou", "precision", "recall", "f1")
-FORMAT = 1
+FORMAT = 2  # 2: the uncertainty block
+OUTPUT_NAMES = (
+    "classes",
+    "probs",
+    "uncertainty",
+    "measures",
+    "polygons",
+    "overlay",
+    "uncertainty_figure",
+    "metrics_json",
+)
 
 
 def _load(path: Path) -> Any:
@@ -85,10 +96,10 @@ def reference_map(mask: np.ndarray) -> np.ndarray:
     return out
 
 
-def region_evaluation(
+def region_truth(
     prediction: dict[str, Any], processed_dir: Path, split: str = "test"
-) -> dict[str, Any] | None:
-    """Score a full-scene map on the pixels of one split's windows only.
+) -> np.ndarray | None:
+    """The reference map of a scene on the pixels of one split's windows only (else nodata).
 
     Args:
         prediction: A scene's prediction record (``<scene>_prediction.json``).
@@ -96,7 +107,7 @@ def region_evaluation(
         split: ``test`` or ``dev``.
 
     Returns:
-        :func:`evaluate_scene`'s result, or None when the dataset or the scene is not there.
+        (H, W) reference classes, or None when the dataset or the scene is not there.
     """
     index_path = processed_dir / "splits.csv"
     mask_path = processed_dir / "masks" / f"mask_{prediction['scene']}.npy"
@@ -108,8 +119,28 @@ def region_evaluation(
         return None
     truth = reference_map(np.load(mask_path, mmap_mode="r"))
     truth[~training_area(truth.shape, windows)] = IGNORE_INDEX
+    return truth
+
+
+def region_evaluation(
+    prediction: dict[str, Any], processed_dir: Path, split: str = "test"
+) -> dict[str, Any] | None:
+    """Score a full-scene map on the pixels of one split's windows only.
+
+    Returns:
+        :func:`evaluate_scene`'s result (with ``uncertainty`` when the record lists the
+        measures file), or None when the dataset or the scene is not there.
+    """
+    truth = region_truth(prediction, processed_dir, split)
+    if truth is None:
+        return None
     classes = prediction["metrics"]["classes"][1:]
-    return evaluate_scene(Path(prediction["classes"]), truth, classes)
+    result = evaluate_scene(Path(prediction["classes"]), truth, classes)
+    if prediction.get("measures"):
+        measures = Path(prediction["measures"])
+        quality = evaluate_uncertainty(measures, Path(prediction["classes"]), truth)
+        result["uncertainty"] = quality.to_dict()
+    return result
 
 
 def _relative(path: Any) -> Any:
@@ -137,9 +168,10 @@ def demo_metrics(demo_dir: Path) -> dict[str, Any]:
         demo_dir: The demo run folder.
 
     Returns:
-        JSON-ready ``{"format", "run_dir", "training", "evaluations", "outputs"}``;
-        ``evaluations`` maps ``test_split``, ``test_region_map`` and ``full_scene`` (those
-        available) to ``{"label", "classes", "metrics", "areas_km2"}``.
+        JSON-ready ``{"format", "run_dir", "training", "evaluations", "uncertainty",
+        "outputs"}``; ``evaluations`` maps ``test_split``, ``test_region_map`` and
+        ``full_scene`` (those available) to ``{"label", "classes", "metrics", "areas_km2"}``;
+        ``uncertainty`` is :func:`~glacier.tasks.report_uncertainty.uncertainty_block`.
     """
     train = _load(demo_dir / "train" / "metrics.json") or {}
     cfg = _run_config(demo_dir / "train")
@@ -149,12 +181,24 @@ def demo_metrics(demo_dir: Path) -> dict[str, Any]:
     predictions = read_records(demo_dir / "predict")
     scored = [p for p in predictions if p.get("metrics")]
     processed = _select(cfg, "paths.processed_dir")
+    quality: dict[str, Any] = {}
+    if train.get("test_uncertainty"):
+        quality["test_split"] = train["test_uncertainty"]
     if len(scored) == 1:
         if processed is not None:
-            region = region_evaluation(scored[0], Path(str(processed)))
-            if region is not None:
-                evaluations["test_region_map"] = region
+            for split, key in (("dev", "dev_region_map"), ("test", "test_region_map")):
+                region = region_evaluation(scored[0], Path(str(processed)), split)
+                if region is not None and region.get("uncertainty"):
+                    quality[key] = region.pop("uncertainty")
+                if region is not None and split == "test":
+                    evaluations["test_region_map"] = region
         evaluations["full_scene"] = scored[0]["metrics"]
+        if scored[0]["metrics"].get("uncertainty"):
+            quality["full_scene"] = scored[0]["metrics"]["uncertainty"]
+    written = scored[0].get("uncertainty_bands", []) if len(scored) == 1 else []
+    uncertainty = uncertainty_block(
+        quality, written, train.get("calibration"), _select(cfg, "data.name")
+    )
     for key, value in evaluations.items():
         keep = {k: value.get(k) for k in ("classes", "metrics", "areas_km2")}
         evaluations[key] = {"label": EVALUATIONS[key], **_nan_to_none(keep)}
@@ -166,21 +210,18 @@ def demo_metrics(demo_dir: Path) -> dict[str, Any]:
         "seed": _select(cfg, "seed"),
         "tta": _select(cfg, "tta"),
         "test_mc_samples": _select(cfg, "test_mc_samples"),
+        "temperature": (train.get("calibration") or {}).get("temperature", 1.0),
         "best_checkpoint": _relative(train.get("best_checkpoint")),
     }
     outputs = {
-        p["scene"]: {
-            k: _relative(p[k])
-            for k in ("classes", "probs", "uncertainty", "polygons", "overlay", "metrics_json")
-            if p.get(k)
-        }
-        for p in predictions
+        p["scene"]: {k: _relative(p[k]) for k in OUTPUT_NAMES if p.get(k)} for p in predictions
     }
     return {
         "format": FORMAT,
         "run_dir": str(demo_dir),
         "training": training,
         "evaluations": evaluations,
+        "uncertainty": uncertainty,
         "outputs": outputs,
     }
 
@@ -217,6 +258,9 @@ def run_report(cfg: DictConfig) -> str:
         text = format_summary(result)
         if cfg.get("markdown"):
             text += "\n\nREADME table (docs/demo_metrics.json):\n\n" + readme_table(result)
+            if result.get("uncertainty"):
+                tables = uncertainty_readme_tables(result["uncertainty"])
+                text += "\n\nREADME uncertainty tables (docs/demo_metrics.json):\n\n" + tables
     else:
         raise GlacierInputError(f"run_dir={run_dir} holds no train/, predict/ or seed_*/ folder")
     if cfg.get("json_out"):

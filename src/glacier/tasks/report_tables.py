@@ -12,6 +12,12 @@ from typing import Any
 
 import numpy as np
 
+from glacier.tasks.report_uncertainty import (
+    format_uncertainty,
+    format_uncertainty_seed_summary,
+    uncertainty_seed_summary,
+)
+
 EVALUATIONS = {
     "test_split": "held-out test split",
     "test_region_map": "held-out test region, scene map",
@@ -120,7 +126,7 @@ def _training_line(training: dict[str, Any]) -> list[str]:
         f"Training: seed {training.get('seed')}, {training.get('epochs')} epochs / "
         f"{training.get('global_step')} steps, {training.get('threads')} threads, "
         f"deterministic kernels: {training.get('deterministic')}, test-time augmentation: "
-        f"{training.get('tta')}; {ending}"
+        f"{training.get('tta')}, temperature {training.get('temperature', 1.0):.3f}; {ending}"
     )
     if not fired:
         return [line]
@@ -148,6 +154,8 @@ def format_summary(metrics: dict[str, Any]) -> str:
     lines = [f"Demo run: {metrics['run_dir']}", *_training_line(metrics["training"]), ""]
     for key, evaluation in metrics["evaluations"].items():
         lines += [*format_evaluation(key, evaluation), ""]
+    uncertainty = format_uncertainty(metrics.get("uncertainty"))
+    lines += [*uncertainty, ""] if uncertainty else []
     checkpoint = metrics["training"].get("best_checkpoint")
     if checkpoint:
         lines.append(f"checkpoint   {checkpoint}")
@@ -188,6 +196,7 @@ def seed_summary(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "seeds": [run["training"].get("seed") for run in runs],
         "max_time_fired": [bool(run["training"].get("max_time_fired")) for run in runs],
         "evaluations": evaluations,
+        "uncertainty": uncertainty_seed_summary([run.get("uncertainty") for run in runs]),
     }
 
 
@@ -203,4 +212,5 @@ def format_seed_summary(summary: dict[str, Any]) -> str:
         lines.append(f"{evaluation['label'].upper()}:")
         for name, mean in evaluation["mean"].items():
             lines.append(f"  {name:<22} {mean:.3f} ± {evaluation['std'][name]:.3f}")
+    lines += format_uncertainty_seed_summary(summary.get("uncertainty"))
     return "\n".join(lines)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import math
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -12,9 +14,19 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.loggers import Logger, WandbLogger
+from pytorch_lightning.utilities import move_data_to_device
 
 from glacier.data.loading import GlacierDataModule
-from glacier.models import GlacierSegmenter, RandomStates, RequeueBetweenBatches
+from glacier.models import (
+    GlacierSegmenter,
+    RandomStates,
+    RequeueBetweenBatches,
+    TemperatureFit,
+    collect_logits,
+    fit_temperature,
+    store_temperature,
+)
+from glacier.models.calibration import MAX_PIXELS
 from glacier.tasks import hydra_entry
 from glacier.tasks.config import build
 from glacier.tasks.ddp import (
@@ -109,13 +121,56 @@ def resumption_callbacks() -> list[pl.Callback]:
     return [RandomStates(), RequeueBetweenBatches()]
 
 
+def calibrate_best(
+    trainer: pl.Trainer, datamodule: GlacierDataModule, loggers: list[Logger]
+) -> TemperatureFit | None:
+    """Fit the temperature of the best checkpoint on the dev split and store it there.
+
+    The best checkpoint predicts every dev window once (eval mode, on the training device);
+    the temperature that minimizes the NLL of the dev labels (:func:`fit_temperature`) is
+    written into the checkpoint, which the test step and ``glacier predict`` then apply.
+
+    Returns:
+        The fit, or None when there is no best checkpoint or no dev split (T stays 1).
+    """
+    best = _best_checkpoint(trainer)
+    dev = datamodule.datasets.get("dev")
+    if best is None or dev is None or not len(dev):
+        log.warning("no best checkpoint or no dev split: the temperature stays 1 (uncalibrated)")
+        return None
+    device = trainer.strategy.root_device
+    module = GlacierSegmenter.load_from_checkpoint(best, map_location=device, weights_only=True)
+    area = datamodule.contract.slice_size**2
+    stride = max(1, math.ceil(len(dev) * area / MAX_PIXELS))
+    batches = (
+        datamodule.prepare_batch(move_data_to_device(batch, device), train=False)
+        for batch in datamodule.val_dataloader()
+    )
+    fit = fit_temperature(*collect_logits(module, batches, stride))
+    store_temperature(Path(best), fit.temperature)
+    scalars = {f"calibration/{k}": v for k, v in asdict(fit).items() if v is not None}
+    for logger in loggers:
+        logger.log_metrics(scalars, step=trainer.global_step)
+    log.info(
+        "temperature %.3f fitted on %d dev pixels: NLL %.4f -> %.4f, ECE %s -> %s (stored in %s)",
+        fit.temperature,
+        fit.pixels,
+        fit.nll_before,
+        fit.nll_after,
+        fit.ece_before,
+        fit.ece_after,
+        best,
+    )
+    return fit
+
+
 def evaluate_best(
     cfg: DictConfig,
     trainer: pl.Trainer,
     module: GlacierSegmenter,
     datamodule: GlacierDataModule,
     loggers: list[Logger],
-) -> dict[str, float]:
+) -> dict[str, Any]:
     """Test the best checkpoint (or the final weights) once, on one device.
 
     After a distributed fit (called on rank 0 only, after :func:`leave_process_group`), a fresh
@@ -123,22 +178,27 @@ def evaluate_best(
     repeated samples.
 
     Returns:
-        The test metrics.
+        The test metrics, and under ``uncertainty`` the full evaluation of the test passes'
+        uncertainty (per measure, deciles, reliability table).
     """
     best = _best_checkpoint(trainer)
+    tested = module
     if trainer.world_size == 1:
         results = trainer.test(module, datamodule=datamodule, ckpt_path=best or None)
     else:
         tester = single_device_trainer(cfg.trainer, build_callbacks(cfg), loggers)
-        fresh = build_module(cfg, datamodule)
+        tested = build_module(cfg, datamodule)
         if best is None:  # nothing checkpointed (fast_dev_run): the final weights
-            fresh.load_state_dict(module.state_dict())
-        results = tester.test(fresh, datamodule=datamodule, ckpt_path=best or None)
-    return {k: float(v) for k, v in (results[0] if results else {}).items()}
+            tested.load_state_dict(module.state_dict())
+        results = tester.test(tested, datamodule=datamodule, ckpt_path=best or None)
+    metrics: dict[str, Any] = {k: float(v) for k, v in (results[0] if results else {}).items()}
+    if tested.test_uncertainty is not None:
+        metrics["uncertainty"] = tested.test_uncertainty.to_dict()
+    return metrics
 
 
 def run_train(cfg: DictConfig) -> float | None:
-    """Fit, then test the best checkpoint, and write ``metrics.json`` in the run directory.
+    """Fit, calibrate and test the best checkpoint; write ``metrics.json`` in the run directory.
 
     Under DDP every rank fits; rank 0 alone preprocesses (the others wait up to
     ``wait_for_data`` seconds), tests and writes ``metrics.json``.
@@ -172,10 +232,11 @@ def run_train(cfg: DictConfig) -> float | None:
         if trainer.world_size > 1:
             leave_process_group()  # what follows runs on rank 0 alone
         if trainer.is_global_zero:
+            fit = calibrate_best(trainer, datamodule, loggers) if cfg.get("calibrate") else None
             tested = (
                 evaluate_best(cfg, trainer, module, datamodule, loggers) if cfg.get("test") else {}
             )
-            _write_metrics(cfg, trainer, datamodule, fit_metrics, tested)
+            _write_metrics(cfg, trainer, datamodule, fit_metrics, tested, fit)
     finally:
         _finish_wandb(loggers)
     value = fit_metrics.get(cfg.get("optimized_metric") or "")
@@ -188,12 +249,17 @@ def _write_metrics(
     trainer: pl.Trainer,
     datamodule: GlacierDataModule,
     fit_metrics: dict[str, float],
-    test_metrics: dict[str, float],
+    test_metrics: dict[str, Any],
+    calibration: TemperatureFit | None,
 ) -> None:
+    test = dict(test_metrics)
+    uncertainty = test.pop("uncertainty", None)
     write_json_atomic(
         Path(cfg.paths.output_dir) / "metrics.json",
         {
-            "test": test_metrics,
+            "test": test,
+            "test_uncertainty": uncertainty,
+            "calibration": None if calibration is None else asdict(calibration),
             "final_fit": fit_metrics,
             "best_checkpoint": _best_checkpoint(trainer),
             "best_score": _best_score(trainer),

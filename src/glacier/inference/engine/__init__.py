@@ -14,7 +14,11 @@ from glacier.inference.engine.device import (
 )
 from glacier.inference.engine.mapper import predict_scenes
 from glacier.inference.engine.tile_predictor import PredictSettings, SceneJob
-from glacier.inference.engine.writer import PROBABILITY_FORMATS, PredictionOutputs
+from glacier.inference.engine.writer import (
+    PROBABILITY_FORMATS,
+    PredictionOutputs,
+    UncertaintyBands,
+)
 
 __all__ = [
     "COG_MEDIA_TYPE",
@@ -22,6 +26,7 @@ __all__ = [
     "PredictSettings",
     "PredictionOutputs",
     "SceneJob",
+    "UncertaintyBands",
     "default_batch_size",
     "default_readers",
     "precision_name",

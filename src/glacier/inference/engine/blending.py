@@ -9,9 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from operator import itemgetter
 
 import torch
 from torch import Tensor
+
+from glacier.models import PassStats, StatsNeeds
 
 
 @dataclass
@@ -20,17 +23,21 @@ class BlockRows:
 
     Attributes:
         top: First scene row.
-        probs: (K, rows, W) weighted probability sums.
-        variance: (K, rows, W) weighted MC variances, or None.
+        stats: Weighted sums of the tiles' pass statistics: probabilities (K, rows, W) and what
+            the uncertainty measures need (a blend is a mixture of the tiles' passes).
         valid: (rows, W) pixels with data in at least one tile.
         weights: (rows, W) sums of blending weights.
     """
 
     top: int
-    probs: Tensor
-    variance: Tensor | None
+    stats: PassStats
     valid: Tensor
     weights: Tensor
+
+    @property
+    def probs(self) -> Tensor:
+        """(K, rows, W) weighted probability sums."""
+        return self.stats.probs
 
 
 class BlendStrip:
@@ -40,7 +47,7 @@ class BlendStrip:
         classes: Number of probability channels K.
         width: Scene width.
         height: Scene height.
-        with_variance: Also accumulate MC-dropout variances.
+        needs: The pass statistics blended besides the probabilities.
         block: Rows per block (the GeoTIFF block height, so writes fill whole blocks).
         device: Where the sums live (the model's device).
     """
@@ -50,14 +57,14 @@ class BlendStrip:
         classes: int,
         width: int,
         height: int,
-        with_variance: bool,
+        needs: StatsNeeds,
         block: int,
         device: torch.device | str = "cpu",
     ) -> None:
         self.classes = classes
         self.width = width
         self.height = height
-        self.with_variance = with_variance
+        self.needs = needs
         self.block = block
         self.device = torch.device(device)
         self.blocks: dict[int, BlockRows] = {}
@@ -73,52 +80,54 @@ class BlendStrip:
         if block is None:
             top = index * self.block
             shape = (min(self.block, self.height - top), self.width)
-            sums = (self.classes, *shape)
+
+            def zeros(channels: int, wanted: bool = True) -> Tensor | None:
+                size = (channels, *shape)
+                return (
+                    torch.zeros(size, dtype=torch.float32, device=self.device) if wanted else None
+                )
+
+            probs = zeros(self.classes)
+            assert probs is not None
+            stats = PassStats(
+                probs,
+                zeros(self.classes, self.needs.squares),
+                zeros(1, self.needs.entropy),
+                zeros(self.classes, self.needs.uncalibrated),
+            )
             block = BlockRows(
                 top,
-                torch.zeros(sums, dtype=torch.float32, device=self.device),
-                torch.zeros(sums, dtype=torch.float32, device=self.device)
-                if self.with_variance
-                else None,
+                stats,
                 torch.zeros(shape, dtype=torch.bool, device=self.device),
                 torch.zeros(shape, dtype=torch.float32, device=self.device),
             )
             self.blocks[index] = block
         return block
 
-    def add(
-        self,
-        row: int,
-        col: int,
-        probs: Tensor,
-        variance: Tensor | None,
-        valid: Tensor,
-        weights: Tensor,
-    ) -> None:
+    def add(self, row: int, col: int, stats: PassStats, valid: Tensor, weights: Tensor) -> None:
         """Add one tile's prediction, weighted, clipped to the scene.
 
         Args:
             row: Tile's first scene row.
             col: Tile's first scene column.
-            probs: (K, h, w) probabilities (on the strip's device).
-            variance: (K, h, w) MC variances, or None.
+            stats: The tile's pass statistics, (K, h, w) probabilities first (on the strip's
+                device); those the strip does not blend are ignored.
             valid: (h, w) pixels with data.
             weights: (h, w) blending weights.
         """
         h = min(weights.shape[0], self.height - row)
         w = min(weights.shape[1], self.width - col)
         weights = weights[:h, :w]
-        weighted = probs[:, :h, :w] * weights
-        spread = None if variance is None else variance[:, :h, :w] * weights
+        weighted = stats.map(lambda t: t[:, :h, :w] * weights)
         for index in range(row // self.block, (row + h - 1) // self.block + 1):
             block = self._block(index)
             start = max(row, block.top)
             stop = min(row + h, block.top + block.weights.shape[0])
             source = slice(start - row, stop - row)
             target = (slice(start - block.top, stop - block.top), slice(col, col + w))
-            block.probs[(slice(None), *target)] += weighted[:, source]
-            if spread is not None and block.variance is not None:
-                block.variance[(slice(None), *target)] += spread[:, source]
+            block.stats.add_(
+                weighted.map(itemgetter((slice(None), source))), (slice(None), *target)
+            )
             block.weights[target] += weights[source]
             block.valid[target] |= valid[source, :w]
 

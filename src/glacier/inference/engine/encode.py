@@ -1,12 +1,13 @@
 """Turn finished blending sums into output values on the device, then hand them to the host.
 
-Winning class, probabilities (uint8 percent or float32), MC-dropout uncertainty and nodata are
+Winning class, probabilities (uint8 percent or float32), uncertainty measures and nodata are
 computed where the sums are (the GPU when there is one); only the encoded, much smaller arrays
 cross to the host, through page-locked buffers and a CUDA event the writer thread waits on.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,6 +16,7 @@ from torch import Tensor
 
 from glacier.data.contract import IGNORE_INDEX
 from glacier.inference.engine.blending import BlockRows
+from glacier.models import measure_maps
 
 NODATA_PERCENT = 255
 
@@ -34,18 +36,6 @@ def winning_class(sums: Tensor) -> Tensor:
     return winner
 
 
-def pick_class(values: Tensor, classes: Tensor) -> Tensor:
-    """``values[classes[i, j], i, j]`` for (K, h, w) ``values`` and (h, w) ``classes``.
-
-    Classes outside ``0..K-1`` (nodata) pick class 0's value.
-    """
-    picked = values[0].clone()
-    for index in range(1, values.shape[0]):
-        chosen = classes == index
-        picked = torch.where(chosen, values[index], picked)
-    return picked
-
-
 def to_percent(probs: Tensor) -> Tensor:
     """Probabilities in [0, 1] as uint8 percent, rounded half up."""
     return (probs * 100.0 + 0.5).clamp_(0, 100).to(torch.uint8)
@@ -59,7 +49,8 @@ class EncodedRows:
         top: First scene row.
         classes: (rows, W) uint8 class map (255 = nodata).
         probs: (K, rows, W) uint8 percent (255 = nodata) or float32 (NaN = nodata).
-        uncertainty: (rows, W) float32 MC-dropout spread of the winning class, or None.
+        uncertainty: (M, rows, W) float32 written uncertainty measures (NaN = nodata), or None.
+        measures: (S, rows, W) float32 measures to score (NaN = nodata), or None.
         ready: Event the host must wait on before reading (GPU copies in flight), or None.
     """
 
@@ -67,6 +58,7 @@ class EncodedRows:
     classes: np.ndarray
     probs: np.ndarray
     uncertainty: np.ndarray | None
+    measures: np.ndarray | None = None
     ready: torch.cuda.Event | None = None
 
     def wait(self) -> None:
@@ -84,7 +76,19 @@ def _to_host(tensor: Tensor) -> np.ndarray:
     return host.numpy()
 
 
-def encode_block(block: BlockRows, percent: bool) -> EncodedRows:
+def _stack(maps: Sequence[Tensor], invalid: Tensor) -> Tensor | None:
+    """(M, rows, W) of the maps, NaN where there is no data (None for no maps)."""
+    if not maps:
+        return None
+    return torch.stack(list(maps)).masked_fill_(invalid, float("nan"))
+
+
+def encode_block(
+    block: BlockRows,
+    percent: bool,
+    written: Sequence[str] = (),
+    scored: Sequence[str] = (),
+) -> EncodedRows:
     """Normalize a finished block's sums and encode every output (on the block's device).
 
     The block is consumed: its tensors are divided in place.
@@ -92,25 +96,31 @@ def encode_block(block: BlockRows, percent: bool) -> EncodedRows:
     Args:
         block: Finished rows: weighted sums, weights and validity.
         percent: Probabilities as uint8 percent (else float32).
+        written: Measures of ``_uncertainty.tif`` (see :data:`glacier.models.MEASURES`).
+        scored: Measures of ``_uncertainty_measures.tif``; the uncalibrated confidence is
+            appended when the block holds uncalibrated probabilities.
 
     Returns:
         The encoded rows; call :meth:`EncodedRows.wait` before reading them.
     """
     invalid = ~block.valid
     # the weights are > 0 and equal across classes: the winner of the sums is the winner
-    classes = winning_class(block.probs).masked_fill_(invalid, IGNORE_INDEX)
+    classes = winning_class(block.stats.probs).masked_fill_(invalid, IGNORE_INDEX)
     inverse = block.weights.clamp_(min=1e-12).reciprocal_()
-    probs = block.probs.mul_(inverse)
+    stats = block.stats.map(lambda t: t.mul_(inverse))
+    maps = measure_maps(stats, list(dict.fromkeys([*written, *scored])), classes)
+    uncertainty = _stack([maps[name] for name in written], invalid)
+    scores = [maps[name] for name in scored]
+    if scored and stats.uncalibrated is not None:
+        scores.append(stats.uncalibrated.amax(dim=0))
+    measures = _stack(scores, invalid)
+    probs = stats.probs
     encoded = to_percent(probs) if percent else probs
     encoded.masked_fill_(invalid, NODATA_PERCENT if percent else float("nan"))
-    spread = None
-    if block.variance is not None:
-        winner = pick_class(block.variance.mul_(inverse), classes)
-        spread = winner.clamp_(min=0).sqrt_().masked_fill_(invalid, float("nan"))
-    arrays = [_to_host(t) for t in (classes, encoded)]
-    uncertainty = None if spread is None else _to_host(spread)
+    classes_host, probs_host = (_to_host(t) for t in (classes, encoded))
+    extra = [None if t is None else _to_host(t) for t in (uncertainty, measures)]
     ready = None
     if block.probs.device.type == "cuda":
         ready = torch.cuda.Event()
         ready.record()
-    return EncodedRows(block.top, arrays[0], arrays[1], uncertainty, ready)
+    return EncodedRows(block.top, classes_host, probs_host, extra[0], extra[1], ready)

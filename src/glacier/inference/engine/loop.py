@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from operator import itemgetter
 
 import rasterio
 import torch
@@ -25,7 +26,12 @@ from glacier.inference.engine.tile_predictor import (
     tile_seed,
 )
 from glacier.inference.engine.tiling import blend_weights, tile_starts
-from glacier.inference.engine.writer import BLOCK, OutputWriter, PredictionOutputs
+from glacier.inference.engine.writer import (
+    BLOCK,
+    OutputWriter,
+    PredictionOutputs,
+    UncertaintyBands,
+)
 
 
 class _Scene:
@@ -46,12 +52,24 @@ class _Scene:
             self.rows = tile_starts(self.reader.height, tile, overlap)
             self.cols = tile_starts(self.reader.width, tile, overlap)
             self.cover = self.cols[-1] + tile
-            with_variance = settings.mc_samples > 0
             width, height = self.reader.width, self.reader.height
-            self.strip = BlendStrip(classes, width, height, with_variance, BLOCK, settings.device)
-            self.outputs = PredictionOutputs.at(job.out_prefix, with_uncertainty=with_variance)
+            self.strip = BlendStrip(classes, width, height, settings.needs, BLOCK, settings.device)
+            bands = UncertaintyBands(
+                settings.written_measures,
+                settings.scored_measures,
+                settings.scores_uncalibrated,
+                settings.passes,
+            )
+            self.outputs = PredictionOutputs.at(
+                job.out_prefix, bool(bands.written), bool(bands.scored)
+            )
             writer = OutputWriter(
-                self.outputs, self.reader, job.class_names, settings.probabilities, settings.cog
+                self.outputs,
+                self.reader,
+                job.class_names,
+                settings.probabilities,
+                settings.cog,
+                bands,
             )
             self.writer = writer.__enter__()
         except BaseException:
@@ -152,14 +170,13 @@ class PredictionLoop:
         size = self.settings.tile_size
         tiles = [row.device[:, :, col : col + size] for _, row, col in batch]
         seeds = [tile_seed(self.settings.seed, s.job.key, row.top, col) for s, row, col in batch]
-        probs, variance = self.predictor(tiles, seeds)
+        stats = self.predictor(tiles, seeds)
         touched: list[_Scene] = []
         for index, (scene, row, col) in enumerate(batch):
             scene.strip.add(
                 row.top,
                 col,
-                probs[index],
-                None if variance is None else variance[index],
+                stats.map(itemgetter(index)),
                 row.device_valid[:, col : col + size],
                 self.weights,
             )
@@ -181,14 +198,16 @@ class PredictionLoop:
 
     def flush(self, scene: _Scene) -> None:
         """Encode the row blocks no later tile reaches and queue their writes."""
-        percent = self.settings.probabilities == "percent"
+        settings = self.settings
+        percent = settings.probabilities == "percent"
+        written, scored = settings.written_measures, settings.scored_measures
         while scene.rows_flushed < scene.rows_done:
             index = scene.rows_flushed
             scene.rows_flushed += 1
             last = index == len(scene.rows) - 1
             blocks = scene.strip.pop_all() if last else scene.strip.pop_above(scene.rows[index + 1])
             for block in blocks:
-                rows = encode_block(block, percent)
+                rows = encode_block(block, percent, written, scored)
                 self.written.append(self.writes.submit(scene.writer.write_rows, rows))
             if last:
                 self.written.append(self.writes.submit(self.finish, scene))

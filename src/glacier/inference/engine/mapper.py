@@ -3,7 +3,7 @@
 Rows of tiles are read ahead by reader threads (:mod:`glacier.inference.engine.readahead`); tiles
 are batched across rows and across scenes, so the device sees full batches; the model (with its
 normalization) runs under the chosen precision; blending, the winning class, probabilities and
-MC-dropout uncertainty are computed on the device (:mod:`glacier.inference.engine.blending`,
+uncertainty measures are computed on the device (:mod:`glacier.inference.engine.blending`,
 :mod:`glacier.inference.engine.encode`); a writer thread writes finished row blocks, turns each
 scene's files into COGs and runs the caller's per-scene work (polygons, metrics) while the device
 already works on the next scene. Memory is bounded by a few rows of tiles per scene, not by the
@@ -76,7 +76,11 @@ def predict_scene(
     overlap: int = 64,
     batch_size: int = 4,
     mc_samples: int = 0,
+    tta: int = 1,
     seed: int = 42,
+    temperature: float = 1.0,
+    uncertainty: tuple[str, ...] | None = None,
+    score_measures: bool = False,
     device: str | torch.device = "cpu",
     channels_last: bool = True,
     probabilities: str = "percent",
@@ -95,8 +99,13 @@ def predict_scene(
         tile_size: Tile edge in pixels.
         overlap: Pixels shared by neighbouring tiles (blended).
         batch_size: Tiles per forward pass.
-        mc_samples: MC-dropout passes (0 = deterministic, no uncertainty file).
+        mc_samples: MC-dropout passes (0 = deterministic).
+        tta: Dihedral views averaged per tile.
         seed: Seed of the MC-dropout draws.
+        temperature: Divides the logits of every pass.
+        uncertainty: Measures written to ``_uncertainty.tif`` (None: the default measure when
+            there are several passes per pixel).
+        score_measures: Also write every measure to ``_uncertainty_measures.tif``.
         device: Torch device.
         channels_last: Use the channels-last memory format.
         probabilities: ``percent`` (uint8 0–100, nodata 255) or ``float32`` (nodata NaN).
@@ -112,7 +121,11 @@ def predict_scene(
         overlap=overlap,
         batch_size=batch_size,
         mc_samples=mc_samples,
+        tta=tta,
         seed=seed,
+        temperature=temperature,
+        uncertainty=uncertainty,
+        score_measures=score_measures,
         device=torch.device(device),
         precision=precision,
         probabilities=probabilities,

@@ -1,10 +1,15 @@
-"""The model on its device: settings, scene jobs, per-tile MC seeds, batched forward passes."""
+"""The model on its device: settings, scene jobs, per-tile MC seeds, batched forward passes.
+
+Each batch of tiles gives the means over its passes (MC dropout × TTA views) of the
+probabilities and of what the uncertainty measures need (:mod:`glacier.models.uncertainty`).
+"""
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -13,7 +18,18 @@ from torch import Tensor, nn
 from glacier.data.raster import SceneReader
 from glacier.inference.engine.device import autocast
 from glacier.inference.engine.writer import PredictionOutputs
-from glacier.models import apply_view, mc_dropout_moments, tta_codes, undo_view
+from glacier.models import (
+    DEFAULT_MEASURE,
+    Passes,
+    PassStats,
+    StatsNeeds,
+    StatsSum,
+    apply_view,
+    mc_dropout_stats,
+    pass_stats,
+    tta_codes,
+    undo_view,
+)
 
 
 @dataclass(frozen=True)
@@ -24,10 +40,16 @@ class PredictSettings:
         tile_size: Tile edge in pixels.
         overlap: Pixels shared by neighbouring tiles (blended).
         batch_size: Tiles per forward pass.
-        mc_samples: MC-dropout passes (0 = deterministic, no uncertainty file).
+        mc_samples: MC-dropout passes (0 = deterministic).
         tta: Dihedral transforms averaged per tile (1 = none, 8 = every flip and rotation;
             see :mod:`glacier.models.tta`); each costs one more pass (or MC set).
         seed: Seed of the MC-dropout draws.
+        temperature: Divides the logits of every pass before the softmax (the checkpoint's).
+        uncertainty: Measures written as the bands of ``_uncertainty.tif`` (see
+            :data:`glacier.models.MEASURES`); None = the default measure when there are
+            several passes per pixel, else no file; ``()`` = no file.
+        score_measures: Also write every measure the passes define (``_uncertainty_measures.tif``,
+            plus the uncalibrated confidence when the temperature is not 1), to score them.
         device: The model's device.
         precision: Autocast dtype, or None for float32.
         probabilities: ``percent`` (uint8 0–100, nodata 255) or ``float32`` (nodata NaN).
@@ -42,12 +64,43 @@ class PredictSettings:
     mc_samples: int = 0
     tta: int = 1
     seed: int = 42
+    temperature: float = 1.0
+    uncertainty: tuple[str, ...] | None = None
+    score_measures: bool = False
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
     precision: torch.dtype | None = None
     probabilities: str = "percent"
     readers: int = 1
     channels_last: bool = True
     cog: bool = True
+
+    @property
+    def passes(self) -> Passes:
+        """The passes averaged per pixel."""
+        return Passes(views=self.tta, mc_samples=self.mc_samples, temperature=self.temperature)
+
+    @property
+    def written_measures(self) -> list[str]:
+        """The bands of ``_uncertainty.tif`` (empty: no file)."""
+        if self.uncertainty is None:
+            return [DEFAULT_MEASURE] if self.passes.count > 1 else []
+        return self.passes.check(list(self.uncertainty))
+
+    @property
+    def scored_measures(self) -> list[str]:
+        """The bands of ``_uncertainty_measures.tif`` (empty: no file)."""
+        return self.passes.available() if self.score_measures else []
+
+    @property
+    def scores_uncalibrated(self) -> bool:
+        """Whether the measures file also holds the confidence without the temperature."""
+        return self.score_measures and self.temperature != 1.0
+
+    @property
+    def needs(self) -> StatsNeeds:
+        """The pass statistics the outputs need besides the probabilities."""
+        names = [*self.written_measures, *self.scored_measures]
+        return StatsNeeds.of(names, uncalibrated=self.scores_uncalibrated)
 
 
 @dataclass
@@ -92,10 +145,11 @@ class TilePredictor:
         self.settings = settings
         self.model = model.to(settings.device).eval()
         self.format = torch.channels_last if settings.channels_last else torch.contiguous_format
+        self.needs = settings.needs
         self._batch: Tensor | None = None
 
-    def __call__(self, tiles: list[Tensor], seeds: list[int]) -> tuple[Tensor, Tensor | None]:
-        """(B, K, h, w) float32 probabilities and MC variances (or None), on the device.
+    def __call__(self, tiles: list[Tensor], seeds: list[int]) -> PassStats:
+        """(B, K, h, w) float32 means of the passes' statistics, on the device.
 
         Args:
             tiles: (C, h, w) raw tiles on the device (views of rows).
@@ -112,31 +166,21 @@ class TilePredictor:
             batch[index].copy_(tile)
         with torch.inference_mode(), autocast(settings.device, settings.precision):
             if settings.tta <= 1:
-                return self._moments(batch, seeds)
-            return self._tta_moments(batch, seeds)
+                return self._view_stats(batch, seeds)
+            return self._tta_stats(batch, seeds)
 
-    def _moments(self, batch: Tensor, seeds: list[int]) -> tuple[Tensor, Tensor | None]:
-        if self.settings.mc_samples > 0:
-            return mc_dropout_moments(self.model, batch, self.settings.mc_samples, seeds)
-        return self.model(batch).float().softmax(dim=1), None
+    def _view_stats(self, batch: Tensor, seeds: list[int]) -> PassStats:
+        settings = self.settings
+        if settings.mc_samples > 0:
+            return mc_dropout_stats(
+                self.model, batch, settings.mc_samples, seeds, settings.temperature, self.needs
+            )
+        return pass_stats(self.model(batch), settings.temperature, self.needs)
 
-    def _tta_moments(self, batch: Tensor, seeds: list[int]) -> tuple[Tensor, Tensor | None]:
-        """Moments pooled over the dihedral views (law of total variance across views)."""
-        codes = tta_codes(self.settings.tta)
-        total = squares = variances = torch.zeros(0)
-        for index, code in enumerate(codes):
-            mean, variance = self._moments(apply_view(batch, code), seeds)
-            mean = undo_view(mean, code)
-            if index == 0:
-                total, squares = mean.clone(), mean * mean
-            else:
-                total += mean
-                squares.addcmul_(mean, mean)
-            if variance is not None:
-                variance = undo_view(variance, code)
-                variances = variance.clone() if index == 0 else variances + variance
-        mean = (total / len(codes)).contiguous()
-        if self.settings.mc_samples <= 0:
-            return mean, None
-        spread = (squares / len(codes) - mean * mean).clamp_(min=0.0)
-        return mean, (variances / len(codes) + spread).contiguous()
+    def _tta_stats(self, batch: Tensor, seeds: list[int]) -> PassStats:
+        """Statistics averaged over the dihedral views (each view's mean, turned back)."""
+        total = StatsSum()
+        for code in tta_codes(self.settings.tta):
+            view = self._view_stats(apply_view(batch, code), seeds)
+            total.add(view.map(partial(undo_view, code=code)))
+        return total.mean().map(lambda t: t.contiguous())

@@ -1,4 +1,4 @@
-"""GeoTIFF outputs of full-scene prediction: class map, probabilities, MC-dropout uncertainty.
+"""GeoTIFF outputs of full-scene prediction: class map, probabilities, uncertainty measures.
 
 Files are written under hidden ``.partial`` names; when the whole scene is done each is turned
 into a Cloud-Optimized GeoTIFF with overviews (still under a hidden name) and only then renamed
@@ -8,8 +8,9 @@ into place, so an interrupted run never leaves a truncated or non-COG map under 
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -21,29 +22,84 @@ from glacier.data.contract import BACKGROUND, IGNORE_INDEX
 from glacier.data.raster import SceneReader
 from glacier.inference.engine.cog import RESAMPLING_CATEGORICAL, RESAMPLING_CONTINUOUS, to_cog
 from glacier.inference.engine.encode import NODATA_PERCENT, EncodedRows
+from glacier.models import MEASURES, UNCALIBRATED_CONFIDENCE, Passes
 
 BLOCK = 256
 PROBABILITY_FORMATS = ("percent", "float32")
+UNCALIBRATED_DESCRIPTION = "largest mean class probability without the temperature"
 
 
 @dataclass
 class PredictionOutputs:
-    """GeoTIFFs written for one scene."""
+    """GeoTIFFs written for one scene.
+
+    Attributes:
+        classes: ``_classes.tif``.
+        probs: ``_probs.tif``.
+        uncertainty: ``_uncertainty.tif`` (one band per written measure), or None.
+        measures: ``_uncertainty_measures.tif`` (every measure the passes define, to score
+            them against reference outlines), or None.
+    """
 
     classes: Path
     probs: Path
     uncertainty: Path | None = None
+    measures: Path | None = None
 
     @classmethod
-    def at(cls, prefix: Path, with_uncertainty: bool) -> PredictionOutputs:
+    def at(
+        cls, prefix: Path, with_uncertainty: bool, with_measures: bool = False
+    ) -> PredictionOutputs:
         """The output paths for ``prefix`` (``_classes.tif`` etc. appended)."""
+
+        def path(suffix: str, wanted: bool = True) -> Path | None:
+            return prefix.with_name(prefix.name + suffix) if wanted else None
+
+        classes, probs = path("_classes.tif"), path("_probs.tif")
+        assert classes is not None and probs is not None
         return cls(
-            classes=prefix.with_name(prefix.name + "_classes.tif"),
-            probs=prefix.with_name(prefix.name + "_probs.tif"),
-            uncertainty=prefix.with_name(prefix.name + "_uncertainty.tif")
-            if with_uncertainty
-            else None,
+            classes=classes,
+            probs=probs,
+            uncertainty=path("_uncertainty.tif", with_uncertainty),
+            measures=path("_uncertainty_measures.tif", with_measures),
         )
+
+
+@dataclass(frozen=True)
+class UncertaintyBands:
+    """What the uncertainty files hold: measures per band and the passes they come from.
+
+    Attributes:
+        written: Bands of ``_uncertainty.tif``.
+        scored: Bands of ``_uncertainty_measures.tif`` (before the uncalibrated confidence).
+        uncalibrated: The measures file ends with the uncalibrated confidence.
+        passes: Views, MC passes and temperature (GDAL metadata of both files).
+    """
+
+    written: Sequence[str] = ()
+    scored: Sequence[str] = ()
+    uncalibrated: bool = False
+    passes: Passes = field(default_factory=Passes)
+
+    def measure_names(self) -> list[str]:
+        """Band names of the measures file."""
+        return [*self.scored, *([UNCALIBRATED_CONFIDENCE] if self.uncalibrated else [])]
+
+    def describe(self, dataset: Any, names: Sequence[str]) -> None:
+        """Band descriptions and GDAL metadata (measure, passes, views) of an open file."""
+        passes = self.passes
+        dataset.update_tags(
+            passes=passes.count,
+            views=passes.views,
+            mc_samples=passes.mc_samples,
+            temperature=f"{passes.temperature:.6g}",
+            summary=passes.describe(),
+        )
+        for index, name in enumerate(names, start=1):
+            dataset.set_band_description(index, name)
+            measure = MEASURES.get(name)
+            text = measure.description if measure else UNCALIBRATED_DESCRIPTION
+            dataset.update_tags(index, measure=name, description=text)
 
 
 def _profile(reader: SceneReader, count: int, dtype: str, nodata: float) -> dict[str, Any]:
@@ -80,6 +136,7 @@ class OutputWriter:
             sixth of the file of ``float32``) or ``float32`` (nodata NaN).
         cog: Publish Cloud-Optimized GeoTIFFs with overviews (else the streamed tiled
             GeoTIFFs, a few seconds sooner per full Landsat scene).
+        bands: The measures of the uncertainty files and their passes.
     """
 
     def __init__(
@@ -89,6 +146,7 @@ class OutputWriter:
         class_names: list[str],
         probabilities: str = "percent",
         cog: bool = True,
+        bands: UncertaintyBands | None = None,
     ) -> None:
         if probabilities not in PROBABILITY_FORMATS:
             raise ValueError(
@@ -99,7 +157,13 @@ class OutputWriter:
         self.names = [BACKGROUND, *class_names]
         self.percent = probabilities == "percent"
         self.cog = cog
-        final = [p for p in (outputs.classes, outputs.probs, outputs.uncertainty) if p]
+        self.bands = bands or UncertaintyBands()
+        if bool(outputs.uncertainty) != bool(self.bands.written) or bool(outputs.measures) != bool(
+            self.bands.scored
+        ):
+            raise ValueError(f"uncertainty files {outputs} do not match their bands {self.bands}")
+        maps = (outputs.classes, outputs.probs, outputs.uncertainty, outputs.measures)
+        final = [p for p in maps if p]
         self.partial = {p: p.with_name(f".{p.stem}.partial.tif") for p in final}
         self.files: dict[str, Any] = {}
         self._stack = ExitStack()
@@ -122,10 +186,14 @@ class OutputWriter:
                 probs.set_band_description(index, name)
             if self.percent:
                 probs.units = ["%"] * len(self.names)
-            if self.outputs.uncertainty:
-                self.files["uncertainty"] = self._open(
-                    self.outputs.uncertainty, 1, "float32", float("nan")
-                )
+            extra = (
+                ("uncertainty", self.outputs.uncertainty, list(self.bands.written)),
+                ("measures", self.outputs.measures, self.bands.measure_names()),
+            )
+            for key, path, names in extra:
+                if path:
+                    self.files[key] = self._open(path, len(names), "float32", float("nan"))
+                    self.bands.describe(self.files[key], names)
         except BaseException:
             self._discard()
             raise
@@ -180,4 +248,6 @@ class OutputWriter:
         self.files["classes"].write(rows.classes, 1, window=window)
         self.files["probs"].write(rows.probs, window=window)
         if rows.uncertainty is not None and "uncertainty" in self.files:
-            self.files["uncertainty"].write(rows.uncertainty, 1, window=window)
+            self.files["uncertainty"].write(rows.uncertainty, window=window)
+        if rows.measures is not None and "measures" in self.files:
+            self.files["measures"].write(rows.measures, window=window)

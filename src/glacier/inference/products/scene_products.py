@@ -1,4 +1,4 @@
-"""What is made from a scene's finished maps: polygons, metrics, an overlay, a STAC item."""
+"""What is made from a scene's finished maps: polygons, metrics, figures, a STAC item."""
 
 from __future__ import annotations
 
@@ -9,7 +9,13 @@ from typing import Any
 from glacier.data.labels import ClassOutlines
 from glacier.data.raster import SceneReader
 from glacier.inference.engine import PredictionOutputs
-from glacier.inference.evaluation import evaluate_scene, reference_class_map
+from glacier.inference.evaluation import (
+    band_measures,
+    evaluate_scene,
+    evaluate_uncertainty,
+    reference_class_map,
+    uncertainty_figure,
+)
 from glacier.inference.products.preview import scene_preview
 from glacier.inference.products.stac import write_stac_item
 from glacier.inference.products.vectorize import vectorize_class_map, write_polygons
@@ -46,6 +52,9 @@ def make_products(
 ) -> dict[str, Any]:
     """Polygons with areas, metrics against the reference, an overlay PNG and a STAC item.
 
+    With a reference and ``_uncertainty_measures.tif``, the metrics also say how well each
+    uncertainty measure ranks the map's errors, drawn as ``<scene>_uncertainty.png``.
+
     Args:
         scene_id: The scene's name (the outputs' prefix).
         reader: The open scene.
@@ -69,10 +78,19 @@ def make_products(
         **{k: str(v) for k, v in vars(outputs).items() if v},
         "polygons": str(gpkg),
     }
+    written = band_measures(outputs.uncertainty) if outputs.uncertainty else []
+    if written:
+        result["uncertainty_bands"] = written
     truth = None
     if settings.reference is not None:
         truth = reference_class_map(settings.reference, settings.class_names, reader)
         metrics = evaluate_scene(outputs.classes, truth, settings.class_names)
+        if outputs.measures is not None:
+            quality = evaluate_uncertainty(outputs.measures, outputs.classes, truth)
+            metrics["uncertainty"] = quality.to_dict()
+            figure = sibling(prefix, "_uncertainty.png")
+            uncertainty_figure(quality, figure, f"{scene_id}, full scene", written)
+            result["uncertainty_figure"] = str(figure)
         metrics_path = sibling(prefix, "_metrics.json")
         write_json_atomic(metrics_path, metrics)
         result["metrics"] = metrics
@@ -96,6 +114,7 @@ def make_products(
         result.get("metrics_json"),
         settings.class_names,
         settings.stac_properties,
+        uncertainty_figure=result.get("uncertainty_figure"),
     )
     result["stac"] = str(item)
     return result

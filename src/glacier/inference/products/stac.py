@@ -35,6 +35,8 @@ GEOPACKAGE_MEDIA_TYPE = "application/geopackage+sqlite3"
 LANDSAT7_LAUNCH = datetime(1999, 4, 15, tzinfo=UTC)
 EDGE_POINTS = 16  # points per footprint edge before reprojection to EPSG:4326
 DECIMALS = 7  # of longitudes and latitudes in the item: about a centimetre
+UNCERTAINTY_TITLE = "Uncertainty (band descriptions and metadata say how it is made): "
+MEASURES_TITLE = "Every uncertainty measure of the prediction, to score them against references"
 
 # Landsat Collection product ids (LE07_L1TP_140041_20001020_20170208_01_T1) and pre-collection
 # scene ids (LE71400412000294SGS00: year and day of year)
@@ -133,6 +135,11 @@ def _raster_bands(path: Path, names: list[str] | None) -> tuple[list[RasterBand]
     return bands, grid
 
 
+def _descriptions(path: Path) -> list[str]:
+    with rasterio.open(path) as src:
+        return [str(name) for name in src.descriptions]
+
+
 def _relative(path: Path | str, start: Path) -> str:
     relative = os.path.relpath(Path(path).resolve(), start.resolve())
     return relative if relative.startswith("..") else f"./{relative}"
@@ -148,6 +155,7 @@ def write_stac_item(
     properties: Mapping[str, Any] | None = None,
     *,
     acquired: datetime | None = None,
+    uncertainty_figure: Path | str | None = None,
 ) -> Path:
     """Write ``<scene>.stac.json`` beside the outputs: a STAC Item listing them.
 
@@ -165,6 +173,7 @@ def write_stac_item(
         class_names: Predicted classes (value ``i + 1`` in the class map; 0 is background).
         properties: Extra item properties, e.g. ``glacier:checkpoint``, ``glacier:mc_samples``.
         acquired: Acquisition time of the scene, if known.
+        uncertainty_figure: The uncertainty-quality figure (PNG), if drawn.
 
     Returns:
         The item's path.
@@ -177,11 +186,14 @@ def write_stac_item(
         "probs": (outputs.probs, "Class probabilities", names),
     }
     if outputs.uncertainty is not None:
+        written = _descriptions(outputs.uncertainty)
         rasters["uncertainty"] = (
             outputs.uncertainty,
-            "MC-dropout uncertainty (standard deviation of the winning class probability)",
-            None,
+            UNCERTAINTY_TITLE + ", ".join(written),
+            written,
         )
+    if outputs.measures is not None:
+        rasters["measures"] = (outputs.measures, MEASURES_TITLE, _descriptions(outputs.measures))
     bands = {key: _raster_bands(path, band_names) for key, (path, _, band_names) in rasters.items()}
     grid = bands["classes"][1]
 
@@ -238,6 +250,16 @@ def write_stac_item(
             pystac.Asset(
                 _relative(overlay_path, folder),
                 title="Scene preview with the predicted outlines",
+                media_type=pystac.MediaType.PNG,
+                roles=["overview"],
+            ),
+        )
+    if uncertainty_figure is not None:
+        item.add_asset(
+            "uncertainty_figure",
+            pystac.Asset(
+                _relative(uncertainty_figure, folder),
+                title="How well each uncertainty measure ranks the map's errors; reliability",
                 media_type=pystac.MediaType.PNG,
                 roles=["overview"],
             ),
