@@ -12,7 +12,7 @@ from typing import Any
 from omegaconf import DictConfig
 
 from glacier.data.checks import validate_scenes
-from glacier.data.contract import check_compatible
+from glacier.data.contract import QaMask, check_compatible
 from glacier.data.labels import load_label_sources, load_outlines
 from glacier.data.preprocess import select_scenes
 from glacier.data.raster import SceneReader, spec_contract
@@ -88,6 +88,7 @@ class ReadSettings:
         dem: DEM file for elevation/slope.
         nodata: Nodata value for files that declare none.
         nodata_all_zero: A pixel 0 in every band is nodata.
+        qa: Pixels the scene's QA band flags are nodata.
     """
 
     derived: list[str]
@@ -95,10 +96,11 @@ class ReadSettings:
     dem: Path | None
     nodata: float | None
     nodata_all_zero: bool = False
+    qa: QaMask | None = None
 
     def reader_args(self) -> tuple[Any, ...]:
         """Positional arguments of :class:`SceneReader` after the scene."""
-        return self.derived, self.band_roles, self.dem, self.nodata, self.nodata_all_zero
+        return self.derived, self.band_roles, self.dem, self.nodata, self.nodata_all_zero, self.qa
 
 
 def _scenes(
@@ -126,11 +128,14 @@ def _scenes(
             data.dem or dem,
             data.nodata,
             data.nodata_all_zero,
+            data.qa,
         )
         return list(data.scenes), settings, data
     derived = [c.name for c in contract.channels if c.kind in ("index", "dem")]
     nodata = contract.nodata
-    settings = ReadSettings(derived, dict(contract.band_roles), dem, nodata.value, nodata.all_zero)
+    settings = ReadSettings(
+        derived, dict(contract.band_roles), dem, nodata.value, nodata.all_zero, nodata.qa
+    )
     layout = [list(files) for files in contract.band_layout]
     return scenes_from_inputs(expand_inputs(cfg.input), layout), settings, data
 
