@@ -226,3 +226,46 @@ def test_inventory_errors_name_the_file_and_column(tmp_path: Path) -> None:
         inventory(tmp_path / "dup.gpkg")
     with pytest.raises(GlacierInputError, match=r"inv.gpkg has no column\(s\) \['Glac'\]"):
         inventory(path, id_column="Glac")
+
+
+def test_everest_reference_areas_add_up_to_the_scene_evaluation(tmp_path: Path) -> None:
+    """On the embedded sample, each reference pixel belongs to exactly one RGI glacier."""
+    from glacier.data.labels import load_outlines
+    from glacier.data.raster import open_scene
+    from glacier.data.spec import DataSpec, sample_path
+    from glacier.inference.evaluation import evaluate_scene, reference_class_map
+
+    outlines_file = sample_path("glacier_outlines.gpkg")
+    data = DataSpec(
+        name="everest",
+        classes=["glacier"],
+        labels=[{"path": outlines_file, "class_name": "glacier"}],
+        scenes=[
+            {
+                "id": "LE71400412000304SGS00",
+                "sources": [
+                    {
+                        "path": sample_path("LE71400412000304SGS00_RGB.TIF"),
+                        "bands": ["red", "green", "blue"],
+                    },
+                    {"path": sample_path("LE71400412000304SGS00_B4_crop.TIF"), "bands": ["nir"]},
+                ],
+            }
+        ],
+    )
+    with open_scene(data.scenes[0], data) as reader:
+        truth = reference_class_map(load_outlines(data), ["glacier"], reader)
+        scene = SceneGrid(reader.transform, reader.crs, reader.height, reader.width)
+    classes = write_classes(tmp_path / "everest_classes.tif", truth, scene)
+    evaluation = evaluate_scene(classes, truth, ["glacier"])
+    settings = InventorySettings(Path(outlines_file), area_column="Area", date_column="BgnDate")
+    inv = load_inventory(settings)
+    assert len(inv) == 86
+    sums, cut = scene_glacier_sums(inv, classes, ["glacier"])
+    table = glacier_table(inv, sums, ["glacier"], cut)
+    reference = evaluation["areas_km2"]["reference"]["glacier"]
+    assert table["reference_km2"].sum() == pytest.approx(reference, rel=1e-3)
+    assert table["mapped_km2"].sum() >= table["reference_km2"].sum()  # buffers add, never lose
+    assert set(table["inventory_date"]) <= {"2000-10-30", "2002-01-05", "2010-04-09"}
+    big = table.sort_values("inventory_area_km2").iloc[-1]
+    assert big["inventory_area_km2"] > 10 and big["reference_km2"] > 0

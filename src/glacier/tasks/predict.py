@@ -50,6 +50,7 @@ from glacier.inference.products import (
 from glacier.models import GlacierSegmenter
 from glacier.tasks import hydra_entry
 from glacier.tasks.config import build
+from glacier.tasks.per_glacier import finish_run, per_glacier_run
 from glacier.utils.runtime import tune_malloc
 
 log = logging.getLogger(__name__)
@@ -251,13 +252,20 @@ def run_predict(cfg: DictConfig) -> list[dict[str, Any]]:
     module = load_segmenter(cfg.ckpt_path)
     settings = predict_settings(cfg, module)
     scenes, read, data = _scenes(cfg, module)
+    glaciers = per_glacier_run(cfg, data, scenes)
     scenes = shard_of(scenes, cfg.shard, cfg.num_shards)
     out_dir = Path(str(cfg.out_dir))
     out_dir.mkdir(parents=True, exist_ok=True)
     label_files = _label_files(cfg, data)
+    if glaciers is not None:
+        label_files.append(glaciers.inventory.settings.path)
+    common = output_settings(cfg, settings)
     keys = {
         s.id: prediction_fingerprint(
-            Path(cfg.ckpt_path), s, output_settings(cfg, settings), label_files
+            Path(cfg.ckpt_path),
+            s,
+            {**common, "per_glacier": glaciers.fingerprint(s.id) if glaciers else None},
+            label_files,
         )
         for s in scenes
     }
@@ -281,6 +289,8 @@ def run_predict(cfg: DictConfig) -> list[dict[str, Any]]:
             "glacier:tta": settings.tta,
             "glacier:precision": precision_name(settings.precision),
         },
+        inventory=None if glaciers is None else glaciers.inventory,
+        footprints=() if glaciers is None else glaciers.footprints,
     )
     results: dict[str, dict[str, Any]] = {}
 
@@ -314,6 +324,8 @@ def run_predict(cfg: DictConfig) -> list[dict[str, Any]]:
     ordered = [results.get(s.id) or {**(done[s.id] or {}), "skipped": True} for s in scenes]
     for result in ordered:
         log.info("%s: %s", result["scene"], result.get("classes"))
+    if glaciers is not None:
+        finish_run(glaciers, ordered, module.class_names, out_dir)
     return ordered
 
 

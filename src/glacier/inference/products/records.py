@@ -19,7 +19,10 @@ from glacier.data.spec import SceneSpec
 from glacier.utils.io import file_fingerprint, files_fingerprint, fingerprint, write_json_atomic
 
 RECORD_SUFFIX = "_prediction.json"
-OUTPUT_KEYS = ("classes", "probs", "uncertainty", "polygons", "overlay", "metrics_json", "stac")
+OUTPUT_KEYS = (
+    *("classes", "probs", "uncertainty", "polygons", "overlay", "metrics_json", "stac"),
+    *("per_glacier", "per_glacier_csv", "per_glacier_sums"),
+)
 
 
 def record_path(out_dir: Path, scene_id: str) -> Path:
