@@ -18,6 +18,7 @@ from glacier.inference.glaciers.scenes import (
     write_scene_tables,
 )
 from glacier.inference.glaciers.table import (
+    PASS_NOTE,
     format_largest,
     glacier_table,
     pass_interval,
@@ -25,6 +26,7 @@ from glacier.inference.glaciers.table import (
 )
 
 __all__ = [
+    "PASS_NOTE",
     "RUN_PREFIX",
     "SCENE_SUFFIX",
     "GlacierPixels",

@@ -31,6 +31,7 @@ from glacier.inference.glaciers.counts import GlacierSums
 from glacier.utils.io import write_gpkg_atomic, write_text_atomic
 
 QUANTILE_PASSES = 20  # from this many passes on, the interval is the 5-95 % range, not min-max
+PASS_NOTE = "passes = min–max over the MC passes or ensemble members (5–95 % from 20 on)"
 PARTLY_OBSERVED = 0.05  # nodata share above which a glacier is "partly observed"
 
 
