@@ -51,6 +51,7 @@ from glacier.models import GlacierSegmenter
 from glacier.tasks import hydra_entry
 from glacier.tasks.config import build
 from glacier.tasks.per_glacier import finish_run, per_glacier_run
+from glacier.utils.io import file_sha256
 from glacier.utils.runtime import tune_malloc
 
 log = logging.getLogger(__name__)
@@ -293,12 +294,15 @@ def run_predict(cfg: DictConfig) -> list[dict[str, Any]]:
         footprints=() if glaciers is None else glaciers.footprints,
     )
     results: dict[str, dict[str, Any]] = {}
+    checkpoint_sha256 = file_sha256(Path(cfg.ckpt_path)) if todo else ""
 
     def on_done(job: SceneJob, reader: SceneReader, outputs: PredictionOutputs) -> None:
         result = make_products(job.key, reader, outputs, products)
         if "metrics" in result:
             print(f"\n{job.key}\n{format_metrics_table(result['metrics'])}")
         result["fingerprint"] = keys[job.key]
+        result["checkpoint_sha256"] = checkpoint_sha256
+        result["class_names"] = list(module.class_names)
         write_record(out_dir, job.key, result)
         results[job.key] = result
 

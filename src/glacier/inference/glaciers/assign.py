@@ -10,8 +10,10 @@ outline wins. Every pixel counts for at most one glacier.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
+import rasterio
 import shapely
 from affine import Affine
 from rasterio.crs import CRS
@@ -37,6 +39,12 @@ class SceneGrid:
     crs: CRS
     height: int
     width: int
+
+    @classmethod
+    def of(cls, raster: Path) -> SceneGrid:
+        """The grid of a raster file."""
+        with rasterio.open(raster) as src:
+            return cls(src.transform, src.crs, src.height, src.width)
 
     @property
     def box(self) -> shapely.Polygon:

@@ -64,8 +64,7 @@ def earlier_footprints(
 def read_class_map(class_tif: Path) -> tuple[np.ndarray, SceneGrid]:
     """A finished class map and its grid."""
     with rasterio.open(class_tif) as src:
-        grid = SceneGrid(src.transform, src.crs, src.height, src.width)
-        return src.read(1), grid
+        return src.read(1), SceneGrid.of(class_tif)
 
 
 def scene_glacier_sums(
