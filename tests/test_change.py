@@ -234,3 +234,41 @@ def test_the_change_command_as_the_readme_types_it(tmp_path: Path) -> None:
     assert refused.stderr.strip().splitlines() == [
         f"glacier change: error: after={tmp_path}/missing: no such folder"
     ]
+
+
+def test_a_generated_retreat_is_what_change_reports(tmp_path: Path) -> None:
+    """The second-date generator removes a known ring; change on thresholded maps finds it."""
+    from glacier.data.spec import apply_retreat
+
+    scene = np.full((1, 16, 30), 50, dtype=np.uint8)  # rock
+    scene[0, 4:12, 4:14] = 200  # G1's ice
+    scene[0, 4:10, 20:26] = 200  # G2's ice
+    original = tmp_path / "LE71400412000304SGS00.tif"
+    profile = {
+        "driver": "GTiff",
+        "width": 30,
+        "height": 16,
+        "count": 1,
+        "dtype": "uint8",
+        "crs": CRS,
+        "transform": Affine(PIXEL, 0, X0, 0, -PIXEL, Y0),
+    }
+    with rasterio.open(original, "w", **profile) as dst:
+        dst.write(scene)
+    outlines = gpd.read_file(inventory_file(tmp_path))
+    retreat = apply_retreat(
+        [original], outlines, ["G1"], "RGIId", 2, tmp_path / "later", ["LE71400412010308SGS00"]
+    )
+    assert retreat.lost.set_index("glacier_id").loc["G1", "pixels"] == 80 - 6 * 4
+    with rasterio.open(retreat.files[0]) as src:
+        later = src.read(1)
+    assert (later[4:12, 4:14] == 200).sum() == 24 and (later[4:10, 20:26] == 200).all()
+    runs = [
+        write_run(tmp_path / name, scene_id, (image > 100).astype(np.uint8))
+        for name, scene_id, image in (
+            ("a", BEFORE_ID, scene[0]),
+            ("b", AFTER_ID, later),
+        )
+    ]
+    table = compare(tmp_path, *runs).table.set_index("glacier_id")
+    assert table.loc["G1", "change_km2"] == pytest.approx(-retreat.lost["km2"].iloc[0])
