@@ -67,7 +67,7 @@ demo: setup
 	$(DEMO_PREPROCESS) hydra.run.dir=$(DEMO_DIR)/preprocess
 	$(GLACIER) train experiment=demo paths.processed_dir=$(DEMO_DATA) hydra.run.dir=$(DEMO_DIR)/train
 	$(GLACIER) predict ckpt_path=$(DEMO_DIR)/train/checkpoints/best.ckpt labels=data \
-		mc_samples=8 out_dir=$(DEMO_DIR)/predict hydra.run.dir=$(DEMO_DIR)/predict
+		inventory=data mc_samples=8 out_dir=$(DEMO_DIR)/predict hydra.run.dir=$(DEMO_DIR)/predict
 	@$(GLACIER) report run_dir=$(DEMO_DIR)
 
 # Refresh docs/demo_metrics.json (the README's demo table) from the latest `make demo` run.
@@ -83,7 +83,7 @@ demo-seeds: setup
 		run=$(SEEDS_DIR)/seed_$$seed; \
 		$(GLACIER) train experiment=demo seed=$$seed paths.processed_dir=$(DEMO_DATA) \
 			hydra.run.dir=$$run/train; \
-		$(GLACIER) predict ckpt_path=$$run/train/checkpoints/best.ckpt labels=data mc_samples=8 \
+		$(GLACIER) predict ckpt_path=$$run/train/checkpoints/best.ckpt labels=data inventory=data mc_samples=8 \
 			seed=$$seed out_dir=$$run/predict hydra.run.dir=$$run/predict; \
 	done
 	@$(GLACIER) report run_dir=$(SEEDS_DIR) json_out=$(SEEDS_DIR)/seeds.json

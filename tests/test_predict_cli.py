@@ -7,6 +7,7 @@ from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import pytest
 import rasterio
 from conftest import compose_config
@@ -215,3 +216,46 @@ def test_band_files_of_one_scene_are_combined(tmp_path: Path) -> None:
     with rasterio.open(result["probs"]) as out, rasterio.open(rgb) as src:
         assert (out.crs, out.transform, out.shape) == (src.crs, src.transform, src.shape)
         assert out.descriptions == ("background", "glacier")
+
+
+def test_an_inventory_gives_per_glacier_tables_per_scene_and_per_run(
+    tmp_path: Path, trained: tuple[Path, Path]
+) -> None:
+    ckpt, root = trained
+    inventory = [
+        "inventory=data",
+        "per_glacier.id_column=name",
+        "per_glacier.area_column=null",
+        "per_glacier.date_column=date",
+    ]
+    cfg = predict_cfg(tmp_path, root, [f"ckpt_path={ckpt}", "labels=data", *inventory])
+    (result,) = run_predict(cfg)
+    table = gpd.read_file(result["per_glacier"])
+    csv = pd.read_csv(result["per_glacier_csv"])
+    assert list(csv["glacier_id"]) == list(table["glacier_id"]) and len(table) >= 2
+    outlines = gpd.read_file(root / "data" / "raw" / "synthetic" / "clean_ice.gpkg")
+    assert set(table["glacier_id"]) <= set(outlines["name"])
+    assert table.crs == outlines.crs
+    metrics = json.loads(Path(result["metrics_json"]).read_text())
+    # the clean-ice outlines are the inventory: their in-scene area is the reference's
+    assert table["reference_km2"].sum() == pytest.approx(
+        metrics["areas_km2"]["reference"]["clean_ice"], rel=1e-3
+    )
+    assert {"mapped_clean_ice_km2", "mapped_debris_km2", "boundary_low_km2"} <= set(table.columns)
+    item = json.loads(Path(result["stac"]).read_text())
+    assert {"per_glacier", "per_glacier_csv"} <= set(item["assets"])
+    run_table = pd.read_csv(tmp_path / "maps" / "per_glacier.csv")
+    assert run_table["reference_km2"].sum() == pytest.approx(csv["reference_km2"].sum())
+    # a rerun skips the scene and still writes the run's table from its sums
+    (tmp_path / "maps" / "per_glacier.csv").unlink()
+    (again,) = run_predict(cfg)
+    assert again.get("skipped") and (tmp_path / "maps" / "per_glacier.csv").is_file()
+    # another buffer changes the per-glacier outputs: the scene is redone
+    (redone,) = run_predict(
+        predict_cfg(
+            tmp_path,
+            root,
+            [f"ckpt_path={ckpt}", "labels=data", *inventory, "per_glacier.buffer_m=0"],
+        )
+    )
+    assert not redone.get("skipped")

@@ -12,6 +12,7 @@ TASKS = {
     "train": ("glacier.tasks.train", "fit, test and checkpoint a model"),
     "predict": ("glacier.tasks.predict", "map whole scenes with a checkpoint"),
     "report": ("glacier.tasks.report", "summarize a run folder (run_dir=...)"),
+    "change": ("glacier.tasks.change", "glacier change between two prediction runs"),
 }
 # Lightning's DDP launcher re-runs this script without the task name: it travels in the env.
 TASK_ENV = "GLACIER_TASK"

@@ -12,7 +12,7 @@ from typing import Any
 from omegaconf import DictConfig
 
 from glacier.data.checks import validate_scenes
-from glacier.data.contract import check_compatible
+from glacier.data.contract import QaMask, check_compatible
 from glacier.data.labels import load_label_sources, load_outlines
 from glacier.data.preprocess import select_scenes
 from glacier.data.raster import SceneReader, spec_contract
@@ -50,6 +50,8 @@ from glacier.inference.products import (
 from glacier.models import MEASURES, GlacierSegmenter, Passes, UncertaintyEvaluation
 from glacier.tasks import hydra_entry
 from glacier.tasks.config import build
+from glacier.tasks.per_glacier import finish_run, per_glacier_run
+from glacier.utils.io import file_sha256
 from glacier.utils.runtime import tune_malloc
 
 log = logging.getLogger(__name__)
@@ -88,6 +90,7 @@ class ReadSettings:
         dem: DEM file for elevation/slope.
         nodata: Nodata value for files that declare none.
         nodata_all_zero: A pixel 0 in every band is nodata.
+        qa: Pixels the scene's QA band flags are nodata.
     """
 
     derived: list[str]
@@ -95,10 +98,11 @@ class ReadSettings:
     dem: Path | None
     nodata: float | None
     nodata_all_zero: bool = False
+    qa: QaMask | None = None
 
     def reader_args(self) -> tuple[Any, ...]:
         """Positional arguments of :class:`SceneReader` after the scene."""
-        return self.derived, self.band_roles, self.dem, self.nodata, self.nodata_all_zero
+        return self.derived, self.band_roles, self.dem, self.nodata, self.nodata_all_zero, self.qa
 
 
 def _scenes(
@@ -126,11 +130,14 @@ def _scenes(
             data.dem or dem,
             data.nodata,
             data.nodata_all_zero,
+            data.qa,
         )
         return list(data.scenes), settings, data
     derived = [c.name for c in contract.channels if c.kind in ("index", "dem")]
     nodata = contract.nodata
-    settings = ReadSettings(derived, dict(contract.band_roles), dem, nodata.value, nodata.all_zero)
+    settings = ReadSettings(
+        derived, dict(contract.band_roles), dem, nodata.value, nodata.all_zero, nodata.qa
+    )
     layout = [list(files) for files in contract.band_layout]
     return scenes_from_inputs(expand_inputs(cfg.input), layout), settings, data
 
@@ -290,13 +297,20 @@ def run_predict(cfg: DictConfig) -> list[dict[str, Any]]:
     module = load_segmenter(cfg.ckpt_path)
     settings = predict_settings(cfg, module)
     scenes, read, data = _scenes(cfg, module)
+    glaciers = per_glacier_run(cfg, data, scenes)
     scenes = shard_of(scenes, cfg.shard, cfg.num_shards)
     out_dir = Path(str(cfg.out_dir))
     out_dir.mkdir(parents=True, exist_ok=True)
     label_files = _label_files(cfg, data)
+    if glaciers is not None:
+        label_files.append(glaciers.inventory.settings.path)
+    common = output_settings(cfg, settings)
     keys = {
         s.id: prediction_fingerprint(
-            Path(cfg.ckpt_path), s, output_settings(cfg, settings), label_files
+            Path(cfg.ckpt_path),
+            s,
+            {**common, "per_glacier": glaciers.fingerprint(s.id) if glaciers else None},
+            label_files,
         )
         for s in scenes
     }
@@ -322,8 +336,11 @@ def run_predict(cfg: DictConfig) -> list[dict[str, Any]]:
             "glacier:uncertainty": settings.written_measures,
             "glacier:precision": precision_name(settings.precision),
         },
+        inventory=None if glaciers is None else glaciers.inventory,
+        footprints=() if glaciers is None else glaciers.footprints,
     )
     results: dict[str, dict[str, Any]] = {}
+    checkpoint_sha256 = file_sha256(Path(cfg.ckpt_path)) if todo else ""
 
     def on_done(job: SceneJob, reader: SceneReader, outputs: PredictionOutputs) -> None:
         result = make_products(job.key, reader, outputs, products)
@@ -335,6 +352,8 @@ def run_predict(cfg: DictConfig) -> list[dict[str, Any]]:
                 print(format_uncertainty_table(quality, written))
                 log_uncertainty(job.key, quality, written)
         result["fingerprint"] = keys[job.key]
+        result["checkpoint_sha256"] = checkpoint_sha256
+        result["class_names"] = list(module.class_names)
         write_record(out_dir, job.key, result)
         results[job.key] = result
 
@@ -360,6 +379,8 @@ def run_predict(cfg: DictConfig) -> list[dict[str, Any]]:
     ordered = [results.get(s.id) or {**(done[s.id] or {}), "skipped": True} for s in scenes]
     for result in ordered:
         log.info("%s: %s", result["scene"], result.get("classes"))
+    if glaciers is not None:
+        finish_run(glaciers, ordered, module.class_names, out_dir)
     return ordered
 
 

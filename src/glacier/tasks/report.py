@@ -24,6 +24,7 @@ from glacier.data.contract import IGNORE_INDEX
 from glacier.data.store import training_area
 from glacier.errors import GlacierFileNotFoundError, GlacierInputError
 from glacier.inference.evaluation import evaluate_scene, evaluate_uncertainty
+from glacier.inference.glaciers import PASS_NOTE, RUN_PREFIX, format_largest
 from glacier.inference.products import read_records
 from glacier.tasks import hydra_entry
 from glacier.tasks.report_tables import (
@@ -47,6 +48,7 @@ OUTPUT_NAMES = (
     "overlay",
     "uncertainty_figure",
     "metrics_json",
+    "per_glacier",
 )
 
 
@@ -226,6 +228,20 @@ def demo_metrics(demo_dir: Path) -> dict[str, Any]:
     }
 
 
+def per_glacier_summary(predict_dir: Path, count: int = 10) -> str:
+    """The largest glaciers of a prediction run's ``per_glacier.csv`` (empty when none)."""
+    table_path = predict_dir / f"{RUN_PREFIX}.csv"
+    if not table_path.is_file():
+        return ""
+    table = pd.read_csv(table_path)
+    return (
+        f"\n\nPER-GLACIER AREAS ({len(table)} inventory glaciers in the scene, km²; the "
+        f"{count} largest by inventory area; intervals: {PASS_NOTE}; boundary = ± half a pixel "
+        f"along the mapped outline). Table: {_relative(str(table_path))}\n"
+        + format_largest(table, count)
+    )
+
+
 def seed_runs(run_dir: Path) -> list[Path]:
     """The runs of a multi-seed folder (``seed_*/`` holding ``train/``), sorted."""
     return sorted(p for p in run_dir.glob("seed_*") if (p / "train").is_dir())
@@ -255,7 +271,7 @@ def run_report(cfg: DictConfig) -> str:
         text = format_seed_summary(result)
     elif (run_dir / "train").is_dir() or (run_dir / "predict").is_dir():
         result = demo_metrics(run_dir)
-        text = format_summary(result)
+        text = format_summary(result) + per_glacier_summary(run_dir / "predict")
         if cfg.get("markdown"):
             text += "\n\nREADME table (docs/demo_metrics.json):\n\n" + readme_table(result)
             if result.get("uncertainty"):

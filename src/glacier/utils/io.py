@@ -61,6 +61,28 @@ def write_text_atomic(path: Path | str, text: str) -> None:
         tmp.write_text(text)
 
 
+def write_gpkg_atomic(frame: Any, path: Path, layer: str) -> Path:
+    """Write a GeoDataFrame as a GeoPackage layer under a temporary name, then rename it.
+
+    Args:
+        frame: A ``geopandas.GeoDataFrame``.
+        path: The final ``.gpkg``.
+        layer: Layer name.
+
+    Returns:
+        ``path``.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.partial.gpkg")
+    tmp.unlink(missing_ok=True)
+    try:
+        frame.to_file(tmp, driver="GPKG", layer=layer)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
 def write_json_atomic(path: Path | str, data: Any, indent: int | None = 2) -> None:
     """Write JSON atomically, indented and with sorted keys for stable diffs.
 

@@ -23,6 +23,7 @@ from glacier.data.contract.layout import (
     storage_groups,
 )
 from glacier.data.contract.legacy import checkpoint_contract
+from glacier.data.contract.qa import DEFAULT_FLAGS, QA_BITS, QaMask
 from glacier.data.contract.schema import (
     BACKGROUND,
     FORMAT_VERSION,
@@ -38,15 +39,18 @@ from glacier.data.contract.schema import (
 
 __all__ = [
     "BACKGROUND",
+    "DEFAULT_FLAGS",
     "FORMAT_VERSION",
     "IGNORE_INDEX",
     "INDEX_BANDS",
+    "QA_BITS",
     "REBUILD_HINT",
     "SPLITS",
     "Channel",
     "ChannelStats",
     "DatasetContract",
     "NodataRule",
+    "QaMask",
     "StorageGroup",
     "build_contract",
     "check_compatible",

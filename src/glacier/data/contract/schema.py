@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from glacier.data.contract.qa import QaMask
 from glacier.errors import GlacierInputError
 
 FORMAT_VERSION = 2  # bump when the meaning of a stored artifact or contract field changes
@@ -104,10 +105,29 @@ class NodataRule:
         value: A raw band value meaning nodata, for files that declare none (any band equal).
         all_zero: A pixel whose every channel is 0 is nodata (outside the scene in the HKH
             release; never a single channel at 0: snow gives ndvi 0, flat ground slope 0).
+        qa: Pixels a Landsat QA band flags (cloud, cloud shadow...) are nodata (None: no QA).
     """
 
     value: float | None = None
     all_zero: bool = False
+    qa: QaMask | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-serialisable plain dict (``qa`` only when set: older contracts are unchanged)."""
+        rule: dict[str, Any] = {"value": self.value, "all_zero": self.all_zero}
+        if self.qa is not None:
+            rule["qa"] = {**vars(self.qa), "flags": list(self.qa.flags)}
+        return rule
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> NodataRule:
+        """Parse :meth:`to_dict` output (contracts without ``qa`` have none)."""
+        qa = data.get("qa")
+        return cls(
+            value=data.get("value"),
+            all_zero=bool(data.get("all_zero", False)),
+            qa=None if qa is None else QaMask(qa["band"], tuple(qa["flags"]), qa["confidence"]),
+        )
 
 
 @dataclass(frozen=True)
@@ -221,7 +241,7 @@ class DatasetContract:
             "classes": list(self.classes),
             "band_layout": [list(files) for files in self.band_layout],
             "band_roles": dict(self.band_roles),
-            "nodata": {"value": self.nodata.value, "all_zero": self.nodata.all_zero},
+            "nodata": self.nodata.to_dict(),
             "slice_size": self.slice_size,
             "channel_sets": {k: list(v) for k, v in self.channel_sets.items()},
             "stats": None
@@ -258,7 +278,7 @@ class DatasetContract:
                 classes=tuple(data["classes"]),
                 band_layout=tuple(tuple(files) for files in data.get("band_layout", ())),
                 band_roles=dict(data.get("band_roles") or {}),
-                nodata=NodataRule(**(data.get("nodata") or {})),
+                nodata=NodataRule.from_dict(data.get("nodata") or {}),
                 slice_size=int(data["slice_size"]),
                 channel_sets={k: tuple(v) for k, v in (data.get("channel_sets") or {}).items()},
                 stats=None if stats is None else ChannelStats(**stats),

@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from glacier.data.contract import Channel, DatasetContract, NodataRule
+from glacier.data.contract import DEFAULT_FLAGS, Channel, DatasetContract, NodataRule, QaMask
 from glacier.data.spec import DataSpec
 from glacier.errors import GlacierFileNotFoundError, GlacierInputError
 
@@ -213,6 +213,10 @@ class HkhRelease:
             all of them when None). Each slice is 15.7 MB: all ~5,000 would read ~80 GB.
         limit: Use only the first N slice pairs (quick experiments); None = all.
         seed: Seed of the statistics sample.
+        qa_band: ``BQA`` to treat pixels the release's QA band flags (cloud, cloud shadow) as
+            nodata, in training and in prediction with the checkpoint (None: no QA mask).
+        qa_mask: Conditions that flag a pixel (see :class:`glacier.data.contract.QaMask`).
+        qa_confidence: Lowest QA confidence that flags.
     """
 
     def __init__(
@@ -223,8 +227,14 @@ class HkhRelease:
         stats_max_slices: int | None = 1000,
         limit: int | None = None,
         seed: int = 0,
+        qa_band: str | None = None,
+        qa_mask: Sequence[str] = DEFAULT_FLAGS,
+        qa_confidence: str = "medium",
     ) -> None:
         self.name = name
+        self.qa = None if qa_band is None else QaMask(str(qa_band), tuple(qa_mask), qa_confidence)
+        if self.qa is not None:
+            self.qa.check_band(RELEASE_BANDS, f"data '{name}'")
         self.root = find_release_root(Path(root))
         sets = RELEASE_CHANNEL_SETS if channel_sets is None else channel_sets
         self.channel_sets = {k: tuple(v) for k, v in sets.items()}
@@ -263,14 +273,21 @@ class HkhRelease:
             classes=self.classes,
             band_layout=(RELEASE_BANDS,),
             band_roles=RELEASE_ROLES,
-            nodata=NodataRule(value=None, all_zero=True),
+            nodata=NodataRule(value=None, all_zero=True, qa=self.qa),
             slice_size=slice_size,
             channel_sets=self.channel_sets,
         )
 
     def describe(self) -> dict[str, Any]:
         """Settings for fingerprints."""
-        return {"root": str(self.root.resolve()), "limit": self.limit, "name": self.name}
+        described: dict[str, Any] = {
+            "root": str(self.root.resolve()),
+            "limit": self.limit,
+            "name": self.name,
+        }
+        if self.qa is not None:  # without a QA mask, fingerprints stay those of earlier indexes
+            described["qa"] = vars(self.qa)
+        return described
 
 
 def release_tiles_spec(

@@ -1,6 +1,13 @@
 """Labels: outline files (dates, classes, repaired geometry) and their masks on a scene grid."""
 
 from glacier.data.labels.dates import parse_years, refuse_unparseable
+from glacier.data.labels.inventory import (
+    Inventory,
+    InventorySettings,
+    format_date,
+    load_inventory,
+    outline_areas_km2,
+)
 from glacier.data.labels.masks import burn_class, burn_labels, nodata_mask, outside_region
 from glacier.data.labels.outlines import (
     ClassOutlines,
@@ -11,12 +18,17 @@ from glacier.data.labels.outlines import (
 
 __all__ = [
     "ClassOutlines",
+    "Inventory",
+    "InventorySettings",
     "burn_class",
     "burn_labels",
     "class_frames",
+    "format_date",
+    "load_inventory",
     "load_label_sources",
     "load_outlines",
     "nodata_mask",
+    "outline_areas_km2",
     "outside_region",
     "parse_years",
     "refuse_unparseable",

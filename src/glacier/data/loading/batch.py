@@ -30,6 +30,8 @@ class BatchLayout:
         float_groups: Groups stored as floats (they can hold NaN).
         class_channels: Label channel of each selected class (target ``i + 1``).
         all_zero: A pixel zero in every stored channel is nodata.
+        qa_source: (group number, offset) of the QA band when its flags mean nodata.
+        qa_tests: The QA bit tests (:meth:`glacier.data.contract.QaMask.tests`).
     """
 
     groups: tuple[str, ...]
@@ -37,6 +39,8 @@ class BatchLayout:
     float_groups: tuple[int, ...]
     class_channels: tuple[int, ...]
     all_zero: bool
+    qa_source: tuple[int, int] | None = None
+    qa_tests: tuple[tuple[int, int, int], ...] = ()
 
     @classmethod
     def of(
@@ -50,12 +54,15 @@ class BatchLayout:
             for offset, channel in enumerate(group.channels)
         }
         names = contract.channel_names
+        qa = contract.nodata.qa
         return cls(
             groups=tuple(group.key for group in groups),
             sources=tuple(position[names.index(c)] for c in channels),
             float_groups=tuple(i for i, g in enumerate(groups) if g.dtype.startswith("float")),
             class_channels=tuple(contract.classes.index(c) for c in classes),
             all_zero=contract.nodata.all_zero,
+            qa_source=None if qa is None else position[names.index(qa.band)],
+            qa_tests=() if qa is None else qa.tests(),
         )
 
     def invalid(self, batch: Mapping[str, Tensor]) -> Tensor:
@@ -68,7 +75,20 @@ class BatchLayout:
             for key in self.groups:
                 zero &= (batch[key] == 0).all(dim=-1)
             invalid |= zero
+        if self.qa_source is not None:
+            invalid |= self.qa_flagged(batch)
         return invalid
+
+    def qa_flagged(self, batch: Mapping[str, Tensor]) -> Tensor:
+        """(B, H, W) pixels the QA band flags (the same bit tests as the scene reader)."""
+        assert self.qa_source is not None
+        number, offset = self.qa_source
+        values = batch[self.groups[number]][..., offset]
+        codes = torch.nan_to_num(values.float(), nan=0.0, posinf=0.0, neginf=0.0).to(torch.int64)
+        flagged = torch.zeros(codes.shape, dtype=torch.bool, device=codes.device)
+        for first, width, minimum in self.qa_tests:
+            flagged |= ((codes >> first) & ((1 << width) - 1)) >= minimum
+        return flagged
 
     def image(self, batch: Mapping[str, Tensor], invalid: Tensor) -> Tensor:
         """(B, C, H, W) float32 image of the selected channels (channels-last), NaN at nodata."""

@@ -4,6 +4,7 @@ headers and their checks, footprints and coverage, derived channels, the windowe
 and a data config's contract read off its scene headers.
 """
 
+from glacier.data.raster.areas import pixel_size_m, row_pixel_areas_km2
 from glacier.data.raster.config_contract import spec_contract
 from glacier.data.raster.derived import validate_derived
 from glacier.data.raster.footprints import band_file_coverage, coverage, reproject_box
@@ -30,8 +31,10 @@ __all__ = [
     "coverage",
     "finite_everywhere",
     "open_scene",
+    "pixel_size_m",
     "read_header",
     "reproject_box",
+    "row_pixel_areas_km2",
     "spec_contract",
     "validate_derived",
 ]

@@ -9,7 +9,6 @@ from rasterio.errors import RasterioIOError
 
 from glacier.data.contract import (
     DatasetContract,
-    NodataRule,
     build_contract,
     derived_channel,
     promote,
@@ -75,7 +74,7 @@ def spec_contract(spec: DataSpec) -> DatasetContract:
         [source.bands for source in first.sources],
         channels,
         spec.band_roles,
-        NodataRule(spec.nodata, spec.nodata_all_zero),
+        spec.nodata_rule,
         spec.slice_size,
         spec.channel_sets,
     )

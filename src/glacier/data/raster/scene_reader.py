@@ -15,6 +15,7 @@ from rasterio.io import DatasetReader
 from rasterio.vrt import WarpedVRT
 from rasterio.windows import Window
 
+from glacier.data.contract import QaMask
 from glacier.data.raster.derived import DemOnGrid, compute_index, validate_derived
 from glacier.data.raster.footprints import band_file_coverage, on_grid
 from glacier.data.raster.headers import (
@@ -109,6 +110,7 @@ class SceneReader:
         nodata: Nodata value for files that declare none.
         nodata_all_zero: A pixel that is 0 in every raw band is nodata (the HKH release's tiles
             outside the Landsat scene); a single band at 0 never is.
+        qa: Pixels the scene's QA band flags (cloud, cloud shadow...) are nodata.
     """
 
     def __init__(
@@ -119,9 +121,14 @@ class SceneReader:
         dem: Path | None = None,
         nodata: float | None = None,
         nodata_all_zero: bool = False,
+        qa: QaMask | None = None,
     ) -> None:
         self.scene = scene
         self.nodata_all_zero = nodata_all_zero
+        self.qa = qa
+        self._qa_band = (
+            None if qa is None else qa.check_band(scene.band_names, f"scene {scene.id!r}")
+        )
         self.derived = list(derived)
         self.band_roles = band_roles or {}
         self._stack = ExitStack()
@@ -283,6 +290,8 @@ class SceneReader:
         valid = self._inside_and_finite(raw, window)
         if self.nodata_all_zero:
             valid &= (raw != 0).any(axis=0)
+        if self.qa is not None:
+            valid &= ~self.qa.flagged(raw[self._qa_band])
         invalid = ~valid
         if invalid.any():
             raw[:, invalid] = np.nan
@@ -349,5 +358,5 @@ def open_scene(scene: SceneSpec, spec: object) -> SceneReader:
 
     assert isinstance(spec, DataSpec)
     return SceneReader(
-        scene, spec.derived, spec.band_roles, spec.dem, spec.nodata, spec.nodata_all_zero
+        scene, spec.derived, spec.band_roles, spec.dem, spec.nodata, spec.nodata_all_zero, spec.qa
     )

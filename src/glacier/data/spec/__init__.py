@@ -5,6 +5,7 @@ scenes.
 """
 
 from glacier.data.spec.data_spec import BandSource, DataSpec, DateFilter, LabelSource, SceneSpec
+from glacier.data.spec.retreat import Retreat, apply_retreat
 from glacier.data.spec.sample import sample_dir, sample_path, synthetic_data_spec
 from glacier.data.spec.synthetic import (
     SyntheticDataset,
@@ -17,8 +18,10 @@ __all__ = [
     "DataSpec",
     "DateFilter",
     "LabelSource",
+    "Retreat",
     "SceneSpec",
     "SyntheticDataset",
+    "apply_retreat",
     "ensure_synthetic_dataset",
     "generate_synthetic_dataset",
     "sample_dir",

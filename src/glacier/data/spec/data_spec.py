@@ -8,7 +8,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from glacier.data.contract import BACKGROUND
+from glacier.data.contract import BACKGROUND, DEFAULT_FLAGS, NodataRule, QaMask
 from glacier.errors import (
     GlacierConfigError,
     GlacierInputError,
@@ -214,6 +214,11 @@ class DataSpec:
         storage_dtypes: Narrower dtypes to store bands in (``{B1: uint8}`` for digital numbers
             kept as float32 in the files; checked exact on every valid pixel).
         nodata_all_zero: A pixel that is 0 in every band is nodata (never one band at 0).
+        qa_band: A Landsat QA band among the scene's bands (``BQA``): pixels it flags become
+            nodata (see :mod:`glacier.data.contract.qa`).
+        qa_mask: Conditions that flag a pixel (``fill``, ``cloud``, ``cloud_shadow``,
+            ``snow_ice``).
+        qa_confidence: Lowest QA confidence that flags (``low``, ``medium``, ``high``).
         root: The data folder the other paths of the config are written relative to (through
             ``${data.root}``); not read otherwise.
     """
@@ -238,6 +243,9 @@ class DataSpec:
         formulas: Mapping[str, str] | None = None,
         storage_dtypes: Mapping[str, str] | None = None,
         nodata_all_zero: bool = False,
+        qa_band: str | None = None,
+        qa_mask: Sequence[str] = DEFAULT_FLAGS,
+        qa_confidence: str = "medium",
         root: str | None = None,
     ) -> None:
         if not classes:
@@ -268,6 +276,9 @@ class DataSpec:
         self.formulas = {str(k): str(v) for k, v in (formulas or {}).items()}
         self.storage_dtypes = {str(k): str(v) for k, v in (storage_dtypes or {}).items()}
         self.nodata_all_zero = bool(nodata_all_zero)
+        self.qa = None if qa_band is None else QaMask(str(qa_band), tuple(qa_mask), qa_confidence)
+        if self.qa is not None:
+            self.qa.check_band(self.scenes[0].band_names, f"data '{name}'")
         self.root = Path(root) if root else None
         for key, names in (("formulas", self.formulas), ("storage_dtypes", self.storage_dtypes)):
             unknown_bands = [b for b in names if b not in self.scenes[0].band_names]
@@ -292,6 +303,11 @@ class DataSpec:
                 )
         if ("elevation" in self.derived or "slope" in self.derived) and self.dem is None:
             raise GlacierInputError("data.derived asks for elevation/slope but data.dem is not set")
+
+    @property
+    def nodata_rule(self) -> NodataRule:
+        """The nodata rule of these scenes (declared value, all-zero pixels, QA flags)."""
+        return NodataRule(self.nodata, self.nodata_all_zero, self.qa)
 
     @property
     def channels(self) -> list[str]:

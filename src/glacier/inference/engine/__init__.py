@@ -4,7 +4,7 @@ Devices, tiles read ahead, batched forward passes (MC dropout, TTA), blending an
 device, GeoTIFF/COG writing, many scenes pipelined.
 """
 
-from glacier.inference.engine.cog import COG_MEDIA_TYPE
+from glacier.inference.engine.cog import COG_MEDIA_TYPE, RESAMPLING_CATEGORICAL, to_cog
 from glacier.inference.engine.device import (
     default_batch_size,
     default_readers,
@@ -23,6 +23,7 @@ from glacier.inference.engine.writer import (
 __all__ = [
     "COG_MEDIA_TYPE",
     "PROBABILITY_FORMATS",
+    "RESAMPLING_CATEGORICAL",
     "PredictSettings",
     "PredictionOutputs",
     "SceneJob",
@@ -33,4 +34,5 @@ __all__ = [
     "predict_scenes",
     "resolve_device",
     "resolve_precision",
+    "to_cog",
 ]

@@ -11,12 +11,22 @@ from glacier.inference.products.records import (
     write_record,
 )
 from glacier.inference.products.scene_products import ProductSettings, make_products
+from glacier.inference.products.stac import (
+    GEOPACKAGE_MEDIA_TYPE,
+    StacAsset,
+    footprint_wgs84,
+    scene_datetime,
+)
 
 __all__ = [
+    "GEOPACKAGE_MEDIA_TYPE",
     "ProductSettings",
+    "StacAsset",
     "finished",
+    "footprint_wgs84",
     "make_products",
     "prediction_fingerprint",
     "read_records",
+    "scene_datetime",
     "write_record",
 ]

@@ -20,15 +20,9 @@ from glacier.utils.io import file_fingerprint, files_fingerprint, fingerprint, w
 
 RECORD_SUFFIX = "_prediction.json"
 OUTPUT_KEYS = (
-    "classes",
-    "probs",
-    "uncertainty",
-    "measures",
-    "polygons",
-    "overlay",
-    "uncertainty_figure",
-    "metrics_json",
-    "stac",
+    *("classes", "probs", "uncertainty", "measures", "polygons", "overlay"),
+    *("uncertainty_figure", "metrics_json", "stac"),
+    *("per_glacier", "per_glacier_csv", "per_glacier_sums"),
 )
 
 

@@ -1,4 +1,7 @@
-"""What is made from a scene's finished maps: polygons, metrics, figures, a STAC item."""
+"""What is made from a scene's finished maps.
+
+Polygons, metrics, uncertainty figures, per-glacier areas against an inventory, and a STAC item.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +9,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from glacier.data.labels import ClassOutlines
+import rasterio
+
+from glacier.data.labels import ClassOutlines, Inventory
 from glacier.data.raster import SceneReader
 from glacier.inference.engine import PredictionOutputs
 from glacier.inference.evaluation import (
@@ -16,8 +21,14 @@ from glacier.inference.evaluation import (
     reference_class_map,
     uncertainty_figure,
 )
+from glacier.inference.glaciers import (
+    SceneFootprint,
+    earlier_footprints,
+    scene_glacier_sums,
+    write_scene_tables,
+)
 from glacier.inference.products.preview import scene_preview
-from glacier.inference.products.stac import write_stac_item
+from glacier.inference.products.stac import GEOPACKAGE_MEDIA_TYPE, StacAsset, write_stac_item
 from glacier.inference.products.vectorize import vectorize_class_map, write_polygons
 from glacier.utils.io import write_json_atomic
 from glacier.viz import overlay_png
@@ -33,6 +44,9 @@ class ProductSettings:
         simplify_m: Polygon simplification tolerance in metres (0 = exact pixel edges).
         reference: Reference outlines for metrics, or None.
         stac_properties: Extra STAC properties (checkpoint, MC passes...).
+        inventory: Inventory outlines for per-glacier areas, or None.
+        footprints: Every scene of the run, in order (a scene excludes the earlier ones'
+            footprints, so overlaps are counted once).
     """
 
     class_names: list[str]
@@ -40,6 +54,38 @@ class ProductSettings:
     simplify_m: float
     reference: ClassOutlines | None
     stac_properties: dict[str, Any]
+    inventory: Inventory | None = None
+    footprints: tuple[SceneFootprint, ...] = ()
+
+
+def glacier_products(
+    scene_id: str, outputs: PredictionOutputs, settings: ProductSettings, prefix: Path
+) -> tuple[dict[str, str], list[StacAsset]]:
+    """Per-glacier tables of one scene (when an inventory is given) and their STAC assets."""
+    if settings.inventory is None:
+        return {}, []
+    with rasterio.open(outputs.classes) as src:
+        crs = src.crs
+    exclude = earlier_footprints(settings.footprints, scene_id, crs)
+    sums, cut = scene_glacier_sums(
+        settings.inventory, outputs.classes, settings.class_names, exclude
+    )
+    written = write_scene_tables(settings.inventory, sums, cut, settings.class_names, prefix)
+    assets = [
+        StacAsset(
+            "per_glacier",
+            Path(written["per_glacier"]),
+            "Per-glacier areas: inventory vs mapped, with intervals",
+            GEOPACKAGE_MEDIA_TYPE,
+        ),
+        StacAsset(
+            "per_glacier_csv",
+            Path(written["per_glacier_csv"]),
+            "Per-glacier areas (CSV)",
+            "text/csv",
+        ),
+    ]
+    return written, assets
 
 
 def sibling(prefix: Path, suffix: str) -> Path:
@@ -106,6 +152,8 @@ def make_products(
         reference_transform=reader.transform,
     )
     result["overlay"] = str(png)
+    per_glacier, assets = glacier_products(scene_id, outputs, settings, prefix)
+    result.update(per_glacier)
     item = write_stac_item(
         scene_id,
         outputs,
@@ -115,6 +163,7 @@ def make_products(
         settings.class_names,
         settings.stac_properties,
         uncertainty_figure=result.get("uncertainty_figure"),
+        extra=assets,
     )
     result["stac"] = str(item)
     return result

@@ -10,7 +10,8 @@ from __future__ import annotations
 import math
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -140,6 +141,25 @@ def _descriptions(path: Path) -> list[str]:
         return [str(name) for name in src.descriptions]
 
 
+@dataclass(frozen=True)
+class StacAsset:
+    """A further file of a scene to list in its item.
+
+    Attributes:
+        key: Asset key.
+        path: The file.
+        title: What it is.
+        media_type: Its media type.
+        role: ``data``, ``metadata`` or ``overview``.
+    """
+
+    key: str
+    path: Path
+    title: str
+    media_type: str
+    role: str = "data"
+
+
 def _relative(path: Path | str, start: Path) -> str:
     relative = os.path.relpath(Path(path).resolve(), start.resolve())
     return relative if relative.startswith("..") else f"./{relative}"
@@ -156,6 +176,7 @@ def write_stac_item(
     *,
     acquired: datetime | None = None,
     uncertainty_figure: Path | str | None = None,
+    extra: Sequence[StacAsset] = (),
 ) -> Path:
     """Write ``<scene>.stac.json`` beside the outputs: a STAC Item listing them.
 
@@ -174,6 +195,7 @@ def write_stac_item(
         properties: Extra item properties, e.g. ``glacier:checkpoint``, ``glacier:mc_samples``.
         acquired: Acquisition time of the scene, if known.
         uncertainty_figure: The uncertainty-quality figure (PNG), if drawn.
+        extra: Further files to list (per-glacier tables...).
 
     Returns:
         The item's path.
@@ -272,6 +294,16 @@ def write_stac_item(
                 title="Evaluation against reference outlines",
                 media_type=pystac.MediaType.JSON,
                 roles=["metadata"],
+            ),
+        )
+    for listed in extra:
+        item.add_asset(
+            listed.key,
+            pystac.Asset(
+                _relative(listed.path, folder),
+                title=listed.title,
+                media_type=listed.media_type,
+                roles=[listed.role],
             ),
         )
     write_json_atomic(item_path, item.to_dict(include_self_link=False))

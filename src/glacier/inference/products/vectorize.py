@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -15,6 +14,7 @@ from rasterio.windows import Window
 
 from glacier.data.contract import IGNORE_INDEX
 from glacier.inference.evaluation import pixel_area_km2
+from glacier.utils.io import write_gpkg_atomic
 
 EQUAL_AREA = "EPSG:6933"  # WGS 84 / NSIDC EASE-Grid 2.0 Global (equal area)
 COLUMNS = ["class", "class_id", "area_km2", "geometry"]
@@ -83,12 +83,7 @@ def write_polygons(frame: gpd.GeoDataFrame, path: Path) -> Path:
     Returns:
         ``path``.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.partial.gpkg")
-    tmp.unlink(missing_ok=True)
-    frame.to_file(tmp, driver="GPKG", layer="glaciers")
-    os.replace(tmp, path)
-    return path
+    return write_gpkg_atomic(frame, path, "glaciers")
 
 
 def class_areas_km2(class_tif: Path, class_names: Sequence[str]) -> dict[str, float]:

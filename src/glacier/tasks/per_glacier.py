@@ -1,0 +1,105 @@
+"""``glacier predict inventory=…``: the settings of per-glacier answers and the run's table."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import rasterio
+import shapely
+from omegaconf import DictConfig
+
+from glacier.data.labels import Inventory, InventorySettings, load_inventory
+from glacier.data.spec import DataSpec, SceneSpec
+from glacier.errors import GlacierConfigError
+from glacier.inference.glaciers import RUN_PREFIX, SceneFootprint, format_largest, write_run_table
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PerGlacierRun:
+    """Per-glacier answers for one prediction run.
+
+    Attributes:
+        inventory: The inventory outlines.
+        footprints: Every scene of the run in order (before sharding: shards agree on overlaps).
+    """
+
+    inventory: Inventory
+
+    footprints: tuple[SceneFootprint, ...]
+
+    def fingerprint(self, scene_id: str) -> dict[str, Any]:
+        """What changes a scene's per-glacier outputs (its settings, the scenes before it)."""
+        settings = self.inventory.settings
+        names = [f.scene for f in self.footprints]
+        return {
+            **{k: str(v) if isinstance(v, Path) else v for k, v in vars(settings).items()},
+            "earlier_scenes": names[: names.index(scene_id)] if scene_id in names else [],
+        }
+
+
+def inventory_settings(cfg: DictConfig, data: DataSpec | None) -> InventorySettings | None:
+    """``inventory=`` (none, ``data`` for the data config's outline file, or a file).
+
+    Raises:
+        GlacierConfigError: For ``inventory=data`` without a data config's outlines.
+    """
+    if cfg.get("inventory") is None:
+        return None
+    options = cfg.per_glacier
+    if cfg.inventory == "data":
+        if data is None or not data.labels:
+            raise GlacierConfigError("inventory=data needs a data config with outline files")
+        path, layer = data.labels[0].path, data.labels[0].layer
+    else:
+        path, layer = Path(str(cfg.inventory)), options.layer
+    return InventorySettings(
+        path=Path(path),
+        id_column=str(options.id_column),
+        keep=tuple(str(c) for c in options.keep),
+        area_column=None if options.area_column is None else str(options.area_column),
+        date_column=None if options.date_column is None else str(options.date_column),
+        layer=layer,
+        buffer_m=float(options.buffer_m),
+    )
+
+
+def scene_footprint(scene: SceneSpec) -> SceneFootprint:
+    """A scene's grid bounds, read from its first band file's header."""
+    with rasterio.open(scene.sources[0].path) as src:
+        return SceneFootprint(scene.id, src.crs, shapely.box(*src.bounds))
+
+
+def per_glacier_run(
+    cfg: DictConfig, data: DataSpec | None, scenes: Sequence[SceneSpec]
+) -> PerGlacierRun | None:
+    """The inventory (checked now, before anything is mapped) and the run's footprints."""
+    settings = inventory_settings(cfg, data)
+    if settings is None:
+        return None
+    inventory = load_inventory(settings)
+    return PerGlacierRun(inventory, tuple(scene_footprint(s) for s in scenes))
+
+
+def finish_run(
+    run: PerGlacierRun, results: Sequence[dict[str, Any]], class_names: Sequence[str], out_dir: Path
+) -> Path | None:
+    """Write the run's ``per_glacier.gpkg``/``.csv`` from every scene's sums; print the largest.
+
+    Returns:
+        The run table's CSV, or None when no scene has per-glacier sums.
+    """
+    paths = [Path(r["per_glacier_sums"]) for r in results if r.get("per_glacier_sums")]
+    if not paths:
+        return None
+    mapped = {r["scene"] for r in results}
+    footprints = [f for f in run.footprints if f.scene in mapped]
+    table = write_run_table(run.inventory, paths, footprints, class_names, out_dir)
+    print(f"\nPer-glacier areas (km², {len(table)} glaciers; largest by inventory area):")
+    print(format_largest(table))
+    return out_dir / f"{RUN_PREFIX}.csv"
