@@ -13,52 +13,17 @@ import json
 import os
 import platform
 import statistics
-import subprocess
-import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
+from benchmarks.cache_rows import FULL, QUICK, cpu_cache_rows, gpu_cache_rows, loader_mode_rows
+from benchmarks.cache_rows import consumption as cache_consumption
+from benchmarks.common import ROOT, comparison, workload
+
+__all__ = ["ROOT", "comparison", "main", "workload"]
 RESULTS = ROOT / "benchmarks" / "results.json"
-
-
-def workload(name: str, **args: Any) -> dict[str, Any]:
-    """Run one workload in a fresh Python process and return its JSON result."""
-    done = subprocess.run(
-        [sys.executable, "-m", "benchmarks.workloads", name, json.dumps(args)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if done.returncode:
-        raise RuntimeError(f"benchmark workload {name} failed:\n{done.stderr[-3000:]}")
-    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
-    return result
-
-
-def comparison(
-    name: str,
-    value: float,
-    limit: float,
-    unit: str,
-    target: float,
-    ratio: float | None = None,
-    gate: bool = True,
-) -> dict[str, Any]:
-    """One row: a measured figure beside its limit, as a higher-is-better ratio."""
-    ratio = value / limit if ratio is None else ratio
-    return {
-        "name": name,
-        "value": round(value, 4),
-        "limit": round(limit, 4),
-        "unit": unit,
-        "ratio": round(ratio, 3),
-        "target": target,
-        "met": ratio >= target,
-        "gate": gate,
-    }
 
 
 def preprocessing_rows(folder: Path, size: int, bands: int, tile: int) -> list[dict[str, Any]]:
@@ -274,38 +239,6 @@ def gpu_rows(folder: Path, size: int, bands: int) -> list[dict[str, Any]]:
     return rows
 
 
-def gpu_loader_rows(folder: Path) -> list[dict[str, Any]]:
-    """Where CUDA is present: loader samples/s vs bf16 GPU training consumption (≥ 1.2)."""
-    workload("make_loader_data", dir=str(folder))
-    step = workload(
-        "train_step",
-        model="unet",
-        size=512,
-        channels=15,
-        steps=10,
-        fixes=True,
-        device="cuda",
-        bf16=True,
-    )["seconds_per_step"]
-    workers = max(1, min(15, (os.cpu_count() or 2) - 1))
-    rows = []
-    for kind, label in (("compact", "stored once"), ("in_place", "release float32")):
-        got = workload(
-            "loader", dir=str(folder / kind), epochs=20, workers=workers, pin=True, device="cuda"
-        )
-        rows.append(
-            comparison(
-                f"GPU: loader samples/s ({label}, {workers} workers) vs unet 512²×15 bf16 training",
-                got["samples_per_s"],
-                8 / step,
-                "samples/s",
-                1.2,
-                gate=False,
-            )
-        )
-    return rows
-
-
 def machine() -> dict[str, Any]:
     """Where the figures were measured."""
     import torch
@@ -334,44 +267,85 @@ def print_table(rows: list[dict[str, Any]]) -> None:
         )
 
 
-def main() -> None:
-    """Run the benchmarks (``--quick`` shrinks everything for a smoke run)."""
-    import torch
+Rows = list[dict[str, Any]]
 
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="small scenes, one repeat")
-    quick = parser.parse_args().quick
+
+def cpu_groups(quick: bool) -> dict[str, Callable[[Path], Rows]]:
+    """The CPU row groups (each gets a fresh temporary folder)."""
     size, predict_size, bands, steps, repeats, tiles = (
         (1024, 1024, 10, 1, 1, 2) if quick else (4000, 8000, 10, 2, 3, 6)
     )
-    rows: list[dict[str, Any]] = []
-    with tempfile.TemporaryDirectory(prefix="glacier-bench-") as tmp:
-        folder = Path(tmp)
+    scale = QUICK if quick else FULL
+
+    def preprocess(folder: Path) -> Rows:
         workload("make_scene", dir=str(folder), size=size, bands=bands)
-        rows += preprocessing_rows(folder, size, bands, tile=512)
-        (folder / "everest").mkdir()
-        rows += everest_rows(folder / "everest", tiles)
-        rows += loader_rows(folder / "loader", steps)
-        rows += training_rows(bands, steps)[0]
-    with tempfile.TemporaryDirectory(prefix="glacier-bench-") as tmp:
-        rows += prediction_rows(Path(tmp), predict_size, bands, repeats)
+        return preprocessing_rows(folder, size, bands, tile=512)
+
+    def cache(folder: Path) -> Rows:
+        consumed = cache_consumption("cpu", scale, steps=2)
+        rows = cpu_cache_rows(folder, scale)
+        return rows + loader_mode_rows(folder, "cpu", scale, consumed, 1.0)
+
+    return {
+        "preprocess": preprocess,
+        "everest": lambda folder: everest_rows(folder, tiles),
+        "loader": lambda folder: loader_rows(folder, steps),
+        "train": lambda folder: training_rows(bands, steps)[0],
+        "cache": cache,
+        "predict": lambda folder: prediction_rows(folder, predict_size, bands, repeats),
+    }
+
+
+def gpu_groups(quick: bool) -> dict[str, Callable[[Path], Rows]]:
+    """The GPU row groups: run only where CUDA is present, goals stated without gating."""
+    predict_size, bands = (1024, 10) if quick else (8000, 10)
+    scale = QUICK if quick else FULL
+    return {
+        "gpu-predict": lambda folder: gpu_rows(folder, predict_size, bands),
+        "gpu-cache": lambda folder: gpu_cache_rows(folder, "cuda", scale),
+    }
+
+
+def main() -> None:
+    """Run the benchmarks (``--quick`` shrinks everything, ``--rows`` picks groups)."""
+    import torch
+
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="small data, one repeat")
+    parser.add_argument(
+        "--rows",
+        default="all",
+        help="comma-separated groups: preprocess, everest, loader, train, cache, predict, "
+        "gpu-predict, gpu-cache, gpu (both GPU groups); default all",
+    )
+    parser.add_argument("--out", type=Path, help="results JSON (default: a full run only)")
+    args = parser.parse_args()
+    groups = cpu_groups(args.quick)
     if torch.cuda.is_available():
+        groups |= gpu_groups(args.quick)
+    chosen = (
+        list(groups)
+        if args.rows == "all"
+        else args.rows.replace("gpu,", "gpu-predict,gpu-cache,").split(",")
+    )
+    rows: Rows = []
+    for name in chosen:
+        if name not in groups:
+            print(f"skipped {name}: " + ("no CUDA device" if name.startswith("gpu") else "unknown"))
+            continue
         with tempfile.TemporaryDirectory(prefix="glacier-bench-") as tmp:
-            rows += gpu_rows(Path(tmp), predict_size, bands)
-            rows += gpu_loader_rows(Path(tmp) / "loader")
+            rows += groups[name](Path(tmp))
     results = {
-        "scenes": {
-            "preprocess": [size, size, bands],
-            "predict": [predict_size, predict_size, bands],
-        },
+        "rows": chosen,
         "machine": machine(),
         "gpu_rows": "measured" if torch.cuda.is_available() else "not run: no CUDA device",
         "comparisons": rows,
     }
-    if not quick:
-        RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    out = args.out or (RESULTS if args.rows == "all" and not args.quick else None)
+    if out is not None:
+        out.write_text(json.dumps(results, indent=2) + "\n")
     print_table(rows)
-    print(f"\nwritten: {RESULTS if not quick else '(quick run: not written)'}")
+    print(f"\nwritten: {out or '(a partial or quick run: not written; --out FILE to write)'}")
 
 
 if __name__ == "__main__":

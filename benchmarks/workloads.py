@@ -269,10 +269,11 @@ WORKLOADS = {
 
 def main() -> None:
     """Run the workload named on the command line."""
+    from benchmarks.cache_workloads import CACHE_WORKLOADS
     from benchmarks.predict_workloads import PREDICT_WORKLOADS
     from benchmarks.train_workloads import TRAIN_WORKLOADS
 
-    registry = WORKLOADS | PREDICT_WORKLOADS | TRAIN_WORKLOADS
+    registry = WORKLOADS | PREDICT_WORKLOADS | TRAIN_WORKLOADS | CACHE_WORKLOADS
     print(json.dumps(registry[sys.argv[1]](json.loads(sys.argv[2]))))
 
 
