@@ -200,10 +200,10 @@ def prediction_rows(folder: Path, size: int, bands: int, repeats: int) -> list[d
     return rows
 
 
-def gpu_rows(folder: Path, size: int, bands: int) -> list[dict[str, Any]]:
-    """Where CUDA is present: predict ÷ min(read, forward) ≥ 0.8, ≥ 25 Mpx/s; the loader."""
+def gpu_rows(folder: Path, size: int, bands: int, device: str = "cuda") -> list[dict[str, Any]]:
+    """Where CUDA is present: predict ÷ min(read, forward) ≥ 0.8, ≥ 25 Mpx/s."""
     workload("make_scene", dir=str(folder), size=size, bands=bands)
-    layout = {"dir": str(folder), "bands": bands, "tile": 512, "overlap": 64, "device": "cuda"}
+    layout = {"dir": str(folder), "bands": bands, "tile": 512, "overlap": 64, "device": device}
     read = workload("read_only", **layout, mc_samples=0)
     rows = []
     for samples in (0, 8):
@@ -228,7 +228,7 @@ def gpu_rows(folder: Path, size: int, bands: int) -> list[dict[str, Any]]:
         if not samples:
             rows.append(
                 comparison(
-                    "GPU predict 8000²×10 (goal ≥ 25 Mpx/s)",
+                    f"GPU predict {size}²×{bands} (goal ≥ 25 Mpx/s)",
                     mpx / run["seconds"],
                     25.0,
                     "Mpx/s",
@@ -296,13 +296,16 @@ def cpu_groups(quick: bool) -> dict[str, Callable[[Path], Rows]]:
     }
 
 
-def gpu_groups(quick: bool) -> dict[str, Callable[[Path], Rows]]:
-    """The GPU row groups: run only where CUDA is present, goals stated without gating."""
-    predict_size, bands = (1024, 10) if quick else (8000, 10)
+def gpu_groups(
+    quick: bool, device: str = "cuda", predict_size: int | None = None
+) -> dict[str, Callable[[Path], Rows]]:
+    """The GPU row groups: where CUDA is present (or on an explicit ``--device``), not gated."""
+    bands = 10
+    predict_size = predict_size or (1024 if quick else 8000)
     scale = QUICK if quick else FULL
     return {
-        "gpu-predict": lambda folder: gpu_rows(folder, predict_size, bands),
-        "gpu-cache": lambda folder: gpu_cache_rows(folder, "cuda", scale),
+        "gpu-predict": lambda folder: gpu_rows(folder, predict_size, bands, device),
+        "gpu-cache": lambda folder: gpu_cache_rows(folder, device, scale),
     }
 
 
@@ -319,10 +322,12 @@ def main() -> None:
         "gpu-predict, gpu-cache, gpu (both GPU groups); default all",
     )
     parser.add_argument("--out", type=Path, help="results JSON (default: a full run only)")
+    parser.add_argument("--device", help="run the GPU groups on this device (e.g. cpu: a check)")
+    parser.add_argument("--predict-size", type=int, help="scene edge of the gpu-predict rows")
     args = parser.parse_args()
     groups = cpu_groups(args.quick)
-    if torch.cuda.is_available():
-        groups |= gpu_groups(args.quick)
+    if torch.cuda.is_available() or args.device:
+        groups |= gpu_groups(args.quick, args.device or "cuda", args.predict_size)
     chosen = (
         list(groups)
         if args.rows == "all"
