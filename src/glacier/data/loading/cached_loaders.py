@@ -253,13 +253,22 @@ def _load(
     pinned = choice.placement == "host" and device.type == "cuda"
     try:
         cache = WindowCache(layout, place, pinned=pinned)
-    except torch.OutOfMemoryError as error:
-        raise GlacierInputError(
-            f"datamodule.cache: {layout.nbytes / 1e9:.2f} GB of windows do not fit on {place} "
-            f"({error}); lower datamodule.cache_device_share, or use cache=host or none"
-        ) from error
+    except RuntimeError as error:
+        if not pinned or isinstance(error, torch.OutOfMemoryError):
+            raise _too_big(layout, place, error) from error
+        log.warning(
+            "page-locking %.2f GB failed (%s): plain host memory", layout.nbytes / 1e9, error
+        )
+        cache = WindowCache(layout, place, pinned=False)
     fill_cache(cache, source.store, conversion, progress)
     return cache
+
+
+def _too_big(layout: CacheLayout, place: torch.device, error: Exception) -> GlacierInputError:
+    return GlacierInputError(
+        f"datamodule.cache: {layout.nbytes / 1e9:.2f} GB of windows do not fit on {place} "
+        f"({error}); lower datamodule.cache_device_share, or use cache=host or none"
+    )
 
 
 def _assemble(
