@@ -3,9 +3,11 @@
 Steps, each in its own process under its own timeout, all within a 5-minute budget:
 the CUDA tests (``pytest -m "not slow" -k cuda`` over the test files that have them), the demo
 on the GPU as a user types it (``glacier preprocess`` of the Everest sample, ``glacier train
-experiment=demo trainer=gpu``, ``glacier predict … mc_samples=8``), then the GPU benchmark rows
-(``benchmarks.run --rows gpu-cache``, then ``gpu-predict`` on a 4000² scene); a step the budget
-has no time left for is recorded as skipped. It prints one table and writes
+experiment=demo trainer=gpu``, ``glacier predict … mc_samples=8``) and the GPU benchmark rows, in
+this order of importance: CUDA tests, the cache rows (``benchmarks.run --rows gpu-epoch,
+gpu-cache``: training epochs, then each mode's loader; saved after each group), the
+demo, the prediction rows (``gpu-predict`` on a 4000² scene). A step the budget has no time left
+for is cut or skipped, and says so (``--budget`` gives more). It prints one table and writes
 ``OUT/gpu_check.json`` (machine, steps with status, seconds and figures, benchmark rows) with
 every step's log beside it. ``--cpu`` runs the same steps on the CPU with tiny sizes (a test
 of the check itself; the CUDA tests then skip).
@@ -20,6 +22,7 @@ import json
 import os
 import platform
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -134,9 +137,10 @@ def steps(out: Path, cpu: bool) -> list[Step]:
                 "no:cacheprovider",
                 *cuda_test_files(),
             ],
-            100,
+            120,
             pytest_counts,
         ),
+        bench_step("cache", [*bench, "--rows", "gpu-epoch,gpu-cache"], out),
         Step(
             "demo-preprocess",
             [
@@ -177,7 +181,6 @@ def steps(out: Path, cpu: bool) -> list[Step]:
             60,
             lambda log: predict_figures(demo / "predict"),
         ),
-        bench_step("cache", [*bench, "--rows", "gpu-cache"], out),
         bench_step("predict", [*bench, "--rows", "gpu-predict", *([] if cpu else size)], out),
     ]
 
@@ -204,19 +207,24 @@ def run_step(step: Step, out: Path, left: float) -> Outcome:
     log_path = out / f"{step.name}.log"
     env = {**os.environ, "WANDB_MODE": "disabled", "HYDRA_FULL_ERROR": "1"}
     start = time.perf_counter()
+    limit = min(step.timeout, left)
     with open(log_path, "w") as log:
+        # a session of its own: a timeout ends the step's workers and workloads too
+        process = subprocess.Popen(
+            step.argv,
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         try:
-            done = subprocess.run(
-                step.argv,
-                cwd=ROOT,
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                timeout=min(step.timeout, left),
-            )
-            status = "ok" if done.returncode == 0 else f"failed (exit {done.returncode})"
+            code = process.wait(timeout=limit)
+            status = "ok" if code == 0 else f"failed (exit {code})"
         except subprocess.TimeoutExpired:
-            status = f"timeout after {min(step.timeout, left):.0f} s"
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+            status = f"timeout after {limit:.0f} s"
     seconds = time.perf_counter() - start
     text = log_path.read_text(errors="replace")
     try:

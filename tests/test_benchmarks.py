@@ -69,12 +69,12 @@ def test_preprocessing_rows_gate_memory_on_the_anonymous_peak(tmp_path: Path) ->
 def test_cache_rows_run_on_the_cpu_with_an_explicit_device(tmp_path: Path) -> None:
     """The GPU rows of the training cache, on tiny data and the CPU (make gpu-check runs them
     on CUDA); and the gated CPU row."""
-    from benchmarks.cache_rows import CacheScale, cpu_cache_rows, gpu_cache_rows
+    from benchmarks.cache_rows import CacheScale, cpu_cache_rows, gpu_cache_rows, gpu_epoch_rows
 
     tiny = CacheScale(scenes=2, size=256, slice=64, windows=8, batches=2, epochs=1)
     (gate,) = cpu_cache_rows(tmp_path, tiny)
     assert gate["gate"] and gate["ratio"] == pytest.approx(gate["limit"] / gate["value"], 1e-2)
-    rows = gpu_cache_rows(tmp_path, "cpu", tiny)
+    rows = gpu_cache_rows(tmp_path, "cpu", tiny) + gpu_epoch_rows(tmp_path, "cpu", tiny)
     names = [row["name"] for row in rows]
     for kind in ("23 B/px random windows", "release float32 slices"):
         for mode in ("device", "host", "none"):

@@ -14,10 +14,10 @@ from benchmarks.gpu_check import ROOT, cuda_test_files, pytest_counts, steps
 
 EXPECTED_STEPS = [
     "cuda-tests",
+    "bench-cache",
     "demo-preprocess",
     "demo-train",
     "demo-predict",
-    "bench-cache",
     "bench-predict",
 ]
 
