@@ -305,3 +305,30 @@ class _FakeTrainer:
         self.world_size, self.global_rank = world_size, global_rank
         self.strategy = type("Strategy", (), {"root_device": torch.device("cpu")})()
         self.training = True
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_gather_copies_windows_of_every_stored_dtype(device: str) -> None:
+    """One gather per group, whatever the dtype (uint16 goes through its signed twin)."""
+    from glacier.data.contract import StorageGroup
+    from glacier.data.loading import WindowCache
+    from glacier.data.loading.window_cache import CacheLayout, CacheTile, window_keys
+
+    groups = tuple(
+        StorageGroup(dtype, (i,))
+        for i, dtype in enumerate(["uint8", "uint16", "float16", "float32"])
+    )
+    tiles = (CacheTile("a", -2, 0, 9, 11), CacheTile("b", 5, 5, 8, 8))
+    cache = WindowCache(CacheLayout(tiles, groups, 2), torch.device(device))
+    generator = torch.Generator().manual_seed(0)
+    for tensor in cache.tensors:
+        values = torch.randint(0, 60_000, (tensor.numel(),), generator=generator)
+        tensor.copy_(values.to(tensor.dtype) if tensor.dtype != torch.uint8 else values % 256)
+    corners = [(0, 0, 0), (0, 4, 6), (1, 3, 2), (1, 0, 3)]
+    batch = cache.gather(window_keys(corners, 5))
+    for tensor in batch.values():
+        assert tensor.device.type == device and tensor.shape[:3] == (4, 5, 5)
+    for slot, (tile, row, col) in enumerate(corners):
+        for key, view in zip(cache.layout.keys, cache.tile_views(tile), strict=True):
+            assert batch[key].dtype == view.dtype
+            assert torch.equal(batch[key][slot].cpu(), view[row : row + 5, col : col + 5].cpu())

@@ -23,6 +23,9 @@ from glacier.data.contract import StorageGroup
 from glacier.data.loading.batch import LABEL_KEY
 
 CACHE_KEYS = "cache_keys"  # batch key of a batch of window keys (B, 4) int64
+# unsigned dtypes wider than a byte are gathered as the signed dtype of their size (CUDA's
+# gather kernels do not all cover torch's newer unsigned types; the bits are copied unchanged)
+SIGNED = {torch.uint16: torch.int16, torch.uint32: torch.int32, torch.uint64: torch.int64}
 
 
 @dataclass(frozen=True)
@@ -168,15 +171,16 @@ class WindowCache:
         for key, flat, channels in zip(
             self.layout.keys, self.tensors, self.layout.channels(), strict=True
         ):
-            runs = flat.unfold(0, size * channels, channels)  # a view: one row per pixel
+            signed = SIGNED.get(flat.dtype, flat.dtype)  # the same bits, a dtype every kernel has
+            runs = flat.view(signed).unfold(0, size * channels, channels)  # one row per pixel
             out = torch.empty(
                 (len(keys) * size, size * channels),
-                dtype=flat.dtype,
+                dtype=signed,
                 device=self.device,
                 pin_memory=self.pinned,
             )
             torch.index_select(runs, 0, starts, out=out)
-            gathered[key] = out.view(len(keys), size, size, channels)
+            gathered[key] = out.view(flat.dtype).view(len(keys), size, size, channels)
         return gathered
 
 
