@@ -103,11 +103,11 @@ def train_figures(run: Path, log: str) -> dict[str, Any]:
 
 
 def predict_figures(out: Path) -> dict[str, Any]:
-    """Mean IoU of each mapped scene's metrics file."""
+    """Mean IoU of each mapped scene (its ``*_metrics.json``)."""
     scores = {}
     for path in sorted(out.glob("*_metrics.json")):
         data = json.loads(path.read_text())
-        scores[path.name] = {k: v for k, v in data.items() if "iou_mean" in k}
+        scores[path.name.removesuffix("_metrics.json")] = data.get("metrics", {}).get("iou_mean")
     return scores
 
 
