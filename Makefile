@@ -9,7 +9,7 @@ export WANDB_MODE ?= offline
 export HYDRA_FULL_ERROR ?= 0
 
 .PHONY: setup check-deps lock demo demo-docs demo-seeds test test-slow test-slurm lint bench clean \
-	notebooks
+	notebooks gpu-check gpu-bundle
 
 # pip (not uv/poetry): the pinned torch/torchvision wheels come from local files here.
 $(STAMP): pyproject.toml $(CONSTRAINTS)
@@ -95,6 +95,17 @@ notebooks: setup
 
 bench: setup
 	$(BIN)/python -m benchmarks.run
+
+# On a machine with a GPU and no network: the CUDA tests, the demo on the GPU (trainer=gpu, then
+# predict with 8 MC passes) and the GPU bench rows, in < 5 minutes → $(GPU_CHECK_OUT)/gpu_check.json.
+# Uses the machine's own python3 and torch, plus the packages it lacks from .gpu/site.tar.xz
+# (made here by `make gpu-bundle`, with the package index; carry it along).
+GPU_CHECK_OUT ?= gpu-check
+gpu-check:
+	bash scripts/gpu_check.sh $(GPU_CHECK_OUT)
+
+gpu-bundle: setup
+	bash scripts/gpu_bundle.sh
 
 clean:
 	rm -rf data logs outputs multirun wandb

@@ -1,11 +1,9 @@
 """Run every benchmark, print figure / limit / ratio / target, write ``benchmarks/results.json``.
 
 Every ratio is oriented so that higher is better and a target is met when ratio >= target.
-Workloads run in fresh processes (``benchmarks.workloads``) so peak RSS is per workload, and
-every timed run that writes outputs writes them into a folder of its own: no row can time a stage
-that finds its outputs up to date and skips (the unchanged rerun has a row of its own, labelled
-so). Rows marked ``gate`` must be met on the 2-core CPU machine; GPU rows run only where CUDA is
-present and state the goal without gating. ``--only everest,preprocess`` runs some groups.
+Workloads run in fresh processes (``benchmarks.workloads``) so peak RSS is per workload. Rows
+marked ``gate`` must be met on the 2-core CPU machine; GPU rows run only where CUDA is present
+and state the goal without gating.
 """
 
 from __future__ import annotations
@@ -16,16 +14,24 @@ import os
 import platform
 import statistics
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from benchmarks.cache_rows import (
+    FULL,
+    QUICK,
+    cpu_cache_rows,
+    gpu_cache_rows,
+    gpu_epoch_rows,
+    loader_mode_rows,
+)
+from benchmarks.cache_rows import consumption as cache_consumption
 from benchmarks.preprocess_rows import everest_rows, preprocessing_rows
 from benchmarks.rows import ROOT, comparison, workload
 
-__all__ = ["comparison", "everest_rows", "preprocessing_rows", "workload"]
-
+__all__ = ["ROOT", "comparison", "everest_rows", "main", "preprocessing_rows", "workload"]
 RESULTS = ROOT / "benchmarks" / "results.json"
-GROUPS = ("preprocess", "everest", "loader", "training", "prediction", "gpu")
 
 
 def training_rows(channels: int, steps: int) -> tuple[list[dict[str, Any]], dict[str, float]]:
@@ -137,10 +143,10 @@ def prediction_rows(folder: Path, size: int, bands: int, repeats: int) -> list[d
     return rows
 
 
-def gpu_rows(folder: Path, size: int, bands: int) -> list[dict[str, Any]]:
-    """Where CUDA is present: predict ÷ min(read, forward) ≥ 0.8, ≥ 25 Mpx/s; the loader."""
+def gpu_rows(folder: Path, size: int, bands: int, device: str = "cuda") -> list[dict[str, Any]]:
+    """Where CUDA is present: predict ÷ min(read, forward) ≥ 0.8, ≥ 25 Mpx/s."""
     workload("make_scene", dir=str(folder), size=size, bands=bands)
-    layout = {"dir": str(folder), "bands": bands, "tile": 512, "overlap": 64, "device": "cuda"}
+    layout = {"dir": str(folder), "bands": bands, "tile": 512, "overlap": 64, "device": device}
     read = workload("read_only", **layout, mc_samples=0)
     rows = []
     for samples in (0, 8):
@@ -165,7 +171,7 @@ def gpu_rows(folder: Path, size: int, bands: int) -> list[dict[str, Any]]:
         if not samples:
             rows.append(
                 comparison(
-                    "GPU predict 8000²×10 (goal ≥ 25 Mpx/s)",
+                    f"GPU predict {size}²×{bands} (goal ≥ 25 Mpx/s)",
                     mpx / run["seconds"],
                     25.0,
                     "Mpx/s",
@@ -173,38 +179,6 @@ def gpu_rows(folder: Path, size: int, bands: int) -> list[dict[str, Any]]:
                     gate=False,
                 )
             )
-    return rows
-
-
-def gpu_loader_rows(folder: Path) -> list[dict[str, Any]]:
-    """Where CUDA is present: loader samples/s vs bf16 GPU training consumption (≥ 1.2)."""
-    workload("make_loader_data", dir=str(folder))
-    step = workload(
-        "train_step",
-        model="unet",
-        size=512,
-        channels=15,
-        steps=10,
-        fixes=True,
-        device="cuda",
-        bf16=True,
-    )["seconds_per_step"]
-    workers = max(1, min(15, (os.cpu_count() or 2) - 1))
-    rows = []
-    for kind, label in (("compact", "stored once"), ("in_place", "release float32")):
-        got = workload(
-            "loader", dir=str(folder / kind), epochs=20, workers=workers, pin=True, device="cuda"
-        )
-        rows.append(
-            comparison(
-                f"GPU: loader samples/s ({label}, {workers} workers) vs unet 512²×15 bf16 training",
-                got["samples_per_s"],
-                8 / step,
-                "samples/s",
-                1.2,
-                gate=False,
-            )
-        )
     return rows
 
 
@@ -236,58 +210,99 @@ def print_table(rows: list[dict[str, Any]]) -> None:
         )
 
 
-def main() -> None:
-    """Run the benchmarks (``--quick`` shrinks everything; ``--only`` runs some groups)."""
-    import torch
+Rows = list[dict[str, Any]]
 
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="small scenes, one repeat")
-    parser.add_argument(
-        "--only", default=",".join(GROUPS), help=f"comma-separated groups of rows: {GROUPS}"
-    )
-    parser.add_argument("--json", type=Path, help="also write this run's results here")
-    args = parser.parse_args()
-    quick, only = args.quick, set(args.only.split(","))
-    if only - set(GROUPS):
-        parser.error(f"--only: unknown group(s) {sorted(only - set(GROUPS))}; known: {GROUPS}")
+
+def cpu_groups(quick: bool) -> dict[str, Callable[[Path], Rows]]:
+    """The CPU row groups (each gets a fresh temporary folder)."""
     size, predict_size, bands, steps, repeats, tiles = (
         (1024, 1024, 10, 1, 1, 2) if quick else (4000, 8000, 10, 2, 3, 6)
     )
-    rows: list[dict[str, Any]] = []
-    with tempfile.TemporaryDirectory(prefix="glacier-bench-") as tmp:
-        folder = Path(tmp)
-        if "preprocess" in only:
-            workload("make_scene", dir=str(folder), size=size, bands=bands)
-            rows += preprocessing_rows(folder, size, bands, tile=512)
-        if "everest" in only:
-            (folder / "everest").mkdir()
-            rows += everest_rows(folder / "everest", tiles, repeats)
-        if "loader" in only:
-            rows += loader_rows(folder / "loader", steps)
-        if "training" in only:
-            rows += training_rows(bands, steps)[0]
-    if "prediction" in only:
-        with tempfile.TemporaryDirectory(prefix="glacier-bench-") as tmp:
-            rows += prediction_rows(Path(tmp), predict_size, bands, repeats)
-    if torch.cuda.is_available() and "gpu" in only:
-        with tempfile.TemporaryDirectory(prefix="glacier-bench-") as tmp:
-            rows += gpu_rows(Path(tmp), predict_size, bands)
-            rows += gpu_loader_rows(Path(tmp) / "loader")
-    results = {
-        "scenes": {
-            "preprocess": [size, size, bands],
-            "predict": [predict_size, predict_size, bands],
-        },
+    scale = QUICK if quick else FULL
+
+    def preprocess(folder: Path) -> Rows:
+        workload("make_scene", dir=str(folder), size=size, bands=bands)
+        return preprocessing_rows(folder, size, bands, tile=512)
+
+    def cache_modes(folder: Path) -> Rows:
+        consumed = cache_consumption("cpu", scale, steps=2)
+        return loader_mode_rows(folder, "cpu", scale, consumed, 1.0)
+
+    return {
+        "preprocess": preprocess,
+        "everest": lambda folder: everest_rows(folder, tiles, repeats),
+        "loader": lambda folder: loader_rows(folder, steps),
+        "train": lambda folder: training_rows(bands, steps)[0],
+        "cache": lambda folder: cpu_cache_rows(folder, scale),
+        "predict": lambda folder: prediction_rows(folder, predict_size, bands, repeats),
+        "cache-modes": cache_modes,
+    }
+
+
+OPT_IN = ("cache-modes",)  # not part of a full run (long on 2 cores)
+ALIASES = {"training": "train", "prediction": "predict"}  # earlier names of two groups
+
+
+def gpu_groups(
+    quick: bool, device: str = "cuda", predict_size: int | None = None
+) -> dict[str, Callable[[Path], Rows]]:
+    """The GPU row groups: where CUDA is present (or on an explicit ``--device``), not gated."""
+    bands = 10
+    predict_size = predict_size or (1024 if quick else 8000)
+    scale = QUICK if quick else FULL
+    return {
+        "gpu-predict": lambda folder: gpu_rows(folder, predict_size, bands, device),
+        "gpu-epoch": lambda folder: gpu_epoch_rows(folder, device, scale),
+        "gpu-cache": lambda folder: gpu_cache_rows(folder, device, scale),
+    }
+
+
+def main() -> None:
+    """Run the benchmarks (``--quick`` shrinks everything, ``--rows`` picks groups)."""
+    import torch
+
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="small data, one repeat")
+    parser.add_argument(
+        "--rows",
+        "--only",
+        default="all",
+        help="comma-separated groups: preprocess, everest, loader, train, cache, predict, "
+        "gpu-epoch, gpu-cache, gpu-predict, gpu (the three GPU groups), cache-modes (CPU "
+        "samples/s per cache mode: not in all, 20-40 min on 2 cores); default all",
+    )
+    parser.add_argument(
+        "--out", "--json", type=Path, help="results JSON (default: a full run only)"
+    )
+    parser.add_argument("--device", help="run the GPU groups on this device (e.g. cpu: a check)")
+    parser.add_argument("--predict-size", type=int, help="scene edge of the gpu-predict rows")
+    args = parser.parse_args()
+    groups = cpu_groups(args.quick)
+    if torch.cuda.is_available() or args.device:
+        groups |= gpu_groups(args.quick, args.device or "cuda", args.predict_size)
+    names = [name for name in groups if name not in OPT_IN] if args.rows == "all" else []
+    for name in args.rows.split(",") if args.rows != "all" else []:
+        name = ALIASES.get(name, name)
+        names += ["gpu-epoch", "gpu-cache", "gpu-predict"] if name == "gpu" else [name]
+    chosen = names
+    out = args.out or (RESULTS if args.rows == "all" and not args.quick else None)
+    results: dict[str, Any] = {
+        "rows": chosen,
         "machine": machine(),
         "gpu_rows": "measured" if torch.cuda.is_available() else "not run: no CUDA device",
-        "comparisons": rows,
+        "comparisons": [],
     }
-    complete = not quick and only == set(GROUPS)
-    written = [path for path in (RESULTS if complete else None, args.json) if path is not None]
-    for path in written:
-        path.write_text(json.dumps(results, indent=2) + "\n")
+    rows: Rows = results["comparisons"]
+    for name in chosen:
+        if name not in groups:
+            print(f"skipped {name}: " + ("no CUDA device" if name.startswith("gpu") else "unknown"))
+            continue
+        with tempfile.TemporaryDirectory(prefix="glacier-bench-") as tmp:
+            rows += groups[name](Path(tmp))
+        if out is not None:  # after every group: a run cut short keeps what it measured
+            out.write_text(json.dumps(results, indent=2) + "\n")
     print_table(rows)
-    print(f"\nwritten: {', '.join(map(str, written)) or '(quick or partial run: not written)'}")
+    print(f"\nwritten: {out or '(a partial or quick run: not written; --out FILE to write)'}")
 
 
 if __name__ == "__main__":

@@ -69,3 +69,25 @@ def test_preprocessing_rows_gate_memory_on_the_anonymous_peak(tmp_path: Path) ->
     assert memory["value"] == pytest.approx(1024 * 1024 * 4 * 4 / 1e6)
     total = float(memory["name"].split("output ")[1].split(" MB")[0])
     assert 0 < memory["limit"] < total  # the mapped output's pages are in the total only
+
+
+def test_cache_rows_run_on_the_cpu_with_an_explicit_device(tmp_path: Path) -> None:
+    """The GPU rows of the training cache, on tiny data and the CPU (make gpu-check runs them
+    on CUDA); and the gated CPU row."""
+    from benchmarks.cache_rows import CacheScale, cpu_cache_rows, gpu_cache_rows, gpu_epoch_rows
+
+    tiny = CacheScale(scenes=2, size=256, slice=64, windows=8, batches=2, epochs=1)
+    (gate,) = cpu_cache_rows(tmp_path, tiny)
+    assert gate["gate"] and gate["ratio"] == pytest.approx(gate["limit"] / gate["value"], 1e-2)
+    rows = gpu_cache_rows(tmp_path, "cpu", tiny) + gpu_epoch_rows(tmp_path, "cpu", tiny)
+    names = [row["name"] for row in rows]
+    for kind in ("23 B/px random windows", "release float32 slices"):
+        for mode in ("device", "host", "none"):
+            assert sum(f"CPU cache={mode} samples/s ({kind}" in name for name in names) == 1
+    epochs = [row for row in rows if "epoch of 8 windows" in row["name"]]
+    assert "cache=device (device)" in epochs[0]["name"] and "cache=host (host)" in epochs[1]["name"]
+    for row in rows:
+        assert row["value"] > 0 and row["limit"] > 0 and not row["gate"]
+        assert row["met"] == (row["ratio"] >= row["target"])
+    assert epochs[0]["ratio"] == pytest.approx(epochs[0]["limit"] / epochs[0]["value"], 1e-2)
+    assert not list(tmp_path.iterdir())  # every kind of data deleted after its rows

@@ -79,6 +79,18 @@ def test_two_deterministic_runs_give_identical_metrics(tmp_path: Path, data_dir:
     assert (first["threads"], first["deterministic"], first["max_time_fired"]) == (2, True, False)
 
 
+def test_a_fit_from_the_cache_equals_one_from_the_loader(tmp_path: Path, data_dir: Path) -> None:
+    """Same seed: training from cached windows gives the metrics of reading them each time."""
+    threads = torch.get_num_threads()
+    try:
+        read = train_metrics(tmp_path / "a", data_dir, ["datamodule.cache=none"])
+        cached = train_metrics(tmp_path / "b", data_dir, ["datamodule.cache=device"])
+    finally:
+        torch.set_num_threads(threads)
+    assert read["test"] and read["test"] == cached["test"]
+    assert read["final_fit"] == cached["final_fit"]
+
+
 class Slow(pl.Callback):
     """Make every training batch take a while, so a short max_time fires."""
 

@@ -228,3 +228,33 @@ def test_prediction_panels_are_written(tmp_path: Path, data_dir: Path) -> None:
     panels = sorted((tmp_path / "run" / "panels").glob("*.png"))
     assert len(panels) == 2 * 4  # two epochs, four tiles each
     assert list((tmp_path / "run" / "tensorboard").rglob("events.out.tfevents.*"))
+
+
+def test_demo_experiment_on_a_gpu_trainer_fits_the_accelerator(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`experiment=demo trainer=gpu` as typed: Hydra applies the experiment after the trainer,
+    so the experiment's settings must follow the trainer's accelerator (on a CPU-only machine
+    with CUDA made to look present)."""
+    import pytorch_lightning as pl
+
+    on_cpu = compose_config("train", ["experiment=demo"], tmp_path)
+    assert (on_cpu.trainer.deterministic, on_cpu.threads) == (True, 2)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda: True)
+    for trainer in ("gpu", "ddp"):
+        cfg = compose_config("train", ["experiment=demo", f"trainer={trainer}"], tmp_path)
+        resolved = OmegaConf.to_container(cfg, resolve=True)
+        assert isinstance(resolved, dict)
+        assert resolved["trainer"]["deterministic"] == "warn"  # CUDA's cross-entropy has none
+        assert resolved["trainer"]["precision"] == "bf16-mixed"
+        assert resolved["threads"] is None and resolved["datamodule"]["cache"] == "auto"
+    assert cfg.trainer.accelerator == "auto"  # ddp: the GPU because CUDA is (made) available
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert compose_config("train", ["experiment=demo"], tmp_path).trainer.deterministic is True
+    try:  # Lightning takes the resolved value: deterministic kernels, warnings where none exist
+        pl.Trainer(accelerator="cpu", deterministic="warn", logger=False)
+        assert torch.are_deterministic_algorithms_enabled()
+        assert torch.is_deterministic_algorithms_warn_only_enabled()
+    finally:
+        torch.use_deterministic_algorithms(False)

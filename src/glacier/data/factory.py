@@ -12,8 +12,8 @@ from typing import Any
 
 import pandas as pd
 
-from glacier.data.contract import DatasetContract
-from glacier.data.hkh import HkhRelease, ReleasePreprocessor, ReleaseStore
+from glacier.data.contract import Channel, DatasetContract
+from glacier.data.hkh import HkhRelease, ReleasePreprocessor, ReleaseStore, compact_release_channels
 from glacier.data.preprocess import Preprocessor, SliceFilter, Splitter
 from glacier.data.spec import DataSpec
 from glacier.data.store import SceneStore
@@ -89,3 +89,10 @@ def open_store(
             )
         return ReleaseStore(root, index)
     return SceneStore(processed_dir, contract.channels)
+
+
+def cache_channels(contract: DatasetContract, info: dict[str, Any]) -> tuple[Channel, ...]:
+    """The channels as a training cache keeps them: as stored, or the release's compacted."""
+    if info.get("storage") == "release":
+        return compact_release_channels(contract.channels)
+    return contract.channels

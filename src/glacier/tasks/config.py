@@ -33,6 +33,21 @@ def if_cuda(on_gpu: Any, on_cpu: Any) -> Any:
     return on_gpu if torch.cuda.is_available() else on_cpu
 
 
+GPU_ACCELERATORS = ("gpu", "cuda")
+
+
+def on_gpu(accelerator: str, on_gpu: Any, on_cpu: Any) -> Any:
+    """``on_gpu`` when a Trainer with this accelerator trains on a GPU, else ``on_cpu``.
+
+    ``gpu``/``cuda`` always do (``trainer=gpu``), ``auto`` when CUDA is available. An
+    experiment reads ``${trainer.accelerator}`` through it, so its settings follow the trainer
+    it is combined with whatever order Hydra applies the two in.
+    """
+    if str(accelerator) in GPU_ACCELERATORS:
+        return on_gpu
+    return if_cuda(on_gpu, on_cpu) if str(accelerator) == "auto" else on_cpu
+
+
 def sample_file(name: str) -> str:
     """A file of the embedded real sample (imports the data layer only when used)."""
     from glacier.data.spec import sample_path
@@ -44,6 +59,7 @@ RESOLVERS: dict[str, Callable[..., Any]] = {
     "glacier_sample": sample_file,
     "glacier_gpu_precision": gpu_precision,
     "glacier_if_cuda": if_cuda,
+    "glacier_on_gpu": on_gpu,
     "glacier_rank_zero": on_rank_zero,
     "glacier_rank_name": rank_name,
     "glacier_run_id": run_id,
@@ -55,9 +71,10 @@ def register_resolvers() -> None:
 
     ``${glacier_sample:NAME}`` is a file of the embedded real sample,
     ``${glacier_gpu_precision:}`` the precision of :func:`gpu_precision`,
-    ``${glacier_if_cuda:A,B}`` A with CUDA and B without; ``${glacier_rank_zero:X}``,
-    ``${glacier_rank_name:NAME}`` and ``${glacier_run_id:DEFAULT}`` tell the processes of a
-    distributed run apart (:mod:`glacier.utils.cluster`).
+    ``${glacier_if_cuda:A,B}`` A with CUDA and B without, ``${glacier_on_gpu:ACCEL,A,B}`` A
+    when a Trainer with accelerator ACCEL trains on a GPU and B otherwise;
+    ``${glacier_rank_zero:X}``, ``${glacier_rank_name:NAME}`` and ``${glacier_run_id:DEFAULT}``
+    tell the processes of a distributed run apart (:mod:`glacier.utils.cluster`).
     """
     for name, function in RESOLVERS.items():
         if not OmegaConf.has_resolver(name):

@@ -7,6 +7,7 @@ from glacier.data.hkh.preprocessor import ReleasePreprocessor
 from glacier.data.hkh.release import (
     RELEASE_FORMULAS,
     HkhRelease,
+    compact_release_channels,
     estimated_utm_epsg,
     release_tiles_spec,
     slice_statistics,
@@ -18,6 +19,7 @@ __all__ = [
     "HkhRelease",
     "ReleasePreprocessor",
     "ReleaseStore",
+    "compact_release_channels",
     "estimated_utm_epsg",
     "release_tiles_spec",
     "slice_statistics",

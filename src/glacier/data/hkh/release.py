@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -118,6 +118,20 @@ def release_channels() -> tuple[Channel, ...]:
         Channel(name, "file" if name in RELEASE_FORMULAS else "band", RELEASE_FORMULAS.get(name))
         for name in RELEASE_BANDS
     )
+
+
+def compact_release_channels(channels: Sequence[Channel]) -> tuple[Channel, ...]:
+    """The release's channels as a training cache keeps them, converted once from float32.
+
+    Digital numbers and QA bits take the integer dtypes of :data:`RELEASE_STORAGE_DTYPES`
+    (the cache checks every valid value converts exactly); the indices, elevation and slope stay
+    float32: their values are float32 numbers, which float16 would round.
+    """
+    compact = []
+    for channel in channels:
+        dtype = RELEASE_STORAGE_DTYPES.get(channel.name, channel.dtype)
+        compact.append(replace(channel, dtype=dtype) if np.dtype(dtype).kind in "iu" else channel)
+    return tuple(compact)
 
 
 def estimated_utm_epsg(tile_name: str) -> int:

@@ -10,12 +10,12 @@ channels-last memory format (a free view of the stored channels-last layout).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from torch import Tensor
 
-from glacier.data.contract import IGNORE_INDEX, DatasetContract, storage_groups
+from glacier.data.contract import IGNORE_INDEX, DatasetContract, StorageGroup, storage_groups
 
 LABEL_KEY = "label"
 
@@ -64,6 +64,24 @@ class BatchLayout:
             qa_source=None if qa is None else position[names.index(qa.band)],
             qa_tests=() if qa is None else qa.tests(),
         )
+
+    @classmethod
+    def grouped_as(
+        cls,
+        contract: DatasetContract,
+        groups: Sequence[StorageGroup],
+        channels: Sequence[str],
+        classes: Sequence[str],
+    ) -> BatchLayout:
+        """The layout of batches whose channels are grouped as ``groups`` (a cache's dtypes)."""
+        dtypes = {c: group.dtype for group in groups for c in group.channels}
+        stored = tuple(replace(ch, dtype=dtypes[i]) for i, ch in enumerate(contract.channels))
+        return cls.of(replace(contract, channels=stored), channels, classes)
+
+    @property
+    def keys(self) -> set[str]:
+        """Every key of a raw batch of this layout."""
+        return {*self.groups, LABEL_KEY}
 
     def invalid(self, batch: Mapping[str, Tensor]) -> Tensor:
         """(B, H, W) nodata pixels: labelled so, non-finite, or all-zero if the rule says so."""

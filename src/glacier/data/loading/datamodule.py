@@ -1,14 +1,16 @@
 """LightningDataModule over a processed dataset: the contract, the index and the stored scenes.
 
-Workers only read bytes; on the device (``on_after_batch_transfer``) raw batches become model
-inputs (:class:`~glacier.data.loading.batch.BatchLayout`) and training batches are augmented
+Training and validation windows are loaded once into a cache on the training device or in
+(pinned) host memory where they fit (``cache``, see :mod:`glacier.data.loading.cache_budget`),
+and batches are gathered there by index; otherwise loader workers read bytes. On the device
+(``on_after_batch_transfer``) raw batches become model inputs
+(:class:`~glacier.data.loading.batch.BatchLayout`) and training batches are augmented
 (:class:`~glacier.data.loading.augment.Augment`). Normalization is the model's own first module.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -23,45 +25,18 @@ from glacier.data.contract import REBUILD_HINT, SPLITS, DatasetContract, load_co
 from glacier.data.factory import open_store
 from glacier.data.loading.augment import Augment
 from glacier.data.loading.batch import BatchLayout
+from glacier.data.loading.cache_budget import CacheChoice, MemoryProbes
+from glacier.data.loading.cache_feed import CacheFeed, cache_source
+from glacier.data.loading.cached_loaders import TrainingCache
 from glacier.data.loading.resume import ResumableLoader, ShuffledOrder
 from glacier.data.loading.sampling import EpochSampler, RandomWindowDataset
 from glacier.data.loading.windows import WindowDataset, collate_windows
+from glacier.data.loading.workers import auto_workers
 from glacier.data.preprocess import DatasetPreprocessor
 from glacier.errors import GlacierInputError
 
 log = logging.getLogger(__name__)
-MAX_AUTO_WORKERS = 16
 SAMPLERS = ("slices", "random_windows")
-
-
-def available_cpus() -> int:
-    """CPUs this process may run on (its affinity mask; all CPUs where that is unknown)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
-
-
-def auto_workers(cpus: int | None = None, ranks_per_node: int | None = None) -> int:
-    """Loader workers for this process: 0 with two CPUs or fewer per rank, else CPUs - 1.
-
-    With ≤ 2 CPUs the training step already uses every core and a worker only steals them
-    (measured in ``benchmarks/``: the main process reads a 512² sample in a few ms).
-
-    Args:
-        cpus: CPUs available to this process (default: its affinity mask).
-        ranks_per_node: Training processes sharing those CPUs (default: ``LOCAL_WORLD_SIZE``
-            or ``SLURM_NTASKS_PER_NODE``, else 1).
-
-    Returns:
-        The number of worker processes.
-    """
-    cpus = available_cpus() if cpus is None else cpus
-    if ranks_per_node is None:
-        env = os.environ.get("LOCAL_WORLD_SIZE") or os.environ.get("SLURM_NTASKS_PER_NODE") or "1"
-        ranks_per_node = max(1, int(env.split("(")[0]))
-    per_rank = cpus // ranks_per_node
-    return 0 if per_rank <= 2 else min(per_rank - 1, MAX_AUTO_WORKERS)
 
 
 class GlacierDataModule(pl.LightningDataModule):
@@ -87,6 +62,13 @@ class GlacierDataModule(pl.LightningDataModule):
         window_size: Random window edge in pixels (default: the dataset's slice size).
         window_margin: Pixels kept between random windows and every dev/test window.
         seed: Seed of the random windows.
+        cache: Where training and validation windows are held while fitting: ``auto``,
+            ``device``, ``host`` or ``none`` (loader workers); see
+            :mod:`glacier.data.loading.cache_budget`.
+        cache_device_share: Share of the device's free memory ``cache=auto`` may fill.
+        cache_host_share: Share of the available RAM ``cache=auto`` may fill.
+        progress: Show a progress bar while the cache loads.
+        memory_probes: How free memory is measured (tests give small budgets).
     """
 
     def __init__(
@@ -104,6 +86,11 @@ class GlacierDataModule(pl.LightningDataModule):
         window_size: int | None = None,
         window_margin: int = 16,
         seed: int = 0,
+        cache: str = "auto",
+        cache_device_share: float = 0.5,
+        cache_host_share: float = 0.5,
+        progress: bool = True,
+        memory_probes: MemoryProbes | None = None,
     ) -> None:
         super().__init__()
         if batch_size < 1:
@@ -125,6 +112,7 @@ class GlacierDataModule(pl.LightningDataModule):
         self.window_size = window_size
         self.window_margin = window_margin
         self.seed = seed
+        self.feed = CacheFeed(cache, cache_device_share, cache_host_share, progress, memory_probes)
         self.datasets: dict[str, WindowDataset] = {}
         self.random_windows: RandomWindowDataset | None = None
         self._contract: DatasetContract | None = None
@@ -168,7 +156,7 @@ class GlacierDataModule(pl.LightningDataModule):
         return 1 + len(self.class_names)
 
     def setup(self, stage: str | None = None) -> None:
-        """Create the split datasets from the index.
+        """Create the split datasets from the index (a cache is loaded on first use).
 
         Args:
             stage: Lightning stage (all splits are created regardless).
@@ -201,6 +189,45 @@ class GlacierDataModule(pl.LightningDataModule):
                 seed=self.seed,
                 batched=True,
             )
+        self.teardown("fit")  # a new index: a cache is loaded again when asked for
+
+    def teardown(self, stage: str | None = None) -> None:
+        """Release the training cache after fitting (testing reads the test split as before)."""
+        if stage in ("fit", None):
+            self.feed.release()
+
+    @property
+    def cache_choice(self) -> CacheChoice | None:
+        """Where the training cache went and why (None until loaded)."""
+        return self.feed.choice
+
+    @property
+    def training_cache(self) -> TrainingCache | None:
+        """The loaded training cache (None with loader workers)."""
+        return self.feed.loaded
+
+    @property
+    def val_split(self) -> str:
+        """``dev``, or ``train`` when dev is empty."""
+        return "dev" if len(self.datasets["dev"]) else "train"
+
+    def build_cache(self, device: torch.device | None = None) -> TrainingCache | None:
+        """Load the training and validation windows into the cache, once (if ``cache`` allows).
+
+        Args:
+            device: The training device (default: the trainer's, else the CPU).
+
+        Returns:
+            The cache, or None when loader workers read the windows.
+        """
+        trainer = self.trainer
+        if device is None:
+            device = trainer.strategy.root_device if trainer is not None else torch.device("cpu")
+        train, val = self.datasets["train"], self.datasets[self.val_split]
+        source = cache_source(self.contract, self.info, train, val, self.random_windows, self.seed)
+        world = (trainer.world_size, trainer.global_rank) if trainer is not None else (1, 0)
+        selection = (self.channel_names, self.class_names)
+        return self.feed.load(source, self.contract, selection, device, world)
 
     def _loader(self, split: str, shuffle: bool) -> DataLoader[Any]:
         dataset = self.datasets[split]
@@ -215,14 +242,24 @@ class GlacierDataModule(pl.LightningDataModule):
             drop_last=shuffle and len(dataset) > self.batch_size,
         )
 
+    def _cached(self) -> TrainingCache | None:
+        return self.build_cache() if self.feed.active else None
+
     def train_dataloader(self) -> DataLoader[Any]:
         """Shuffled training slices, or random windows (augmented on the device).
 
-        One process: a :class:`ResumableLoader`, so a run resumed from a checkpoint saved inside
-        an epoch trains on exactly the batches the uninterrupted run would have. Several
-        processes: Lightning gives the loader a distributed sampler (its own order per epoch).
+        From the training cache when there is one (keys only, gathered on the device), else
+        from the stored windows. One process: a resumable loader, so a run resumed from a
+        checkpoint saved inside an epoch trains on exactly the batches the uninterrupted run
+        would have. Several processes: Lightning gives the loader a distributed sampler (its own
+        order per epoch), or the cache's shard sampler decides.
         """
         distributed = self.trainer is not None and self.trainer.world_size > 1
+        cached = self._cached()
+        if cached is not None:
+            return CacheFeed.loader(
+                cached.train, cached.train_sampler, self.batch_size, True, resumable=not distributed
+            )
         if self.random_windows is None and distributed:
             return self._loader("train", shuffle=True)
         dataset: Any = (
@@ -255,14 +292,16 @@ class GlacierDataModule(pl.LightningDataModule):
 
     def val_dataloader(self) -> DataLoader[Any]:
         """Validation windows (``dev``; ``train`` with a warning when dev is empty)."""
-        if not len(self.datasets["dev"]):
+        if self.val_split == "train":
             log.warning(
                 "the dev split of %s is empty: validating on the training slices (val metrics "
                 "are optimistic); give split/ a dev share or dev region",
                 self.processed_dir,
             )
-            return self._loader("train", shuffle=False)
-        return self._loader("dev", shuffle=False)
+        cached = self._cached()
+        if cached is not None:
+            return CacheFeed.loader(cached.val, cached.val_sampler, self.batch_size, False)
+        return self._loader(self.val_split, shuffle=False)
 
     def test_dataloader(self) -> DataLoader[Any]:
         """Test windows."""
@@ -272,18 +311,23 @@ class GlacierDataModule(pl.LightningDataModule):
         """A raw batch (on its device) as ``{"image", "mask"}`` model inputs (augmented if train).
 
         Args:
-            batch: Raw windows as the loaders yield them.
+            batch: Raw windows as the loaders yield them (or cache keys, gathered first).
             train: Apply the training augmentation.
 
         Returns:
             ``image`` (B, C, H, W) float32 raw values (NaN = nodata, channels-last memory) and
             ``mask`` (B, H, W) int64 targets (255 = nodata).
         """
-        image, target = self.layout.assemble(batch)
+        batch = self.feed.gather(batch)
+        image, target = self.feed.layout_for(batch, self.layout).assemble(batch)
         if train and self.augment is not None:
             mean, std = self._mean.to(image.device), self._std.to(image.device)
             image, target = self.augment(image, target, mean, std)
         return {"image": image, "mask": target}
+
+    def on_before_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        """Gather cached batches where the cache is (the device, or pinned host memory)."""
+        return self.feed.before_transfer(batch)
 
     def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
         """Turn raw batches into model inputs on the device; augment while training."""

@@ -15,7 +15,8 @@ between ranks (it forwards ``set_epoch``) without two ranks drawing the same win
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import copy
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from typing import Protocol, cast
 
@@ -114,6 +115,16 @@ class ScenePositions:
         """Number of valid corners."""
         return int(self.row_ends[-1]) if len(self.row_ends) else 0
 
+    def region(self, size: int) -> tuple[int, int, int, int]:
+        """(row, col, height, width) of the smallest box holding every window."""
+        rows, cols = np.flatnonzero(self.valid.any(axis=1)), np.flatnonzero(self.valid.any(axis=0))
+        return (
+            int(rows[0]),
+            int(cols[0]),
+            int(rows[-1] - rows[0]) + size,
+            int(cols[-1] - cols[0]) + size,
+        )
+
     def corner(self, k: int) -> tuple[int, int]:
         """The ``k``-th valid corner in row-major order."""
         row = int(np.searchsorted(self.row_ends, k, side="right"))
@@ -206,6 +217,18 @@ class RandomWindowDataset(Dataset[Sample]):
                 f"no {size}-pixel window fits inside the training area {margin} px away from "
                 "dev/test windows: lower datamodule.window_size or window_margin"
             )
+
+    def subset(self, scenes: Collection[str], length: int) -> RandomWindowDataset:
+        """The same draws restricted to some scenes (a rank's shard), ``length`` per epoch."""
+        part = copy.copy(self)
+        part.scenes = [s for s in self.scenes if s.scene in scenes and s.count]
+        part.ends = np.cumsum([scene.count for scene in part.scenes])
+        part.length = length
+        return part
+
+    def regions(self) -> dict[str, tuple[int, int, int, int]]:
+        """Per scene with windows: the (row, col, height, width) box they all lie in."""
+        return {s.scene: s.region(self.size) for s in self.scenes if s.count}
 
     def _positions(self, index: pd.DataFrame) -> list[ScenePositions]:
         positions = []
