@@ -17,6 +17,7 @@ from glacier.data.contract import IGNORE_INDEX, QaMask
 from glacier.data.labels import Inventory, InventorySettings, load_inventory
 from glacier.data.raster import row_pixel_areas_km2
 from glacier.inference.glaciers import (
+    ArrayPasses,
     GlacierSums,
     SceneFootprint,
     SceneGrid,
@@ -183,7 +184,7 @@ def test_pass_areas_give_the_table_its_interval(tmp_path: Path) -> None:
     passes[0, :, :2] = 0  # pass 0 misses 20 pixels
     passes[2, :, :1] = 0  # pass 2 misses 10
     path = write_classes(tmp_path / "s.tif", classes, grid(10, 10))
-    sums, cut = scene_glacier_sums(inv, path, ["glacier"], pass_classes=passes)
+    sums, cut = scene_glacier_sums(inv, path, ["glacier"], pass_classes=ArrayPasses(passes))
     row = glacier_table(inv, sums, ["glacier"], cut).iloc[0]
     assert row["passes"] == 3
     assert row["passes_low_km2"] == pytest.approx(80 * PIXEL_KM2)

@@ -243,7 +243,13 @@ def test_an_inventory_gives_per_glacier_tables_per_scene_and_per_run(
     )
     assert {"mapped_clean_ice_km2", "mapped_debris_km2", "boundary_low_km2"} <= set(table.columns)
     item = json.loads(Path(result["stac"]).read_text())
-    assert {"per_glacier", "per_glacier_csv"} <= set(item["assets"])
+    assert {"per_glacier", "per_glacier_csv", "passes"} <= set(item["assets"])
+    with rasterio.open(result["passes"]) as passes, rasterio.open(result["classes"]) as classes:
+        assert passes.count == 1  # deterministic: one pass, the class map itself
+        assert np.array_equal(passes.read(1), classes.read(1))
+    assert (table["passes"] == 1).all()
+    assert np.allclose(table["passes_low_km2"], table["mapped_km2"])
+    assert np.allclose(table["passes_high_km2"], table["mapped_km2"])
     run_table = pd.read_csv(tmp_path / "maps" / "per_glacier.csv")
     assert run_table["reference_km2"].sum() == pytest.approx(csv["reference_km2"].sum())
     # a rerun skips the scene and still writes the run's table from its sums
@@ -259,3 +265,26 @@ def test_an_inventory_gives_per_glacier_tables_per_scene_and_per_run(
         )
     )
     assert not redone.get("skipped")
+
+
+def test_per_glacier_intervals_come_from_every_mc_pass(
+    tmp_path: Path, trained: tuple[Path, Path]
+) -> None:
+    ckpt, root = trained
+    overrides = [
+        f"ckpt_path={ckpt}",
+        "mc_samples=3",
+        "inventory=data",
+        "per_glacier.id_column=name",
+        "per_glacier.area_column=null",
+        "per_glacier.date_column=date",
+    ]
+    (result,) = run_predict(predict_cfg(tmp_path, root, overrides))
+    with rasterio.open(result["passes"]) as passes, rasterio.open(result["classes"]) as classes:
+        assert passes.count == 3 and passes.descriptions == ("pass 1", "pass 2", "pass 3")
+        maps, mean_map = passes.read(), classes.read(1)
+    nodata = mean_map == 255
+    assert ((maps == 255) == nodata).all()  # every pass is nodata exactly where the map is
+    table = pd.read_csv(result["per_glacier_csv"])
+    assert (table["passes"] == 3).all()
+    assert (table["passes_low_km2"] <= table["passes_high_km2"]).all()

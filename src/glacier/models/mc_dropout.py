@@ -8,7 +8,7 @@ from contextlib import contextmanager
 import torch
 from torch import Tensor, nn
 
-from glacier.models.uncertainty import PassStats, StatsNeeds, StatsSum, pass_stats
+from glacier.models.uncertainty import CLASS_AXIS, PassStats, StatsNeeds, StatsSum, pass_stats
 
 DROPOUT_LAYERS = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout)
 
@@ -138,7 +138,8 @@ def mc_dropout_stats(
         needs: Statistics besides the probabilities (see :class:`StatsNeeds`).
 
     Returns:
-        (B, K, H, W) float32 means (entropy (B, 1, H, W)).
+        (B, K, H, W) float32 means (entropy (B, 1, H, W); with ``needs.per_pass`` also every
+        pass's probabilities, (B, samples·K, H, W)).
     """
     if len(seeds) != image.shape[0]:
         raise ValueError(f"need one seed per sample: {len(seeds)} seeds, batch {image.shape[0]}")
@@ -148,12 +149,20 @@ def mc_dropout_stats(
     masks = SeededMasks(model)
     masks.seeds = [int(seed) for seed in seeds]
     total = StatsSum()
+    draws: list[Tensor] = []
     try:
         with torch.inference_mode():
             for draw in range(samples):
                 masks.draw = draw
-                total.add(pass_stats(model(image), temperature, needs))
-            return total.mean()
+                stats = pass_stats(model(image), temperature, needs)
+                if stats.per_pass is not None:  # kept pass by pass, not summed
+                    draws.append(stats.per_pass.clone())
+                    stats.per_pass = None
+                total.add(stats)
+            mean = total.mean()
+            if draws:
+                mean.per_pass = torch.cat(draws, dim=CLASS_AXIS)
+            return mean
     finally:
         masks.remove()
         for module, training in modes.items():

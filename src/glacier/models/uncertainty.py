@@ -147,11 +147,14 @@ class StatsNeeds:
         squares: Mean of ``p²`` (for ``spread``).
         entropy: Mean entropy of the passes (for ``mutual_information``).
         uncalibrated: Mean probabilities without the temperature (to score calibration).
+        per_pass: Keep each MC pass's probabilities (averaged over the TTA views) instead of
+            only their mean: the number of passes kept (0: none), for per-pass maps.
     """
 
     squares: bool = False
     entropy: bool = False
     uncalibrated: bool = False
+    per_pass: int = 0
 
     @classmethod
     def of(cls, names: Sequence[str], uncalibrated: bool = False) -> StatsNeeds:
@@ -173,16 +176,19 @@ class PassStats:
         squares: Of their squares, or None.
         entropy: Of the entropy of each pass, or None.
         uncalibrated: Of the probabilities without the temperature, or None.
+        per_pass: Each pass's probabilities, passes stacked along the class axis (P·K
+            channels: pass ``i``'s K classes at ``i·K`` …), or None.
     """
 
     probs: Tensor
     squares: Tensor | None = None
     entropy: Tensor | None = None
     uncalibrated: Tensor | None = None
+    per_pass: Tensor | None = None
 
     def map(self, function: Callable[[Tensor], Tensor]) -> PassStats:
         """Apply ``function`` to every tensor (e.g. undo a view)."""
-        optional = [self.squares, self.entropy, self.uncalibrated]
+        optional = [self.squares, self.entropy, self.uncalibrated, self.per_pass]
         return PassStats(
             function(self.probs), *(None if t is None else function(t) for t in optional)
         )
@@ -217,6 +223,7 @@ def pass_stats(logits: Tensor, temperature: float, needs: StatsNeeds) -> PassSta
         probs * probs if needs.squares else None,
         torch.special.entr(probs).sum(dim=CLASS_AXIS, keepdim=True) if needs.entropy else None,
         logits.softmax(dim=CLASS_AXIS) if needs.uncalibrated else None,
+        probs if needs.per_pass else None,
     )
 
 

@@ -232,6 +232,7 @@ def predict_settings(cfg: DictConfig, module: GlacierSegmenter) -> PredictSettin
         readers=default_readers(device, cfg.readers),
         channels_last=bool(module.hparams["channels_last"]),
         cog=bool(cfg.cog),
+        pass_maps=cfg.get("inventory") is not None,  # per-glacier intervals are summed from them
     )
 
 

@@ -94,6 +94,7 @@ class BlendStrip:
                 zeros(self.classes, self.needs.squares),
                 zeros(1, self.needs.entropy),
                 zeros(self.classes, self.needs.uncalibrated),
+                zeros(self.classes * self.needs.per_pass, self.needs.per_pass > 0),
             )
             block = BlockRows(
                 top,

@@ -51,6 +51,7 @@ class EncodedRows:
         probs: (K, rows, W) uint8 percent (255 = nodata) or float32 (NaN = nodata).
         uncertainty: (M, rows, W) float32 written uncertainty measures (NaN = nodata), or None.
         measures: (S, rows, W) float32 measures to score (NaN = nodata), or None.
+        passes: (P, rows, W) uint8 class map of each MC pass (255 = nodata), or None.
         ready: Event the host must wait on before reading (GPU copies in flight), or None.
     """
 
@@ -59,6 +60,7 @@ class EncodedRows:
     probs: np.ndarray
     uncertainty: np.ndarray | None
     measures: np.ndarray | None = None
+    passes: np.ndarray | None = None
     ready: torch.cuda.Event | None = None
 
     def wait(self) -> None:
@@ -81,6 +83,13 @@ def _stack(maps: Sequence[Tensor], invalid: Tensor) -> Tensor | None:
     if not maps:
         return None
     return torch.stack(list(maps)).masked_fill_(invalid, float("nan"))
+
+
+def pass_classes(per_pass: Tensor, classes: int, invalid: Tensor) -> Tensor:
+    """(P, rows, W) uint8 class map of each pass from its (P·K, rows, W) blended sums."""
+    passes = per_pass.shape[0] // classes
+    maps = [winning_class(per_pass[p * classes : (p + 1) * classes]) for p in range(passes)]
+    return torch.stack(maps).masked_fill_(invalid, IGNORE_INDEX)
 
 
 def encode_block(
@@ -117,10 +126,15 @@ def encode_block(
     probs = stats.probs
     encoded = to_percent(probs) if percent else probs
     encoded.masked_fill_(invalid, NODATA_PERCENT if percent else float("nan"))
+    passes = (
+        None
+        if block.stats.per_pass is None
+        else pass_classes(block.stats.per_pass, probs.shape[0], invalid)
+    )
     classes_host, probs_host = (_to_host(t) for t in (classes, encoded))
-    extra = [None if t is None else _to_host(t) for t in (uncertainty, measures)]
+    extra = [None if t is None else _to_host(t) for t in (uncertainty, measures, passes)]
     ready = None
     if block.probs.device.type == "cuda":
         ready = torch.cuda.Event()
         ready.record()
-    return EncodedRows(block.top, classes_host, probs_host, extra[0], extra[1], ready)
+    return EncodedRows(block.top, classes_host, probs_host, extra[0], extra[1], extra[2], ready)

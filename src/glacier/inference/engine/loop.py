@@ -61,7 +61,10 @@ class _Scene:
                 settings.passes,
             )
             self.outputs = PredictionOutputs.at(
-                job.out_prefix, bool(bands.written), bool(bands.scored)
+                job.out_prefix,
+                bool(bands.written),
+                bool(bands.scored),
+                settings.pass_count if settings.pass_maps else 0,
             )
             writer = OutputWriter(
                 self.outputs,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 
@@ -56,6 +56,8 @@ class PredictSettings:
         readers: Reader threads (rows read ahead).
         channels_last: Use the channels-last memory format.
         cog: Publish Cloud-Optimized GeoTIFFs (else the streamed tiled GeoTIFFs).
+        pass_maps: Also write the class map of every MC pass (``_passes.tif``, one band per
+            pass, each averaged over the TTA views): what per-glacier intervals are summed from.
     """
 
     tile_size: int = 512
@@ -73,6 +75,7 @@ class PredictSettings:
     readers: int = 1
     channels_last: bool = True
     cog: bool = True
+    pass_maps: bool = False
 
     @property
     def passes(self) -> Passes:
@@ -100,7 +103,13 @@ class PredictSettings:
     def needs(self) -> StatsNeeds:
         """The pass statistics the outputs need besides the probabilities."""
         names = [*self.written_measures, *self.scored_measures]
-        return StatsNeeds.of(names, uncalibrated=self.scores_uncalibrated)
+        needs = StatsNeeds.of(names, uncalibrated=self.scores_uncalibrated)
+        return replace(needs, per_pass=self.pass_count if self.pass_maps else 0)
+
+    @property
+    def pass_count(self) -> int:
+        """Bands of ``_passes.tif``: one per MC pass (one map when deterministic)."""
+        return max(self.mc_samples, 1)
 
 
 @dataclass

@@ -39,16 +39,20 @@ class PredictionOutputs:
         uncertainty: ``_uncertainty.tif`` (one band per written measure), or None.
         measures: ``_uncertainty_measures.tif`` (every measure the passes define, to score
             them against reference outlines), or None.
+        passes: ``_passes.tif``, the class map of every MC pass (one band each), or None.
+        pass_count: Its bands.
     """
 
     classes: Path
     probs: Path
     uncertainty: Path | None = None
     measures: Path | None = None
+    passes: Path | None = None
+    pass_count: int = 0
 
     @classmethod
     def at(
-        cls, prefix: Path, with_uncertainty: bool, with_measures: bool = False
+        cls, prefix: Path, with_uncertainty: bool, with_measures: bool = False, passes: int = 0
     ) -> PredictionOutputs:
         """The output paths for ``prefix`` (``_classes.tif`` etc. appended)."""
 
@@ -62,6 +66,8 @@ class PredictionOutputs:
             probs=probs,
             uncertainty=path("_uncertainty.tif", with_uncertainty),
             measures=path("_uncertainty_measures.tif", with_measures),
+            passes=path("_passes.tif", passes > 0),
+            pass_count=passes,
         )
 
 
@@ -162,7 +168,13 @@ class OutputWriter:
             self.bands.scored
         ):
             raise ValueError(f"uncertainty files {outputs} do not match their bands {self.bands}")
-        maps = (outputs.classes, outputs.probs, outputs.uncertainty, outputs.measures)
+        maps = (
+            outputs.classes,
+            outputs.probs,
+            outputs.uncertainty,
+            outputs.measures,
+            outputs.passes,
+        )
         final = [p for p in maps if p]
         self.partial = {p: p.with_name(f".{p.stem}.partial.tif") for p in final}
         self.files: dict[str, Any] = {}
@@ -194,10 +206,20 @@ class OutputWriter:
                 if path:
                     self.files[key] = self._open(path, len(names), "float32", float("nan"))
                     self.bands.describe(self.files[key], names)
+            if self.outputs.passes:
+                self._open_passes(self.outputs.passes, self.outputs.pass_count)
         except BaseException:
             self._discard()
             raise
         return self
+
+    def _open_passes(self, path: Path, count: int) -> None:
+        """``_passes.tif``: band ``i`` is the class map of MC pass ``i``."""
+        passes = self._open(path, count, "uint8", IGNORE_INDEX)
+        self.files["passes"] = passes
+        for index in range(1, count + 1):
+            passes.set_band_description(index, f"pass {index}")
+        passes.update_tags(passes=count, classes=",".join(self.names))
 
     def __exit__(
         self,
@@ -223,7 +245,7 @@ class OutputWriter:
                 os.replace(partial, path)
             return
         for path, partial in self.partial.items():
-            categorical = path == self.outputs.classes
+            categorical = path in (self.outputs.classes, self.outputs.passes)
             resampling = RESAMPLING_CATEGORICAL if categorical else RESAMPLING_CONTINUOUS
             to_cog(partial, self._cog_partial(path), resampling, block=BLOCK)
             partial.unlink()  # extra disk space: about one file at a time
@@ -251,3 +273,5 @@ class OutputWriter:
             self.files["uncertainty"].write(rows.uncertainty, window=window)
         if rows.measures is not None and "measures" in self.files:
             self.files["measures"].write(rows.measures, window=window)
+        if rows.passes is not None and "passes" in self.files:
+            self.files["passes"].write(rows.passes, window=window)

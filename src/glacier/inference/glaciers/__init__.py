@@ -7,7 +7,13 @@ what was not seen (:mod:`~glacier.inference.glaciers.table`), per scene and per 
 """
 
 from glacier.inference.glaciers.assign import GlacierPixels, SceneGrid, assign_pixels
-from glacier.inference.glaciers.counts import GlacierSums, scene_sums
+from glacier.inference.glaciers.counts import (
+    ArrayPasses,
+    FilePasses,
+    GlacierSums,
+    PassMaps,
+    scene_sums,
+)
 from glacier.inference.glaciers.scenes import (
     RUN_PREFIX,
     SCENE_SUFFIX,
@@ -29,8 +35,11 @@ __all__ = [
     "PASS_NOTE",
     "RUN_PREFIX",
     "SCENE_SUFFIX",
+    "ArrayPasses",
+    "FilePasses",
     "GlacierPixels",
     "GlacierSums",
+    "PassMaps",
     "SceneFootprint",
     "SceneGrid",
     "assign_pixels",

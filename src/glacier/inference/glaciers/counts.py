@@ -10,13 +10,64 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
+import rasterio
+from rasterio.windows import Window
 
 from glacier.data.contract import IGNORE_INDEX
 from glacier.inference.glaciers.assign import GlacierPixels
 
 STRIP = 512
+
+
+class PassMaps(Protocol):
+    """The class map of every MC pass / ensemble member, read strip by strip."""
+
+    @property
+    def count(self) -> int:
+        """Number of passes."""
+        ...
+
+    def strip(self, rows: slice) -> np.ndarray:
+        """(P, rows, W) class maps of ``rows``."""
+        ...
+
+
+@dataclass(frozen=True)
+class ArrayPasses:
+    """Pass maps held in memory: a (P, H, W) array."""
+
+    array: np.ndarray
+
+    @property
+    def count(self) -> int:
+        """Number of passes."""
+        return int(self.array.shape[0])
+
+    def strip(self, rows: slice) -> np.ndarray:
+        """(P, rows, W) class maps of ``rows``."""
+        return self.array[:, rows]
+
+
+@dataclass(frozen=True)
+class FilePasses:
+    """Pass maps in a ``_passes.tif`` (one band per pass), read strip by strip."""
+
+    path: Path
+
+    @property
+    def count(self) -> int:
+        """Number of passes (bands)."""
+        with rasterio.open(self.path) as src:
+            return int(src.count)
+
+    def strip(self, rows: slice) -> np.ndarray:
+        """(P, rows, W) class maps of ``rows``."""
+        with rasterio.open(self.path) as src:
+            window = Window(0, rows.start, src.width, min(rows.stop, src.height) - rows.start)
+            return src.read(window=window)
 
 
 @dataclass
@@ -85,7 +136,7 @@ def scene_sums(
     row_areas_km2: np.ndarray,
     glaciers: int,
     num_classes: int,
-    pass_classes: np.ndarray | None = None,
+    pass_classes: PassMaps | None = None,
 ) -> GlacierSums:
     """Per-glacier sums of one scene.
 
@@ -96,12 +147,12 @@ def scene_sums(
         row_areas_km2: (H,) ground area of one pixel of each row.
         glaciers: Number of inventory glaciers.
         num_classes: Classes of the map, background included.
-        pass_classes: Optional (P, H, W) class map of each MC pass / member.
+        pass_classes: Optional class maps of each MC pass / member.
 
     Returns:
         The sums.
     """
-    passes = 0 if pass_classes is None else len(pass_classes)
+    passes = 0 if pass_classes is None else pass_classes.count
     sums = GlacierSums.zeros(glaciers, num_classes, passes)
     valid = classes != IGNORE_INDEX
     is_glacier = np.isin(classes, glacier_classes) & valid
@@ -122,9 +173,10 @@ def scene_sums(
         inside = pixels.inside[rows][labelled]
         sums.reference_km2 += np.bincount(index[inside & ok], weight[inside & ok], glaciers)
         sums.inside_km2 += np.bincount(index[inside], weight[inside], glaciers)
+        strip = None if pass_classes is None else pass_classes.strip(rows)
         for p in range(passes):
-            assert pass_classes is not None
-            hit = ok & np.isin(pass_classes[p][rows][labelled], glacier_classes)
+            assert strip is not None
+            hit = ok & np.isin(strip[p][labelled], glacier_classes)
             sums.passes_km2[p] += np.bincount(index[hit], weight[hit], glaciers)
     sums.edges_km2 += _edge_areas(is_glacier, pixels.ids, row_areas_km2, glaciers)
     sums.scenes[pixels.present] += 1

@@ -21,7 +21,7 @@ import shapely
 from glacier.data.labels import Inventory
 from glacier.data.raster import row_pixel_areas_km2
 from glacier.inference.glaciers.assign import SceneGrid, assign_pixels
-from glacier.inference.glaciers.counts import GlacierSums, scene_sums
+from glacier.inference.glaciers.counts import GlacierSums, PassMaps, scene_sums
 from glacier.inference.glaciers.table import glacier_table, write_glacier_table
 
 SCENE_SUFFIX = "_per_glacier"
@@ -72,7 +72,7 @@ def scene_glacier_sums(
     class_tif: Path,
     class_names: Sequence[str],
     exclude: shapely.Geometry | None = None,
-    pass_classes: np.ndarray | None = None,
+    pass_classes: PassMaps | None = None,
 ) -> tuple[GlacierSums, np.ndarray]:
     """Per-glacier sums of one mapped scene, and which outlines its edge cuts.
 
@@ -81,7 +81,8 @@ def scene_glacier_sums(
         class_tif: The scene's ``_classes.tif``.
         class_names: The model's classes (background excluded).
         exclude: Area already counted by earlier scenes of the run (scene CRS).
-        pass_classes: Optional (P, H, W) class map of each MC pass / member.
+        pass_classes: Optional class maps of each MC pass / member (e.g. the scene's
+            ``_passes.tif``: :class:`~glacier.inference.glaciers.counts.FilePasses`).
 
     Returns:
         The sums and the (N,) cut flags.

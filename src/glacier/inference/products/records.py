@@ -22,7 +22,7 @@ RECORD_SUFFIX = "_prediction.json"
 OUTPUT_KEYS = (
     *("classes", "probs", "uncertainty", "measures", "polygons", "overlay"),
     *("uncertainty_figure", "metrics_json", "stac"),
-    *("per_glacier", "per_glacier_csv", "per_glacier_sums"),
+    *("passes", "per_glacier", "per_glacier_csv", "per_glacier_sums"),
 )
 
 

@@ -13,7 +13,7 @@ import rasterio
 
 from glacier.data.labels import ClassOutlines, Inventory
 from glacier.data.raster import SceneReader
-from glacier.inference.engine import PredictionOutputs
+from glacier.inference.engine import COG_MEDIA_TYPE, PredictionOutputs
 from glacier.inference.evaluation import (
     band_measures,
     evaluate_scene,
@@ -22,6 +22,7 @@ from glacier.inference.evaluation import (
     uncertainty_figure,
 )
 from glacier.inference.glaciers import (
+    FilePasses,
     SceneFootprint,
     earlier_footprints,
     scene_glacier_sums,
@@ -67,11 +68,24 @@ def glacier_products(
     with rasterio.open(outputs.classes) as src:
         crs = src.crs
     exclude = earlier_footprints(settings.footprints, scene_id, crs)
+    passes = None if outputs.passes is None else FilePasses(outputs.passes)
     sums, cut = scene_glacier_sums(
-        settings.inventory, outputs.classes, settings.class_names, exclude
+        settings.inventory, outputs.classes, settings.class_names, exclude, passes
     )
     written = write_scene_tables(settings.inventory, sums, cut, settings.class_names, prefix)
     assets = [
+        *(
+            [
+                StacAsset(
+                    "passes",
+                    outputs.passes,
+                    "Class map of every MC pass (one band each; per-glacier intervals)",
+                    COG_MEDIA_TYPE,
+                )
+            ]
+            if outputs.passes
+            else []
+        ),
         StacAsset(
             "per_glacier",
             Path(written["per_glacier"]),
@@ -121,7 +135,7 @@ def make_products(
     write_polygons(polygons, gpkg)
     result: dict[str, Any] = {
         "scene": scene_id,
-        **{k: str(v) for k, v in vars(outputs).items() if v},
+        **{k: str(v) for k, v in vars(outputs).items() if isinstance(v, Path)},
         "polygons": str(gpkg),
     }
     written = band_measures(outputs.uncertainty) if outputs.uncertainty else []
