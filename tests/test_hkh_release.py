@@ -235,6 +235,7 @@ def test_raw_tiles_are_stored_compactly(
     out = Path(cfg.paths.processed_dir)
     scene = out / "scenes" / "LE07_134040_20070922"
     assert sorted(p.name for p in scene.iterdir()) == [
+        "generation.json",  # the stamp readers compare with dataset.json
         "image_float16.npy",
         "image_float32.npy",
         "image_uint16.npy",

@@ -176,13 +176,20 @@ def demo_metrics(demo_dir: Path) -> dict[str, Any]:
         }
         for p in predictions
     }
-    return {
+    summary = {
         "format": FORMAT,
         "run_dir": str(demo_dir),
         "training": training,
         "evaluations": evaluations,
         "outputs": outputs,
     }
+    notes = [f"test: {train['test_skipped']}"] if train.get("test_skipped") else []
+    notes += [
+        f"{p['scene']}: no reference ({p['no_reference']})"
+        for p in predictions
+        if p.get("no_reference")
+    ]
+    return summary | ({"notes": notes} if notes else {})
 
 
 def seed_runs(run_dir: Path) -> list[Path]:

@@ -14,6 +14,7 @@ from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.loggers import Logger, WandbLogger
 
 from glacier.data.loading import GlacierDataModule
+from glacier.errors import RunInterrupted
 from glacier.models import GlacierSegmenter
 from glacier.tasks import hydra_entry
 from glacier.tasks.config import build
@@ -155,21 +156,59 @@ def run_train(cfg: DictConfig) -> float | None:
     refuse_sweep_in_every_process(trainer)
     for logger in loggers:
         logger.log_hyperparams({"config": _container(cfg), "choices": hydra_choices()})
+    untested = empty_test_split(datamodule) if cfg.get("test") else None
     try:
-        trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+        fit(trainer, module, datamodule, cfg.get("ckpt_path"))
         fit_metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
         if trainer.world_size > 1:
             leave_process_group()  # what follows runs on rank 0 alone
         if trainer.is_global_zero:
-            tested = (
-                evaluate_best(cfg, trainer, module, datamodule, loggers) if cfg.get("test") else {}
-            )
-            _write_metrics(cfg, trainer, datamodule, fit_metrics, tested)
+            test = bool(cfg.get("test")) and untested is None
+            tested = evaluate_best(cfg, trainer, module, datamodule, loggers) if test else {}
+            _write_metrics(cfg, trainer, datamodule, fit_metrics, tested, untested)
     finally:
         _finish_wandb(loggers)
     value = fit_metrics.get(cfg.get("optimized_metric") or "")
     log.info("Run directory: %s", Path(cfg.paths.output_dir).resolve())
+    if untested is not None:
+        log.warning("no test metrics: %s", untested)
     return value
+
+
+def empty_test_split(datamodule: GlacierDataModule) -> str | None:
+    """Why the run cannot be tested (its dataset's test split is empty), or None."""
+    if len(datamodule.datasets["test"]):
+        return None
+    return (
+        f"the test split of {datamodule.processed_dir} is empty (0 slices), so this run has no "
+        "test metrics; give split/ a test share or test region and re-run preprocessing"
+    )
+
+
+def fit(
+    trainer: pl.Trainer, module: GlacierSegmenter, datamodule: GlacierDataModule, ckpt: Any
+) -> None:
+    """``trainer.fit``; Ctrl-C (which Lightning turns into ``exit(1)``) says what was kept.
+
+    Raises:
+        RunInterrupted: On SIGINT/SIGTERM, naming the last checkpoint to resume from.
+    """
+    try:
+        trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt)
+    except (SystemExit, KeyboardInterrupt, RunInterrupted) as stop:
+        if isinstance(stop, SystemExit) and not trainer.interrupted:
+            raise
+        last = Path(trainer.default_root_dir) / "checkpoints" / "last.ckpt"
+        callback = trainer.checkpoint_callback
+        if isinstance(callback, ModelCheckpoint) and callback.last_model_path:
+            last = Path(callback.last_model_path)
+        kept = (
+            f"resume from {last} with ckpt_path={last}"
+            if last.is_file()
+            else "no checkpoint was saved yet (none is written before the first epoch ends)"
+        )
+        signal_stop = stop if isinstance(stop, RunInterrupted) else KeyboardInterrupt()
+        raise RunInterrupted.of(signal_stop, kept) from None
 
 
 def _write_metrics(
@@ -178,11 +217,13 @@ def _write_metrics(
     datamodule: GlacierDataModule,
     fit_metrics: dict[str, float],
     test_metrics: dict[str, float],
+    untested: str | None = None,
 ) -> None:
     write_json_atomic(
         Path(cfg.paths.output_dir) / "metrics.json",
         {
-            "test": test_metrics,
+            "test": None if untested else test_metrics,
+            **({"test_skipped": untested} if untested else {}),
             "final_fit": fit_metrics,
             "best_checkpoint": _best_checkpoint(trainer),
             "best_score": _best_score(trainer),

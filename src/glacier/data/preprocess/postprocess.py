@@ -52,6 +52,42 @@ class RunningStats:
         return np.sqrt(self.m2 / np.maximum(self.count, 1))
 
 
+RANGE_QUANTILES = (0.001, 0.999)  # the training value range: 0.1 % and 99.9 % of valid pixels
+RANGE_SAMPLE_ROWS = 1 << 17  # pixels kept for the range: 2x this at most (C x 8 B each)
+
+
+class RangeSample:
+    """An evenly spaced, bounded sample of pixels (every ``step``-th), for quantiles.
+
+    The step doubles whenever the sample outgrows ``2 * limit`` rows, so memory stays bounded
+    and the sample is the same for the same pixels in the same order.
+    """
+
+    def __init__(self, limit: int = RANGE_SAMPLE_ROWS) -> None:
+        self.limit = limit
+        self.step = 1
+        self.seen = 0
+        self.parts: list[np.ndarray] = []
+        self.rows = 0
+
+    def update(self, values: np.ndarray) -> None:
+        """Add (N, C) pixels; keep those at multiples of ``step`` in the running order."""
+        part = values[(-self.seen) % self.step :: self.step]
+        self.seen += len(values)
+        self.parts.append(part.astype(np.float64, copy=True))
+        self.rows += len(part)
+        if self.rows > 2 * self.limit:
+            kept = np.concatenate(self.parts)[::2]
+            self.parts, self.rows, self.step = [kept], len(kept), self.step * 2
+
+    def quantiles(self, names: Sequence[str]) -> dict[str, tuple[float, float]]:
+        """Per channel, the :data:`RANGE_QUANTILES` of the sample (empty without pixels)."""
+        if not self.rows:
+            return {}
+        low, high = np.quantile(np.concatenate(self.parts), RANGE_QUANTILES, axis=0)
+        return {n: (float(a), float(b)) for n, a, b in zip(names, low, high, strict=True)}
+
+
 class PixelSource(Protocol):
     """What statistics need from a store: valid training pixels, block by block."""
 
@@ -62,9 +98,10 @@ class PixelSource(Protocol):
 def channel_stats(
     source: PixelSource, train: pd.DataFrame, channels: Sequence[str], progress: bool = True
 ) -> ChannelStats:
-    """Mean and std per channel over the valid pixels of the training windows.
+    """Mean, std and value range per channel over the valid pixels of the training windows.
 
-    Each pixel counts once even where training windows overlap.
+    Each pixel counts once even where training windows overlap. The range is the 0.1-99.9 %
+    quantile interval of an evenly spaced sample of those pixels (:class:`RangeSample`).
 
     Args:
         source: The store of the processed dataset.
@@ -79,8 +116,11 @@ def channel_stats(
         GlacierInputError: If there are no valid training pixels.
     """
     stats = RunningStats(len(channels))
+    sample = RangeSample()
     for values in source.training_pixels(train, progress):
-        stats.update(values[np.isfinite(values).all(axis=1)])
+        valid = values[np.isfinite(values).all(axis=1)]
+        stats.update(valid)
+        sample.update(valid)
     if not stats.count.max():
         raise GlacierInputError("no valid training pixels: every training slice is nodata")
     std = stats.std
@@ -89,6 +129,7 @@ def channel_stats(
         mean=dict(zip(channels, stats.mean.tolist(), strict=True)),
         std=dict(zip(channels, std.tolist(), strict=True)),
         pixels=int(stats.count[0]),
+        ranges=sample.quantiles(channels),
     )
 
 

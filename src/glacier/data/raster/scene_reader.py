@@ -15,6 +15,7 @@ from rasterio.io import DatasetReader
 from rasterio.vrt import WarpedVRT
 from rasterio.windows import Window
 
+from glacier.data.raster.conversion import InputConversion
 from glacier.data.raster.derived import DemOnGrid, compute_index, validate_derived
 from glacier.data.raster.footprints import band_file_coverage, on_grid
 from glacier.data.raster.headers import (
@@ -106,6 +107,8 @@ class SceneReader:
         nodata: Nodata value for files that declare none.
         nodata_all_zero: A pixel that is 0 in every raw band is nodata (the HKH release's tiles
             outside the Landsat scene); a single band at 0 never is.
+        conversion: Converts valid raw values (after the nodata rules, before derived
+            channels); None keeps them.
     """
 
     def __init__(
@@ -116,9 +119,11 @@ class SceneReader:
         dem: Path | None = None,
         nodata: float | None = None,
         nodata_all_zero: bool = False,
+        conversion: InputConversion | None = None,
     ) -> None:
         self.scene = scene
         self.nodata_all_zero = nodata_all_zero
+        self.conversion = conversion
         self.derived = list(derived)
         self.band_roles = band_roles or {}
         self._stack = ExitStack()
@@ -279,6 +284,8 @@ class SceneReader:
         invalid = ~valid
         if invalid.any():
             raw[:, invalid] = np.nan
+        if self.conversion is not None:
+            self.conversion.apply(raw)
         if not self.derived:
             return out, valid
         named = dict(zip(self.scene.band_names, raw, strict=True))

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,8 @@ class ProductSettings:
         simplify_m: Polygon simplification tolerance in metres (0 = exact pixel edges).
         reference: Reference outlines for metrics, or None.
         stac_properties: Extra STAC properties (checkpoint, MC passes...).
+        no_reference: Scenes the reference does not cover, with why: they get no metrics
+            (``no_reference`` in their record) instead of scores against nothing.
     """
 
     class_names: list[str]
@@ -34,6 +37,7 @@ class ProductSettings:
     simplify_m: float
     reference: ClassOutlines | None
     stac_properties: dict[str, Any]
+    no_reference: Mapping[str, str] = field(default_factory=dict)
 
 
 def sibling(prefix: Path, suffix: str) -> Path:
@@ -70,7 +74,10 @@ def make_products(
         "polygons": str(gpkg),
     }
     truth = None
-    if settings.reference is not None:
+    unreferenced = settings.no_reference.get(scene_id)
+    if unreferenced is not None:
+        result["no_reference"] = unreferenced
+    elif settings.reference is not None:
         truth = reference_class_map(settings.reference, settings.class_names, reader)
         metrics = evaluate_scene(outputs.classes, truth, settings.class_names)
         metrics_path = sibling(prefix, "_metrics.json")

@@ -1,0 +1,157 @@
+"""A scene's bands against what a checkpoint was trained on: source dtypes and value ranges.
+
+A checkpoint's contract records, per raw band, the dtypes of its training files
+(``Channel.source_dtypes``) and the range of its valid training values (``ChannelStats.ranges``:
+the 0.1 and 99.9 % quantiles). Before a scene is mapped, :func:`check_scene_values` reads its
+bands' dtypes from the headers and samples its valid values from a grid of windows. A band of
+another dtype, or whose sampled values fall outside the training range for more than
+``max_outside`` of them, is a mismatch: a uint16 scene given to a uint8-trained model is mapped
+as glacier everywhere, with no error. Prediction refuses mismatches unless a conversion is
+stated (:class:`~glacier.data.raster.InputConversion`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from rasterio.windows import Window
+
+from glacier.data.contract import Channel
+from glacier.data.raster import InputConversion, SceneReader, read_header
+from glacier.data.spec import SceneSpec
+
+MAX_OUTSIDE = 0.05  # share of valid values outside the training range that is refused
+SAMPLE_GRID = 4  # windows per side sampled from a scene
+SAMPLE_WINDOW = 256  # their edge in pixels (at most)
+QUANTILES = (0.001, 0.999)  # the range reported for the scene, as recorded for training
+
+
+@dataclass(frozen=True)
+class BandCheck:
+    """What one band of a scene holds, next to what the checkpoint was trained on.
+
+    Attributes:
+        band: Band name.
+        file: The file holding it.
+        dtype: Its dtype in that file.
+        trained_dtypes: Its dtypes in the training files (empty: not recorded).
+        values: The 0.1-99.9 % range of the sampled valid values (None: no valid value).
+        trained: The training range (None: not recorded).
+        outside: Share of the sampled valid values outside the training range.
+    """
+
+    band: str
+    file: Path
+    dtype: str
+    trained_dtypes: tuple[str, ...]
+    values: tuple[float, float] | None
+    trained: tuple[float, float] | None
+    outside: float = 0.0
+
+    def mismatch(self, max_outside: float = MAX_OUTSIDE) -> bool:
+        """Whether the dtype differs or too many values lie outside the training range."""
+        other_dtype = bool(self.trained_dtypes) and self.dtype not in self.trained_dtypes
+        return other_dtype or self.outside > max_outside
+
+    @property
+    def scale(self) -> float | None:
+        """The factor that maps this band's top value onto the training one, if both known."""
+        if self.values is None or self.trained is None or not self.values[1] > 0:
+            return None
+        return self.trained[1] / self.values[1]
+
+    def describe(self, checkpoint: str) -> str:
+        """``<file>: band 'x' is uint16, values ...; checkpoint ... was trained on uint8, ...``."""
+        trained = " or ".join(self.trained_dtypes) or "an unrecorded dtype"
+        return (
+            f"{self.file}: band {self.band!r} is {self.dtype}, values {_range(self.values)}, "
+            f"{100 * self.outside:.1f} % of them outside the training range; checkpoint "
+            f"{checkpoint} was trained on {trained}, values {_range(self.trained)}"
+        )
+
+
+def _range(bounds: tuple[float, float] | None) -> str:
+    if bounds is None:
+        return "unknown"
+    return f"{bounds[0]:.6g}–{bounds[1]:.6g} (0.1–99.9 %)"
+
+
+def band_files(scene: SceneSpec) -> dict[str, tuple[Path, str]]:
+    """Per band of a scene, its file and dtype (headers only)."""
+    found = {}
+    for source in scene.sources:
+        header = read_header(source.path, f"scene '{scene.id}' band file")
+        for name, dtype in zip(source.bands, header.dtypes, strict=True):
+            found[name] = (Path(source.path), str(dtype))
+    return found
+
+
+def sample_windows(height: int, width: int, grid: int, size: int) -> list[Window]:
+    """A ``grid`` × ``grid`` set of windows (at most ``size`` px), one centred in each cell."""
+    cell_h, cell_w = math.ceil(height / grid), math.ceil(width / grid)
+    h, w = min(cell_h, size), min(cell_w, size)
+    windows = []
+    for top in range(0, height, cell_h):
+        for left in range(0, width, cell_w):
+            row = top + max(0, (min(cell_h, height - top) - h) // 2)
+            col = left + max(0, (min(cell_w, width - left) - w) // 2)
+            windows.append(Window(col, row, min(w, width - col), min(h, height - row)))
+    return windows
+
+
+def sample_values(
+    reader: SceneReader, grid: int = SAMPLE_GRID, size: int = SAMPLE_WINDOW
+) -> np.ndarray:
+    """(C, N) valid raw values (nodata rules and conversion applied) from a grid of windows."""
+    parts = []
+    for window in sample_windows(reader.height, reader.width, grid, size):
+        stack, valid = reader.read_with_mask(window)
+        parts.append(stack[:, valid])
+    return np.concatenate(parts, axis=1)
+
+
+def check_scene_values(
+    scene: SceneSpec,
+    channels: Sequence[Channel],
+    ranges: Mapping[str, tuple[float, float]],
+    nodata: float | None = None,
+    nodata_all_zero: bool = False,
+    conversion: InputConversion | None = None,
+) -> list[BandCheck]:
+    """Compare each raw band a model uses with its training dtypes and value range.
+
+    Args:
+        scene: The scene to map.
+        channels: The model's raw channels (``band``/``file`` kinds) from its contract.
+        ranges: The contract's training value ranges.
+        nodata: Nodata value for files that declare none.
+        nodata_all_zero: A pixel 0 in every band is nodata.
+        conversion: The stated conversion, applied to the sampled values.
+
+    Returns:
+        One check per channel, in order.
+    """
+    files = band_files(scene)
+    with SceneReader(scene, (), None, None, nodata, nodata_all_zero, conversion) as reader:
+        values = sample_values(reader)
+    names = scene.band_names
+    checks = []
+    for channel in channels:
+        band = values[names.index(channel.name)]
+        trained = ranges.get(channel.name)
+        own = None
+        outside = 0.0
+        if band.size:
+            low, high = np.quantile(band, QUANTILES)
+            own = (float(low), float(high))
+            if trained is not None:
+                outside = float(((band < trained[0]) | (band > trained[1])).mean())
+        path, dtype = files[channel.name]
+        checks.append(
+            BandCheck(channel.name, path, dtype, channel.source_dtypes, own, trained, outside)
+        )
+    return checks
