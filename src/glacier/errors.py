@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import errno
 import math
+import os
 import signal
 from collections.abc import Collection
 from numbers import Real
@@ -108,12 +109,18 @@ def environment_message(error: OSError) -> str:
     """
     if isinstance(error, GlacierEnvironmentError):
         return one_line(error.strerror or error)
-    causes = [one_line(e) for e in error_chain(error) if str(e)]
-    text = one_line(error.strerror) if error.strerror else (causes[-1] if causes else repr(error))
-    where = f"{error.filename}: " if error.filename else ""
-    hint = ENVIRONMENT_HINTS.get(error.errno or 0)
-    detail = f" ({causes[-1]})" if causes and causes[-1] not in text and error.strerror else ""
-    return f"{where}{text}{detail}" + (f"; {hint}" if hint else "")
+    deeper = [one_line(e) for e in error_chain(error)[1:] if str(e)]
+    text = one_line(error.strerror or error) or repr(error)
+    if deeper and "previous exception" in text:  # rasterio: the cause says what failed
+        text = deeper[-1]
+    elif deeper and deeper[-1] not in text:
+        text += f" ({deeper[-1]})"
+    where = f"{error.filename}: " if error.filename and str(error.filename) not in text else ""
+    code = error.errno or next(  # GDAL's errors carry no errno, only its text
+        (number for number in ENVIRONMENT_HINTS if os.strerror(number) in text), 0
+    )
+    hint = ENVIRONMENT_HINTS.get(code)
+    return f"{where}{text}" + (f"; {hint}" if hint else "")
 
 
 def one_line(text: object) -> str:

@@ -171,7 +171,7 @@ def run_train(cfg: DictConfig) -> float | None:
     value = fit_metrics.get(cfg.get("optimized_metric") or "")
     log.info("Run directory: %s", Path(cfg.paths.output_dir).resolve())
     if untested is not None:
-        log.warning("no test metrics: %s", untested)
+        log.warning("%s", untested)  # the last line: not a silent "test": {}
     return value
 
 
@@ -180,7 +180,7 @@ def empty_test_split(datamodule: GlacierDataModule) -> str | None:
     if len(datamodule.datasets["test"]):
         return None
     return (
-        f"the test split of {datamodule.processed_dir} is empty (0 slices), so this run has no "
+        f"the test split of {datamodule.processed_dir} is empty (0 slices): this run has no "
         "test metrics; give split/ a test share or test region and re-run preprocessing"
     )
 

@@ -114,8 +114,21 @@ def owner_alive(owner: dict[str, Any] | None) -> bool | None:
 
 
 def remove_folder(folder: Path) -> None:
-    """Remove a staging folder, whatever it holds."""
+    """Remove a staging folder, unless a committed publication still moves files out of it.
+
+    A publication whose moves failed midway (or whose run was killed) must be finishable by
+    the next run, so the folders its record names stay until it is finished.
+    """
+    folder = Path(folder)
+    root = folder.parent.parent
+    if folder.parent.name == STAGING and folder.name in committed_folders(root):
+        return
     shutil.rmtree(folder, ignore_errors=True)
+
+
+def committed_folders(root: Path) -> set[str]:
+    """Staging folders (names) that pending publication records in ``root`` still need."""
+    return {name for record in pending_publications(root) for name in record.get("cleanup", [])}
 
 
 def _apply(root: Path, move: Move) -> None:
@@ -156,7 +169,7 @@ def _finish(root: Path, path: Path, record: dict[str, Any]) -> None:
             _apply(root, move)
         path.unlink(missing_ok=True)
     for name in record.get("cleanup", []):
-        remove_folder(staging_root(root) / name)
+        shutil.rmtree(staging_root(root) / name, ignore_errors=True)
 
 
 def commit(

@@ -67,7 +67,7 @@ def check_published(processed_dir: Path, info: Mapping[str, Any]) -> None:
         if found != int(generation):
             arrays = "carry no generation stamp" if found is None else f"are generation {found}"
             raise GlacierInputError(
-                f"dataset {name!r} in {processed_dir} is half-written: scene {scene_id!r}'s "
+                f"dataset {name!r} in {processed_dir} is half-written: scene {scene_id}'s "
                 f"arrays {arrays}, the index (dataset.json, generation {info.get('generation')}) "
                 f"was computed over generation {generation}; {RERUN_HINT}"
             )
