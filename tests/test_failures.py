@@ -10,8 +10,10 @@ byte-identical afterwards. Faults that need a full or read-only disk are injecte
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -241,24 +243,26 @@ def test_readers_refuse_a_pending_publication_and_the_next_run_finishes_it(
 
 def test_dead_runs_staging_is_removed_by_the_next_run(everest: Everest, tmp_path: Path) -> None:
     out = copy_of(everest.processed, tmp_path / "copy")
-    gone = subprocess.run(
+    ended = subprocess.run(
         [sys.executable, "-c", "import os; print(os.getpid())"],
         check=True,
         capture_output=True,
         text=True,
     )
-    dead = out / ".staging" / f"scene_{SCENE}.0badc0de"
-    (dead / "scenes").mkdir(parents=True)
-    import socket
-
-    (dead / "owner.json").write_text(
-        json.dumps({"host": socket.gethostname(), "pid": int(gone.stdout), "command": "x"})
-    )
+    dead = {"host": socket.gethostname(), "pid": int(ended.stdout), "command": "glacier preprocess"}
+    folders = [out / ".staging" / f"scene_{name}.0badc0de" for name in (SCENE, "gone")]
+    folders.append(out / ".staging" / "index.0badc0de")
+    for folder in folders:  # a killed run's scene (this one, one no longer configured), index
+        (folder / "scenes").mkdir(parents=True)
+        (folder / "owner.json").write_text(json.dumps(dead))
+    alive = out / ".staging" / "scene_other.0123abcd"  # a run still at work on this host
+    (alive / "scenes").mkdir(parents=True)
+    (alive / "owner.json").write_text(json.dumps(dead | {"pid": os.getpid()}))
     cfg = compose_config(
         "preprocess", ["preprocessor.progress=false", f"paths.processed_dir={out}"], tmp_path
     )
-    run_preprocess(cfg)
-    assert not dead.exists()
+    run_preprocess(cfg)  # the dataset is up to date: nothing else happens
+    assert sorted(p.name for p in (out / ".staging").iterdir()) == [alive.name]
 
 
 def wait_for(pattern: str, folder: Path, process: subprocess.Popen[str], seconds: float) -> None:

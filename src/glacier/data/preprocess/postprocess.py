@@ -53,7 +53,7 @@ class RunningStats:
 
 
 RANGE_QUANTILES = (0.001, 0.999)  # the training value range: 0.1 % and 99.9 % of valid pixels
-RANGE_SAMPLE_ROWS = 1 << 17  # pixels kept for the range: 2x this at most (C x 8 B each)
+RANGE_SAMPLE_ROWS = 1 << 16  # pixels kept for the range: 2x this at most (C x 4 B each)
 
 
 class RangeSample:
@@ -74,7 +74,7 @@ class RangeSample:
         """Add (N, C) pixels; keep those at multiples of ``step`` in the running order."""
         part = values[(-self.seen) % self.step :: self.step]
         self.seen += len(values)
-        self.parts.append(part.astype(np.float64, copy=True))
+        self.parts.append(part.astype(np.float32))
         self.rows += len(part)
         if self.rows > 2 * self.limit:
             kept = np.concatenate(self.parts)[::2]
