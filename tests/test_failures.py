@@ -514,3 +514,31 @@ def test_contracts_from_before_dtypes_and_ranges_load_and_predict_warns(
         check_input_values(scenes, new, new.channel_names, read, "new.ckpt", 0.05)
     stated = ReadSettings(["ndvi", "ndwi"], {}, None, None, conversion=InputConversion(1 / 257))
     check_input_values(scenes, new, new.channel_names, stated, "new.ckpt", 0.05)  # warns only
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_while_training_names_the_checkpoint_to_resume_from(
+    tmp_path: Path, signum: int
+) -> None:
+    run = tmp_path / "run"
+    args = [
+        "train",
+        "data=synthetic",
+        "logger=none",
+        "callbacks.prediction_panels=null",
+        "callbacks.progress_bar=null",
+        "callbacks.early_stopping=null",
+        "trainer.enable_progress_bar=false",
+        "trainer.max_epochs=100",
+        "model.depth=2",
+        "model.base_filters=4",
+        f"hydra.run.dir={run}",
+    ]
+    status, lines = interrupted(args, tmp_path, run, "checkpoints/last.ckpt", signum)
+    last = run / "checkpoints" / "last.ckpt"
+    assert status == 128 + signum
+    assert lines == [
+        f"glacier train: interrupted by {signal.Signals(signum).name}: kept {last}; resume with "
+        f"the same command and ckpt_path={last}"
+    ]

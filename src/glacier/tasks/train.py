@@ -203,9 +203,9 @@ def fit(
         if isinstance(callback, ModelCheckpoint) and callback.last_model_path:
             last = Path(callback.last_model_path)
         kept = (
-            f"resume from {last} with ckpt_path={last}"
+            f"kept {last}; resume with the same command and ckpt_path={last}"
             if last.is_file()
-            else "no checkpoint was saved yet (none is written before the first epoch ends)"
+            else "no checkpoint was saved yet (the first is written when the first epoch ends)"
         )
         signal_stop = stop if isinstance(stop, RunInterrupted) else KeyboardInterrupt()
         raise RunInterrupted.of(signal_stop, kept) from None
