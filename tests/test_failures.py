@@ -542,3 +542,17 @@ def test_a_signal_while_training_names_the_checkpoint_to_resume_from(
         f"glacier train: interrupted by {signal.Signals(signum).name}: kept {last}; resume with "
         f"the same command and ckpt_path={last}"
     ]
+
+
+def test_the_training_range_sample_is_every_nth_pixel_and_bounded() -> None:
+    from glacier.data.preprocess.postprocess import RangeSample
+
+    pixels = np.random.default_rng(0).normal(size=(300_007, 2))
+    sample = RangeSample(limit=1000)
+    for start in range(0, len(pixels), 70_001):  # blocks larger than the sample
+        sample.update(pixels[start : start + 70_001])
+    kept = np.concatenate(sample.parts)
+    assert len(kept) <= 2000 and sample.step == 256
+    np.testing.assert_array_equal(kept, pixels[:: sample.step].astype(np.float32))
+    low, high = sample.quantiles(["a", "b"])["a"]
+    assert low < -2 and high > 2

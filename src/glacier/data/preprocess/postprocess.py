@@ -59,8 +59,10 @@ RANGE_SAMPLE_ROWS = 1 << 16  # pixels kept for the range: 2x this at most (C x 4
 class RangeSample:
     """An evenly spaced, bounded sample of pixels (every ``step``-th), for quantiles.
 
-    The step doubles whenever the sample outgrows ``2 * limit`` rows, so memory stays bounded
-    and the sample is the same for the same pixels in the same order.
+    The sample holds the pixels whose running index is a multiple of ``step``; the step doubles
+    (and every other kept pixel goes) before a block would grow the sample past ``2 * limit``
+    rows, so memory stays bounded even for one large block, and the same pixels in the same
+    order give the same sample.
     """
 
     def __init__(self, limit: int = RANGE_SAMPLE_ROWS) -> None:
@@ -70,15 +72,21 @@ class RangeSample:
         self.parts: list[np.ndarray] = []
         self.rows = 0
 
+    def _halve(self) -> None:
+        """Keep every other sampled pixel: the multiples of twice the step."""
+        if self.parts:
+            kept = np.concatenate(self.parts)[::2].copy()
+            self.parts, self.rows = [kept], len(kept)
+        self.step *= 2
+
     def update(self, values: np.ndarray) -> None:
         """Add (N, C) pixels; keep those at multiples of ``step`` in the running order."""
+        while self.rows + len(values) // self.step > 2 * self.limit:
+            self._halve()
         part = values[(-self.seen) % self.step :: self.step]
         self.seen += len(values)
         self.parts.append(part.astype(np.float32))
         self.rows += len(part)
-        if self.rows > 2 * self.limit:
-            kept = np.concatenate(self.parts)[::2]
-            self.parts, self.rows, self.step = [kept], len(kept), self.step * 2
 
     def quantiles(self, names: Sequence[str]) -> dict[str, tuple[float, float]]:
         """Per channel, the :data:`RANGE_QUANTILES` of the sample (empty without pixels)."""
@@ -121,6 +129,7 @@ def channel_stats(
         valid = values[np.isfinite(values).all(axis=1)]
         stats.update(valid)
         sample.update(valid)
+        del valid  # not held while the next block is read
     if not stats.count.max():
         raise GlacierInputError("no valid training pixels: every training slice is nodata")
     std = stats.std

@@ -96,9 +96,10 @@ def remove_dead_stagings(root: Path, current: Mapping[str, str]) -> list[Path]:
     """Remove what dead runs left in the staging area; keep ready scenes a gather still needs.
 
     A folder goes when its run is known to be dead (this host, process gone) unless it is a
-    ready scene of the current fingerprint (a shard's result), and, whatever its host, when it
-    is a ready scene of another fingerprint (superseded). Folders of runs on other hosts that
-    are not ready are left (they may still be running); the next run of that scene removes them.
+    ready scene of the current fingerprint not published yet (a shard's result), and, whatever
+    its host, when it is a ready scene of another fingerprint or one already published
+    (superseded). Folders of runs on other hosts that are not ready are left (they may still
+    be running); the next run of that scene removes them.
 
     Args:
         root: The dataset folder.
@@ -111,7 +112,9 @@ def remove_dead_stagings(root: Path, current: Mapping[str, str]) -> list[Path]:
     for folder in sorted(p for p in staging_root(root).glob("*") if p.is_dir()):
         scene = staged_scene_id(folder)
         record = read_record(folder / READY_FILE) if scene else None
-        wanted = record is not None and record.get("fingerprint") == current.get(str(scene))
+        key = current.get(str(scene))
+        published = read_record(stage_record_path(root, f"scene_{scene}"), key) is not None
+        wanted = record is not None and record.get("fingerprint") == key and not published
         alive = owner_alive(read_owner(folder))
         superseded = record is not None and not wanted
         if superseded or (alive is False and not wanted):
