@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -124,3 +125,64 @@ def checkpoint_of(contract: DatasetContract, path: Path) -> Checkpoint:
     }
     torch.save(state, path)
     return Checkpoint(path, contract)
+
+
+@dataclass(frozen=True)
+class Everest:
+    """The Everest sample preprocessed, a checkpoint of its contract, and a finished map."""
+
+    root: Path
+    processed: Path
+    checkpoint: Checkpoint
+    maps: Path
+
+
+def finished_everest(root: Path) -> Everest:
+    """Preprocess the sample under ``root``, make a checkpoint of it, map the scene with it."""
+    from conftest import compose_config
+
+    from glacier.data.contract import load_contract
+    from glacier.tasks.preprocess import run_preprocess
+
+    cfg = compose_config("preprocess", ["preprocessor.progress=false"], root)
+    run_preprocess(cfg)
+    processed = Path(cfg.paths.processed_dir)
+    contract, _ = load_contract(processed)
+    checkpoint = checkpoint_of(contract, root / "everest.ckpt")
+    maps = root / "maps"
+    done = glacier(["predict", f"ckpt_path={checkpoint.path}", f"out_dir={maps}"], root)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return Everest(root, processed, checkpoint, maps)
+
+
+def predict(everest: Everest, *overrides: str) -> list[str]:
+    """``glacier predict`` arguments with the Everest checkpoint."""
+    return ["predict", f"ckpt_path={everest.checkpoint.path}", "progress=false", *overrides]
+
+
+def wait_for(pattern: str, folder: Path, process: subprocess.Popen[str], seconds: float) -> None:
+    """Wait until a file matching ``pattern`` exists under ``folder`` (while the run is alive)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and process.poll() is None:
+        if list(folder.glob(pattern)):
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"{pattern} never appeared under {folder} (exit {process.poll()})")
+
+
+def interrupted(
+    command: list[str], cwd: Path, folder: Path, pattern: str, signum: int
+) -> tuple[int, list[str]]:
+    """Run ``glacier COMMAND``, send ``signum`` once ``pattern`` appears; exit status, lines."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "glacier.cli", *command],
+        cwd=cwd,
+        env=environment(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    wait_for(pattern, folder, process, 300)
+    process.send_signal(signum)
+    _, stderr = process.communicate(timeout=300)
+    return process.returncode, [line for line in stderr.splitlines() if line.startswith("glacier")]
