@@ -58,10 +58,11 @@ class BandCheck:
 
     @property
     def scale(self) -> float | None:
-        """The factor that maps this band's top value onto the training one, if both known."""
+        """The factor mapping this band's top value onto the training one, when far from 1."""
         if self.values is None or self.trained is None or not self.values[1] > 0:
             return None
-        return self.trained[1] / self.values[1]
+        factor = self.trained[1] / self.values[1]
+        return factor if not 2 / 3 < factor < 3 / 2 else None
 
     def describe(self, checkpoint: str) -> str:
         """``<file>: band 'x' is uint16, values ...; checkpoint ... was trained on uint8, ...``."""
