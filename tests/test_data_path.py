@@ -84,7 +84,7 @@ def test_processed_dataset_of_format_1_fails_with_how_to_rebuild(tmp_path: Path)
 
 
 def test_legacy_checkpoint_loads_and_maps_exactly_as_before(
-    compose_in: Compose, tmp_path: Path
+    compose_in: Compose, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A checkpoint of format-1 main (statistics in hparams, no normalizer buffers)."""
     module = load_segmenter(FIXTURES / "legacy_v1_synthetic.ckpt")
@@ -100,6 +100,7 @@ def test_legacy_checkpoint_loads_and_maps_exactly_as_before(
         ],
     )
     run_predict(cfg)
+    assert "records no training band dtypes or value ranges" in caplog.text  # warned, not refused
     expected = np.load(FIXTURES / "legacy_v1_synthetic_classes.npz")
     with rasterio.open(tmp_path / "maps" / "synthetic_classes.tif") as src:
         np.testing.assert_array_equal(src.read(1), expected["classes"])

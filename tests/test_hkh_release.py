@@ -18,8 +18,9 @@ from conftest import compose_config
 from omegaconf import DictConfig
 
 from glacier.data.hkh import RELEASE_FORMULAS, estimated_utm_epsg, slice_statistics
+from glacier.data.hkh.release import RELEASE_BANDS
 from glacier.errors import GlacierFileNotFoundError, GlacierInputError
-from glacier.tasks.predict import run_predict
+from glacier.tasks.predict import load_segmenter, run_predict
 from glacier.tasks.preprocess import run_preprocess
 from glacier.tasks.train import run_train
 from tests.data.hkh_release import (
@@ -185,6 +186,9 @@ def test_a_model_trained_on_the_patches_maps_a_raw_tile(
             f"out_dir={tmp_path}",
         ],
     )
+    contract = load_segmenter(trained).contract  # the input check runs on the tiles, and passes
+    assert contract.channel("B1").source_dtypes == ("float32",)
+    assert contract.stats is not None and set(contract.stats.ranges) == set(RELEASE_BANDS)
     results = run_predict(cfg)
     assert len(results) == len(release.tiles)
     tile = release.tile("LE07_149036_20071102")
@@ -235,6 +239,7 @@ def test_raw_tiles_are_stored_compactly(
     out = Path(cfg.paths.processed_dir)
     scene = out / "scenes" / "LE07_134040_20070922"
     assert sorted(p.name for p in scene.iterdir()) == [
+        "generation.json",  # the stamp readers compare with dataset.json
         "image_float16.npy",
         "image_float32.npy",
         "image_uint16.npy",

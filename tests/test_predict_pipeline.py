@@ -114,13 +114,14 @@ def test_tensors_live_on_the_chosen_device(device: str, trained: tuple[Path, Pat
         temperature=1.5,
         uncertainty=("spread",),
         score_measures=True,
+        pass_maps=True,
     )
     predictor = TilePredictor(module, settings)
     assert all(p.device.type == device for p in module.parameters())
     assert all(b.device.type == device for b in module.buffers())  # the normalizer's too
     tiles = [torch.rand(8, 32, 32, device=device) for _ in range(3)]
     stats = predictor(tiles, [1, 2, 3])
-    parts = (stats.probs, stats.squares, stats.entropy, stats.uncalibrated)
+    parts = (stats.probs, stats.squares, stats.entropy, stats.uncalibrated, stats.per_pass)
     assert all(t is not None and t.device.type == device for t in parts)
     strip = BlendStrip(3, 40, 40, settings.needs, 16, device)
     weights = torch.from_numpy(blend_weights(32, 8)).to(device)
@@ -133,6 +134,7 @@ def test_tensors_live_on_the_chosen_device(device: str, trained: tuple[Path, Pat
     assert rows.uncertainty is not None and rows.uncertainty.shape == (1, 16, 40)
     # every measure of 2 MC passes, then the confidence without the temperature
     assert rows.measures is not None and rows.measures.shape == (5, 16, 40)
+    assert rows.passes is not None and rows.passes.shape == (2, 16, 40)  # a map per MC pass
     assert np.isnan(rows.measures[:, :, 32:]).all() and np.isfinite(rows.measures[:, :, :32]).all()
 
 

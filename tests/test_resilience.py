@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -239,3 +240,127 @@ def test_training_killed_midway_resumes_at_the_right_epoch_and_step(tmp_path: Pa
     )
     assert final["epoch"] == 5
     assert final["global_step"] == 6 * steps_per_epoch
+
+
+def two_scene_command(root: Path, s0: Path, s1: Path, outline: Path, out: Path) -> list[str]:
+    """``python preprocess.py`` on two plain 4-band scenes with one glacier class."""
+    sources = [
+        f"{{id: {sid}, sources: [{{path: '{path}', bands: [red, green, blue, nir]}}]}}"
+        for sid, path in (("s0", s0), ("s1", s1))
+    ]
+    return [
+        sys.executable,
+        str(ROOT / "preprocess.py"),
+        f"paths.root_dir={root}",
+        f"paths.processed_dir={out}",
+        "preprocessor.progress=false",
+        "data.name=two",
+        f"data.scenes=[{', '.join(sources)}]",
+        f"data.labels=[{{path: '{outline}', class_name: glacier}}]",
+        "data.derived=[]",
+        "~data.channel_sets",
+        "data.slice_size=64",
+        "data.overlap=0",
+        f"hydra.run.dir={root}/hydra",
+    ]
+
+
+def trains_or_is_refused(out: Path) -> str:
+    """``trains`` when the dataset gives a batch and its arrays fit its index, else the refusal."""
+    import pandas as pd
+
+    from glacier.data.loading import GlacierDataModule
+    from glacier.errors import GlacierInputError
+
+    try:
+        module = GlacierDataModule(out, num_workers=0, batch_size=2)
+        module.setup("fit")
+    except GlacierInputError as refusal:
+        assert "is half-written" in str(refusal), refusal
+        return str(refusal)
+    batch = module.prepare_batch(next(iter(module.train_dataloader())), train=True)
+    assert batch["image"].shape == (2, 4, 64, 64) and batch["mask"].shape == (2, 64, 64)
+    scenes = pd.read_csv(out / "mask_metadata.csv").set_index("id")
+    for scene, row in scenes.iterrows():  # the index describes the arrays it names
+        mask = np.load(out / "masks" / f"mask_{scene}.npy", mmap_mode="r")
+        assert mask.shape[:2] == (row["height"], row["width"]), scene
+    index = pd.read_csv(out / "splits.csv")
+    for scene, windows in index.groupby("scene"):
+        assert (windows["row_off"] < scenes.loc[scene, "height"]).all()
+        assert (windows["col_off"] < scenes.loc[scene, "width"]).all()
+    return "trains"
+
+
+@pytest.mark.slow
+def test_a_kill_at_random_points_of_a_scene_replacement_leaves_a_dataset_that_trains_or_is_refused(
+    tmp_path: Path,
+) -> None:
+    import random
+
+    env = {**os.environ, "WANDB_MODE": "disabled"}
+    env.pop("GLACIER_TASK", None)
+    versions = {
+        "small": write_scene(tmp_path / "v_small.tif", 640, 512, seed=1),
+        "large": write_scene(tmp_path / "v_large.tif", 1600, 1280, seed=2),
+    }
+    s0 = write_scene(tmp_path / "s0.tif", 512, 512)
+    s1 = tmp_path / "s1.tif"
+    outline = write_disc_outline(tmp_path / "outline.gpkg", 512, 512)
+    out = tmp_path / "processed"
+    command = two_scene_command(tmp_path, s0, s1, outline, out)
+
+    def replace_s1(version: str) -> None:  # a new file: its fingerprint changes, s1 is redone
+        s1.write_bytes(versions[version].read_bytes())
+
+    replace_s1("small")
+    subprocess.run(command, check=True, env=env, cwd=ROOT, capture_output=True)
+    started = time.monotonic()
+    replace_s1("large")
+    subprocess.run(command, check=True, env=env, cwd=ROOT, capture_output=True)
+    whole = time.monotonic() - started  # one replacement, from start to end
+    # a power cut in the middle of the moves: refused by name until a run finishes the moves
+    replace_s1("small")
+    faulty = [sys.executable, str(ROOT / "tests" / "faults.py"), "kill-mid-publish", "--"]
+    killed = subprocess.run([*faulty, "preprocess", *command[2:]], env=env, cwd=ROOT, check=False)
+    assert killed.returncode == -signal.SIGKILL
+    assert "half-written" in trains_or_is_refused(out)
+    # a kill while s1 is being stored, then kills at random moments of whole runs
+    rng = random.Random(22)
+    outcomes = []
+    for attempt in range(9):
+        replace_s1("large" if attempt % 2 == 0 else "small")
+        process = subprocess.Popen(
+            command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        if attempt == 0:
+            while not list(out.glob(".staging/scene_s1.*/scenes/s1/*.npy")):
+                time.sleep(0.01)
+        else:
+            time.sleep(rng.uniform(0.2, whole))
+        process.send_signal(signal.SIGKILL if attempt % 2 == 0 else signal.SIGINT)
+        process.wait()
+        outcomes.append((process.returncode, trains_or_is_refused(out)))
+    assert outcomes[0][0] == -signal.SIGKILL and outcomes[0][1] == "trains"  # the old dataset
+    subprocess.run(command, check=True, env=env, cwd=ROOT, capture_output=True)
+    assert trains_or_is_refused(out) == "trains"
+    assert not list((out / ".staging").iterdir())  # the dead runs' leftovers are gone
+
+    clean = tmp_path / "clean"  # the same final inputs, preprocessed once
+    subprocess.run(
+        two_scene_command(tmp_path, s0, s1, outline, clean),
+        check=True,
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+    )
+    stamps = ("dataset.json", "generation.json")  # generations count this folder's history
+    expected = tree_checksums(clean)
+    actual = tree_checksums(out)
+    assert actual.keys() == expected.keys()
+    assert {k: v for k, v in actual.items() if not k.endswith(stamps)} == {
+        k: v for k, v in expected.items() if not k.endswith(stamps)
+    }
+    ours, theirs = (json.loads((p / "dataset.json").read_text()) for p in (out, clean))
+    for info in (ours, theirs):
+        info.pop("generation"), info.pop("scene_generations")
+    assert ours == theirs

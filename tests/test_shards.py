@@ -71,14 +71,15 @@ def test_two_shards_by_joblib_then_gather_equal_one_unsharded_run(
     out = sharded / "data" / "processed" / "two"
     jobs = sorted((sharded / "logs" / "preprocess" / "multiruns").glob("*/[0-9]/preprocess.log"))
     assert len(jobs) == 2  # one job per shard, through the joblib launcher
-    for scene in ("s0", "s1"):
-        assert (out / "masks" / f"mask_{scene}.npy").is_file()
-        assert (out / ".stages" / f"scene_{scene}.json").is_file()
-    assert not [name for name in SHARED if (out / name).exists()]  # shards write no shared file
-    assert not list((out / ".staging").iterdir())
+    for scene in ("s0", "s1"):  # each shard staged its scene, ready for the gather
+        (ready,) = (out / ".staging").glob(f"scene_{scene}.*/stage.json")
+        assert (ready.parent / "masks" / f"mask_{scene}.npy").is_file()
+    published = ["scenes", "masks", ".stages", *SHARED]
+    assert not [name for name in published if (out / name).exists()]  # shards publish nothing
 
     info = preprocess(sharded, [*scenes, "stage=gather"])
     assert info is not None and sum(info["counts"].values()) > 0  # type: ignore[attr-defined]
+    assert not list((out / ".staging").iterdir())  # the gather published the staged scenes
     whole = tmp_path / "whole"
     preprocess(whole, scenes)
     expected = tree_checksums(whole / "data" / "processed" / "two", skip=())

@@ -1,12 +1,18 @@
-"""Exceptions raised for bad user input, and checks of configuration values.
+"""Exceptions of the three ways a run ends early, and checks of configuration values.
 
+Bad input (:class:`GlacierInputError`, exit status 2), the machine (:class:`GlacierEnvironmentError`
+and every other :class:`OSError`: disk full, read-only folder, a missing file behind a VRT; exit
+status 1) and a signal (:class:`RunInterrupted`: SIGINT, SIGTERM; exit status 128 + the signal).
 Every message is one line that names the file or configuration key, says what is wrong and
 what to do about it.
 """
 
 from __future__ import annotations
 
+import errno
 import math
+import os
+import signal
 from collections.abc import Collection
 from numbers import Real
 from typing import TypeVar
@@ -32,6 +38,89 @@ class GlacierConfigError(GlacierInputError):
 
 class GlacierNameError(GlacierInputError):
     """Raised when a scene id or output name is invalid or two of them collide."""
+
+
+class GlacierEnvironmentError(OSError):
+    """Raised when the machine stops a run that had good input (no space, no permission...).
+
+    Construct it as an :class:`OSError`: ``GlacierEnvironmentError(errno.ENOSPC, text, path)``.
+    """
+
+
+class RunInterrupted(BaseException):
+    """A run stopped by SIGINT (Ctrl-C) or SIGTERM, with what it kept.
+
+    A :class:`BaseException`, like :class:`KeyboardInterrupt`, so ``except Exception`` clean-ups
+    do not swallow it.
+
+    Args:
+        signum: The signal (``signal.SIGINT`` or ``signal.SIGTERM``).
+        kept: What survived, e.g. ``"the dataset in data/processed/x is unchanged"``.
+    """
+
+    def __init__(self, signum: int, kept: str = "") -> None:
+        super().__init__(signum, kept)
+        self.signum = int(signum)
+        self.kept = kept
+
+    @property
+    def signal_name(self) -> str:
+        """``SIGINT``, ``SIGTERM``..."""
+        return signal.Signals(self.signum).name
+
+    @classmethod
+    def of(cls, stop: BaseException, kept: str) -> RunInterrupted:
+        """The interruption ``stop`` (KeyboardInterrupt or one of these) with ``kept``."""
+        signum = stop.signum if isinstance(stop, RunInterrupted) else signal.SIGINT
+        return cls(signum, kept)
+
+
+def error_chain(error: BaseException) -> list[BaseException]:
+    """``error`` and the errors it was raised from (``__cause__``/``__context__``), in order."""
+    chain: list[BaseException] = []
+    current: BaseException | None = error
+    while current is not None and current not in chain:
+        chain.append(current)
+        current = current.__cause__ or current.__context__
+    return chain
+
+
+ENVIRONMENT_HINTS = {
+    errno.ENOSPC: "free space there (or write elsewhere) and re-run",
+    errno.EDQUOT: "free space within your quota (or write elsewhere) and re-run",
+    errno.EROFS: "that folder is read-only: write elsewhere or make it writable, then re-run",
+    errno.EACCES: "no permission to write there: write elsewhere or fix its permissions",
+    errno.EPERM: "no permission to write there: write elsewhere or fix its permissions",
+    errno.ENOENT: "a file is missing: restore it, or fix the path, and re-run",
+}
+
+
+def environment_message(error: OSError) -> str:
+    """One line for an :class:`OSError`: the file, the cause, and what to do.
+
+    GDAL errors (rasterio) say "See previous exception"; the cause they were raised from names
+    the file and the problem, so the deepest message of the chain is used.
+
+    Args:
+        error: The error.
+
+    Returns:
+        ``"<file>: <cause>; <what to do>"``.
+    """
+    if isinstance(error, GlacierEnvironmentError):
+        return one_line(error.strerror or error)
+    deeper = [one_line(e) for e in error_chain(error)[1:] if str(e)]
+    text = one_line(error.strerror or error) or repr(error)
+    if deeper and "previous exception" in text:  # rasterio: the cause says what failed
+        text = deeper[-1]
+    elif deeper and deeper[-1] not in text:
+        text += f" ({deeper[-1]})"
+    where = f"{error.filename}: " if error.filename and str(error.filename) not in text else ""
+    code = error.errno or next(  # GDAL's errors carry no errno, only its text
+        (number for number in ENVIRONMENT_HINTS if os.strerror(number) in text), 0
+    )
+    hint = ENVIRONMENT_HINTS.get(code)
+    return f"{where}{text}" + (f"; {hint}" if hint else "")
 
 
 def one_line(text: object) -> str:

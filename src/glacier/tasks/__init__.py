@@ -19,13 +19,28 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from glacier.errors import GlacierInputError
+from glacier.errors import (
+    GlacierInputError,
+    RunInterrupted,
+    environment_message,
+    one_line,
+)
 from glacier.tasks.config import register_resolvers
+from glacier.utils.signals import EXIT_SIGNAL_BASE, raise_on_sigterm
 
-__all__ = ["CONFIG_PATH", "EXIT_BAD_INPUT", "hydra_entry", "run_task"]
+__all__ = [
+    "CONFIG_PATH",
+    "EXIT_BAD_INPUT",
+    "EXIT_ENVIRONMENT",
+    "failure_line",
+    "hydra_entry",
+    "run_task",
+]
 
 CONFIG_PATH = "pkg://glacier.configs"
 EXIT_BAD_INPUT = 2
+EXIT_ENVIRONMENT = 1  # the machine: disk full, read-only folder, a missing file behind a VRT
+UNCHANGED = "earlier outputs are unchanged; re-run the same command to continue"
 log = logging.getLogger(__name__)
 Result = TypeVar("Result")
 # Our hydra/launcher/{joblib,submitit_local,submitit_slurm}.yaml come first on the search path,
@@ -45,12 +60,39 @@ def _multirun() -> bool:
     return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
 
 
+def failure_line(error: BaseException) -> tuple[int, str]:
+    """The exit status and the one line that end a task stopped by ``error``.
+
+    Args:
+        error: What stopped it.
+
+    Returns:
+        2 and ``error: <file or key>: <problem>; <what to do>`` for bad input; 1 and
+        ``error: <file>: <cause>; <what to do>`` for the machine (any :class:`OSError`: disk
+        full, read-only folder, a missing file behind a VRT) and for anything unexpected;
+        128 + the signal and ``interrupted by SIGINT: <what was kept>`` for SIGINT/SIGTERM.
+    """
+    if isinstance(error, GlacierInputError):
+        return EXIT_BAD_INPUT, f"error: {one_line(error)}"
+    if isinstance(error, KeyboardInterrupt | RunInterrupted):
+        stop = RunInterrupted.of(error, error.kept if isinstance(error, RunInterrupted) else "")
+        return EXIT_SIGNAL_BASE + stop.signum, (
+            f"interrupted by {stop.signal_name}: {stop.kept or UNCHANGED}"
+        )
+    if isinstance(error, OSError):
+        return EXIT_ENVIRONMENT, f"error: {environment_message(error)}"
+    return EXIT_ENVIRONMENT, (
+        f"error: {type(error).__name__}: {one_line(error)} (unexpected: HYDRA_FULL_ERROR=1 "
+        "shows where it happened; please report it)"
+    )
+
+
 def run_task(run: Callable[[DictConfig], Result], cfg: DictConfig) -> Result:
-    """Run a task; bad input ends it with one line on stderr and exit status 2.
+    """Run a task; any failure ends it with one line on stderr (see :func:`failure_line`).
 
     The line names the file or key and the problem, without Hydra's traceback; set
-    ``HYDRA_FULL_ERROR=1`` for the full trace. In a multirun the error is re-raised so the
-    sweep records the failed job.
+    ``HYDRA_FULL_ERROR=1`` for the full trace. SIGTERM stops the task as Ctrl-C does, so its
+    clean-ups run. In a multirun the error is re-raised so the sweep records the failed job.
 
     Args:
         run: The task's plain function.
@@ -59,14 +101,18 @@ def run_task(run: Callable[[DictConfig], Result], cfg: DictConfig) -> Result:
     Returns:
         What ``run`` returns.
     """
+    raise_on_sigterm()
     try:
         return run(cfg)
-    except GlacierInputError as error:
+    except SystemExit:
+        raise
+    except BaseException as error:
         if os.environ.get("HYDRA_FULL_ERROR") == "1" or _multirun():
             raise
+        status, line = failure_line(error)
         task = cfg.get("task_name", "glacier")
-        print(f"glacier {task}: error: {error}", file=sys.stderr)
-        raise SystemExit(EXIT_BAD_INPUT) from None
+        print(f"glacier {task}: {line}", file=sys.stderr)
+        raise SystemExit(status) from None
 
 
 def hydra_entry(

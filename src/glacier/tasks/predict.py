@@ -1,9 +1,13 @@
-"""What ``predict.py`` does: load a checkpoint, map scenes, vectorize, evaluate, draw."""
+"""What ``predict.py`` does: load a checkpoint, map scenes, vectorize, evaluate, draw.
+
+Every check runs before the first output is written (:mod:`glacier.tasks.predict_inputs`);
+each scene's outputs are written in a staging folder and published together, record last
+(:mod:`glacier.inference.products.publishing`).
+"""
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from pickle import UnpicklingError
@@ -11,23 +15,12 @@ from typing import Any
 
 from omegaconf import DictConfig
 
-from glacier.data.checks import validate_scenes
-from glacier.data.contract import QaMask, check_compatible
-from glacier.data.labels import load_label_sources, load_outlines
+from glacier.data.labels import ClassOutlines
 from glacier.data.preprocess import select_scenes
-from glacier.data.raster import SceneReader, spec_contract
-from glacier.data.spec import DataSpec, LabelSource, SceneSpec
-from glacier.errors import (
-    GlacierConfigError,
-    GlacierFileNotFoundError,
-    GlacierInputError,
-    require_choice,
-    require_non_negative,
-    require_positive,
-    require_range,
-)
+from glacier.data.raster import SceneReader
+from glacier.data.spec import SceneSpec
+from glacier.errors import GlacierFileNotFoundError, GlacierInputError, RunInterrupted
 from glacier.inference.engine import (
-    PROBABILITY_FORMATS,
     PredictionOutputs,
     PredictSettings,
     SceneJob,
@@ -39,19 +32,31 @@ from glacier.inference.engine import (
     resolve_precision,
 )
 from glacier.inference.evaluation import format_metrics_table, format_uncertainty_table
-from glacier.inference.inputs import expand_inputs, scenes_from_inputs
 from glacier.inference.products import (
     ProductSettings,
+    discard_outputs,
     finished,
     make_products,
     prediction_fingerprint,
-    write_record,
+    publish_scene_outputs,
+    recover_outputs,
+    scene_staging,
 )
-from glacier.models import MEASURES, GlacierSegmenter, Passes, UncertaintyEvaluation
+from glacier.models import GlacierSegmenter, UncertaintyEvaluation
 from glacier.tasks import hydra_entry
-from glacier.tasks.config import build
-from glacier.tasks.per_glacier import finish_run, per_glacier_run
+from glacier.tasks.per_glacier import PerGlacierRun, finish_run, per_glacier_run
+from glacier.tasks.predict_inputs import (
+    ReadSettings,
+    check_input_values,
+    check_settings,
+    label_files,
+    reference_outlines,
+    scenes_to_map,
+    uncertainty_choice,
+    unreferenced_scenes,
+)
 from glacier.utils.io import file_sha256
+from glacier.utils.publish import new_token
 from glacier.utils.runtime import tune_malloc
 
 log = logging.getLogger(__name__)
@@ -78,136 +83,6 @@ def load_segmenter(ckpt_path: str | Path) -> GlacierSegmenter:
     except (RuntimeError, KeyError, TypeError, EOFError, ValueError, UnpicklingError) as error:
         raise GlacierInputError(f"cannot load checkpoint {path}: {error}") from error
     return module.eval()
-
-
-@dataclass(frozen=True)
-class ReadSettings:
-    """How to read raw scenes into the checkpoint's channels.
-
-    Attributes:
-        derived: Derived channels to compute (indices, DEM channels).
-        band_roles: Index role → band name.
-        dem: DEM file for elevation/slope.
-        nodata: Nodata value for files that declare none.
-        nodata_all_zero: A pixel 0 in every band is nodata.
-        qa: Pixels the scene's QA band flags are nodata.
-    """
-
-    derived: list[str]
-    band_roles: dict[str, str]
-    dem: Path | None
-    nodata: float | None
-    nodata_all_zero: bool = False
-    qa: QaMask | None = None
-
-    def reader_args(self) -> tuple[Any, ...]:
-        """Positional arguments of :class:`SceneReader` after the scene."""
-        return self.derived, self.band_roles, self.dem, self.nodata, self.nodata_all_zero, self.qa
-
-
-def _scenes(
-    cfg: DictConfig, module: GlacierSegmenter
-) -> tuple[list[SceneSpec], ReadSettings, DataSpec | None]:
-    """Scenes to map (``input=`` files, or the data config's scenes) and how to read them.
-
-    Scenes of a data config are read as that config says, after checking that its channels
-    are the checkpoint's by name and formula; ``input=`` files are read as the checkpoint's
-    training data was.
-    """
-    contract = module.contract
-    needed = [contract.channel(name) for name in module.channel_names]
-    data: DataSpec | None = None
-    if cfg.input is None or cfg.labels == "data":
-        data = build(cfg.data, _convert_="all")
-    dem = Path(cfg.dem) if cfg.get("dem") else None
-    if cfg.input is None:
-        assert data is not None
-        validate_scenes(data)  # every scene's headers before the first map is written
-        check_compatible(spec_contract(data).channels, needed, f"data={data.name}")
-        settings = ReadSettings(
-            list(data.derived),
-            dict(data.band_roles),
-            data.dem or dem,
-            data.nodata,
-            data.nodata_all_zero,
-            data.qa,
-        )
-        return list(data.scenes), settings, data
-    derived = [c.name for c in contract.channels if c.kind in ("index", "dem")]
-    nodata = contract.nodata
-    settings = ReadSettings(
-        derived, dict(contract.band_roles), dem, nodata.value, nodata.all_zero, nodata.qa
-    )
-    layout = [list(files) for files in contract.band_layout]
-    return scenes_from_inputs(expand_inputs(cfg.input), layout), settings, data
-
-
-def _label_files(cfg: DictConfig, data: DataSpec | None) -> list[Path]:
-    """The reference outline files (they change the metrics)."""
-    if cfg.labels is None:
-        return []
-    if cfg.labels == "data":
-        assert data is not None
-        return [label.path for label in data.labels]
-    return [Path(str(cfg.labels))]
-
-
-def _reference(cfg: DictConfig, data: DataSpec | None, classes: list[str]) -> Any:
-    """Reference outlines: none, the data config's, or one polygon file."""
-    if cfg.labels is None:
-        return None
-    if cfg.labels == "data":
-        assert data is not None
-        return load_outlines(data)
-    label_class = cfg.get("label_class") or (classes[0] if len(classes) == 1 else None)
-    if label_class is None:
-        raise GlacierInputError(
-            f"labels={cfg.labels}: the checkpoint predicts {classes}; say which one the file "
-            "holds with label_class=NAME, or use labels=data with a data config"
-        )
-    source = LabelSource(path=Path(str(cfg.labels)), class_name=str(label_class))
-    return load_label_sources([source], [str(label_class)])
-
-
-def check_settings(cfg: DictConfig) -> None:
-    """Refuse impossible settings before anything is loaded or written.
-
-    Raises:
-        GlacierConfigError: Naming the key and the bound.
-    """
-    require_range("tile_size", cfg.tile_size, 32, integer=True)
-    require_range("overlap", cfg.overlap, 0, cfg.tile_size, integer=True, high_inclusive=False)
-    require_non_negative("mc_samples", cfg.mc_samples)
-    require_range("tta", cfg.tta, 1, 8, integer=True, high_inclusive=True)
-    require_non_negative("min_area_km2", cfg.min_area_km2, integer=False)
-    require_non_negative("simplify_m", cfg.simplify_m, integer=False)
-    require_choice("probabilities", cfg.probabilities, PROBABILITY_FORMATS)
-    measures = uncertainty_choice(cfg.uncertainty)
-    Passes(views=int(cfg.tta), mc_samples=int(cfg.mc_samples)).check(measures or [])
-    if str(cfg.temperature) != "checkpoint":
-        require_range("temperature", cfg.temperature, 0, None, integer=False, low_inclusive=False)
-    require_positive("num_shards", cfg.num_shards)
-    if cfg.shard is not None:
-        require_range("shard", cfg.shard, 0, cfg.num_shards, integer=True, high_inclusive=False)
-    out_dir = Path(str(cfg.out_dir))
-    if out_dir.exists() and not out_dir.is_dir():
-        raise GlacierConfigError(f"out_dir={out_dir} is a file; give a folder for the maps")
-
-
-def uncertainty_choice(value: Any) -> tuple[str, ...] | None:
-    """The ``uncertainty=`` setting: None for ``auto``, the measures to write otherwise.
-
-    Raises:
-        GlacierConfigError: For a name that is no measure.
-    """
-    if value is None or str(value) == "none":
-        return ()
-    if str(value) == "auto":
-        return None
-    names = (str(value),) if isinstance(value, str) else tuple(str(v) for v in value)
-    for name in names:
-        require_choice("uncertainty", name, [*MEASURES, "auto", "none"])
-    return names
 
 
 def predict_settings(cfg: DictConfig, module: GlacierSegmenter) -> PredictSettings:
@@ -238,7 +113,7 @@ def predict_settings(cfg: DictConfig, module: GlacierSegmenter) -> PredictSettin
 
 def output_settings(cfg: DictConfig, settings: PredictSettings) -> dict[str, Any]:
     """Every setting that changes a scene's outputs (part of its fingerprint)."""
-    return {
+    chosen = {
         "tile_size": settings.tile_size,
         "overlap": settings.overlap,
         "mc_samples": settings.mc_samples,
@@ -255,15 +130,45 @@ def output_settings(cfg: DictConfig, settings: PredictSettings) -> dict[str, Any
         "labels": None if cfg.labels is None else str(cfg.labels),
         "label_class": cfg.get("label_class"),
     }
+    extra = {"label_layer": cfg.get("label_layer"), "input_conversion": cfg.get("input_conversion")}
+    return chosen | {k: str(v) for k, v in extra.items() if v is not None}
 
 
 def shard_of(scenes: list[SceneSpec], shard: int | None, num_shards: int) -> list[SceneSpec]:
     """This shard's scenes: every ``num_shards``-th from ``shard`` (as preprocessing shards).
 
-    Names are checked over the whole input list first (by :func:`_scenes`), so two shards
-    never write the same name.
+    Names are checked over the whole input list first (by :func:`scenes_to_map`), so two
+    shards never write the same name.
     """
     return [scenes[i] for i in select_scenes(len(scenes), None, shard, num_shards)]
+
+
+def product_settings(
+    cfg: DictConfig,
+    module: GlacierSegmenter,
+    settings: PredictSettings,
+    reference: ClassOutlines | None,
+    no_reference: dict[str, str],
+    glaciers: PerGlacierRun | None,
+) -> ProductSettings:
+    """What to make of each map: polygons, metrics, per-glacier areas, the STAC item."""
+    return ProductSettings(
+        class_names=module.class_names,
+        min_area_km2=float(cfg.min_area_km2),
+        simplify_m=float(cfg.simplify_m),
+        reference=reference,
+        stac_properties={
+            "glacier:checkpoint": Path(cfg.ckpt_path).name,
+            "glacier:mc_samples": settings.mc_samples,
+            "glacier:tta": settings.tta,
+            "glacier:temperature": settings.temperature,
+            "glacier:uncertainty": settings.written_measures,
+            "glacier:precision": precision_name(settings.precision),
+        },
+        inventory=None if glaciers is None else glaciers.inventory,
+        footprints=() if glaciers is None else glaciers.footprints,
+        no_reference=no_reference,
+    )
 
 
 def log_uncertainty(scene: str, quality: UncertaintyEvaluation, written: list[str]) -> None:
@@ -281,11 +186,44 @@ def log_uncertainty(scene: str, quality: UncertaintyEvaluation, written: list[st
         )
 
 
+def print_scores(scene: str, result: dict[str, Any]) -> None:
+    """The scene's metrics and uncertainty tables (or why it has none)."""
+    if "metrics" in result:
+        print(f"\n{scene}\n{format_metrics_table(result['metrics'])}")
+        if "uncertainty" in result["metrics"]:
+            quality = UncertaintyEvaluation.from_dict(result["metrics"]["uncertainty"])
+            written = result.get("uncertainty_bands", [])
+            print(format_uncertainty_table(quality, written))
+            log_uncertainty(scene, quality, written)
+    elif "no_reference" in result:
+        print(f"\n{scene}: no reference ({result['no_reference']}); no metrics")
+
+
+def scene_jobs(
+    todo: list[SceneSpec],
+    read: ReadSettings,
+    module: GlacierSegmenter,
+    stagings: dict[str, Path],
+) -> list[SceneJob]:
+    """One predictor job per scene, writing into the scene's staging folder."""
+    return [
+        SceneJob(
+            key=scene.id,
+            open=partial(SceneReader, scene, *read.reader_args()),
+            channels=module.channel_names,
+            class_names=module.class_names,
+            out_prefix=stagings[scene.id] / scene.id,  # ids are valid file names
+        )
+        for scene in todo
+    ]
+
+
 def run_predict(cfg: DictConfig) -> list[dict[str, Any]]:
     """Map every requested scene (or this shard's) with a trained checkpoint.
 
     Scenes whose record shows the same checkpoint, inputs and settings are skipped unless
-    ``overwrite=true``; the rest run through one pipelined predictor.
+    ``overwrite=true``; the rest run through one pipelined predictor. Every check runs before
+    the first file is written; each scene's outputs are published together.
 
     Args:
         cfg: A composed ``predict`` config.
@@ -297,21 +235,19 @@ def run_predict(cfg: DictConfig) -> list[dict[str, Any]]:
     tune_malloc()
     module = load_segmenter(cfg.ckpt_path)
     settings = predict_settings(cfg, module)
-    scenes, read, data = _scenes(cfg, module)
+    scenes, read, data = scenes_to_map(cfg, module.contract, module.channel_names)
     glaciers = per_glacier_run(cfg, data, scenes)
     scenes = shard_of(scenes, cfg.shard, cfg.num_shards)
     out_dir = Path(str(cfg.out_dir))
-    out_dir.mkdir(parents=True, exist_ok=True)
-    label_files = _label_files(cfg, data)
-    if glaciers is not None:
-        label_files.append(glaciers.inventory.settings.path)
-    common = output_settings(cfg, settings)
+    recover_outputs(out_dir, [s.id for s in scenes])
+    files = label_files(cfg, data) + ([glaciers.inventory.settings.path] if glaciers else [])
+    output = output_settings(cfg, settings)
     keys = {
         s.id: prediction_fingerprint(
             Path(cfg.ckpt_path),
             s,
-            {**common, "per_glacier": glaciers.fingerprint(s.id) if glaciers else None},
-            label_files,
+            {**output, "per_glacier": glaciers.fingerprint(s.id) if glaciers else None},
+            files,
         )
         for s in scenes
     }
@@ -324,65 +260,71 @@ def run_predict(cfg: DictConfig) -> list[dict[str, Any]]:
             len(scenes) - len(todo),
             len(scenes),
         )
-    products = ProductSettings(
-        class_names=module.class_names,
-        min_area_km2=float(cfg.min_area_km2),
-        simplify_m=float(cfg.simplify_m),
-        reference=_reference(cfg, data, module.class_names) if todo else None,
-        stac_properties={
-            "glacier:checkpoint": Path(cfg.ckpt_path).name,
-            "glacier:mc_samples": settings.mc_samples,
-            "glacier:tta": settings.tta,
-            "glacier:temperature": settings.temperature,
-            "glacier:uncertainty": settings.written_measures,
-            "glacier:precision": precision_name(settings.precision),
-        },
-        inventory=None if glaciers is None else glaciers.inventory,
-        footprints=() if glaciers is None else glaciers.footprints,
-    )
-    results: dict[str, dict[str, Any]] = {}
-    checkpoint_sha256 = file_sha256(Path(cfg.ckpt_path)) if todo else ""
-
-    def on_done(job: SceneJob, reader: SceneReader, outputs: PredictionOutputs) -> None:
-        result = make_products(job.key, reader, outputs, products)
-        if "metrics" in result:
-            print(f"\n{job.key}\n{format_metrics_table(result['metrics'])}")
-            if "uncertainty" in result["metrics"]:
-                quality = UncertaintyEvaluation.from_dict(result["metrics"]["uncertainty"])
-                written = result.get("uncertainty_bands", [])
-                print(format_uncertainty_table(quality, written))
-                log_uncertainty(job.key, quality, written)
-        result["fingerprint"] = keys[job.key]
-        result["checkpoint_sha256"] = checkpoint_sha256
-        result["class_names"] = list(module.class_names)
-        write_record(out_dir, job.key, result)
-        results[job.key] = result
-
-    jobs = [
-        SceneJob(
-            key=scene.id,
-            open=partial(SceneReader, scene, *read.reader_args()),
-            channels=module.channel_names,
-            class_names=module.class_names,
-            out_prefix=out_dir / scene.id,  # ids are valid file names (glacier.utils.names)
-        )
-        for scene in todo
-    ]
-    log.info(
-        "mapping %d scene(s) on %s (%s, batch %d, %d reader thread(s))",
-        len(jobs),
-        settings.device,
-        precision_name(settings.precision),
-        settings.batch_size,
-        settings.readers,
-    )
-    predict_scenes(module, jobs, settings, on_done=on_done, progress=bool(cfg.progress))
+    reference = reference_outlines(cfg, data, module.class_names) if todo else None
+    missing = unreferenced_scenes(reference, module.class_names, todo, str(cfg.labels))
+    checkpoint = Path(cfg.ckpt_path).name
+    limit = float(cfg.max_outside_share)
+    check_input_values(todo, module.contract, module.channel_names, read, checkpoint, limit)
+    products = product_settings(cfg, module, settings, reference, missing, glaciers)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    results = map_scenes(cfg, module, settings, todo, read, products, keys, out_dir)
     ordered = [results.get(s.id) or {**(done[s.id] or {}), "skipped": True} for s in scenes]
     for result in ordered:
         log.info("%s: %s", result["scene"], result.get("classes"))
     if glaciers is not None:
         finish_run(glaciers, ordered, module.class_names, out_dir)
     return ordered
+
+
+def map_scenes(
+    cfg: DictConfig,
+    module: GlacierSegmenter,
+    settings: PredictSettings,
+    todo: list[SceneSpec],
+    read: ReadSettings,
+    products: ProductSettings,
+    keys: dict[str, str],
+    out_dir: Path,
+) -> dict[str, dict[str, Any]]:
+    """Map ``todo`` through the predictor; publish each scene's outputs as it finishes.
+
+    Raises:
+        RunInterrupted: On SIGINT/SIGTERM, saying which scenes were published.
+    """
+    token = new_token()
+    stagings = {scene.id: scene_staging(out_dir, scene.id, token) for scene in todo}
+    results: dict[str, dict[str, Any]] = {}
+    checkpoint_sha256 = file_sha256(Path(cfg.ckpt_path)) if todo else ""
+
+    def on_done(job: SceneJob, reader: SceneReader, outputs: PredictionOutputs) -> None:
+        result = make_products(job.key, reader, outputs, products)
+        print_scores(job.key, result)
+        result["fingerprint"] = keys[job.key]
+        result["checkpoint_sha256"] = checkpoint_sha256
+        result["class_names"] = list(module.class_names)
+        results[job.key] = publish_scene_outputs(out_dir, stagings[job.key], job.key, result)
+
+    log.info(
+        "mapping %d scene(s) on %s (%s, batch %d, %d reader thread(s))",
+        len(todo),
+        settings.device,
+        precision_name(settings.precision),
+        settings.batch_size,
+        settings.readers,
+    )
+    jobs = scene_jobs(todo, read, module, stagings)
+    try:
+        predict_scenes(module, jobs, settings, on_done=on_done, progress=bool(cfg.progress))
+    except (KeyboardInterrupt, RunInterrupted) as stop:
+        kept = (
+            f"{len(results)} of {len(todo)} scene(s) mapped and published in {out_dir}"
+            f"{' (' + ', '.join(results) + ')' if results else ''}; the scene(s) in progress "
+            "left nothing behind; re-run the same command to map the rest"
+        )
+        raise RunInterrupted.of(stop, kept) from None
+    finally:
+        discard_outputs(out_dir, [stagings[s.id] for s in todo if s.id not in results])
+    return results
 
 
 main = hydra_entry("predict", run_predict)

@@ -218,7 +218,7 @@ def demo_metrics(demo_dir: Path) -> dict[str, Any]:
     outputs = {
         p["scene"]: {k: _relative(p[k]) for k in OUTPUT_NAMES if p.get(k)} for p in predictions
     }
-    return {
+    summary = {
         "format": FORMAT,
         "run_dir": str(demo_dir),
         "training": training,
@@ -226,6 +226,13 @@ def demo_metrics(demo_dir: Path) -> dict[str, Any]:
         "uncertainty": uncertainty,
         "outputs": outputs,
     }
+    notes = [f"test: {train['test_skipped']}"] if train.get("test_skipped") else []
+    notes += [
+        f"{p['scene']}: no reference ({p['no_reference']})"
+        for p in predictions
+        if p.get("no_reference")
+    ]
+    return summary | ({"notes": notes} if notes else {})
 
 
 def per_glacier_summary(predict_dir: Path, count: int = 10) -> str:

@@ -162,6 +162,8 @@ def format_summary(metrics: dict[str, Any]) -> str:
     for scene, outputs in metrics["outputs"].items():
         lines.append(f"Maps of {scene}:")
         lines += [f"  {name:12s} {path}" for name, path in outputs.items()]
+    if metrics.get("notes"):  # what could not be scored, and why
+        lines += ["", "Not scored:", *(f"  {note}" for note in metrics["notes"])]
     return "\n".join(lines).rstrip()
 
 

@@ -17,6 +17,7 @@ from pytorch_lightning.loggers import Logger, WandbLogger
 from pytorch_lightning.utilities import move_data_to_device
 
 from glacier.data.loading import GlacierDataModule
+from glacier.errors import RunInterrupted
 from glacier.models import (
     GlacierSegmenter,
     RandomStates,
@@ -226,22 +227,62 @@ def run_train(cfg: DictConfig) -> float | None:
     refuse_sweep_in_every_process(trainer)
     for logger in loggers:
         logger.log_hyperparams({"config": _container(cfg), "choices": hydra_choices()})
+    untested = empty_test_split(datamodule) if cfg.get("test") else None
     try:
-        trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+        fit(trainer, module, datamodule, cfg.get("ckpt_path"))
         fit_metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
         if trainer.world_size > 1:
             leave_process_group()  # what follows runs on rank 0 alone
         if trainer.is_global_zero:
-            fit = calibrate_best(trainer, datamodule, loggers) if cfg.get("calibrate") else None
-            tested = (
-                evaluate_best(cfg, trainer, module, datamodule, loggers) if cfg.get("test") else {}
+            calibration = (
+                calibrate_best(trainer, datamodule, loggers) if cfg.get("calibrate") else None
             )
-            _write_metrics(cfg, trainer, datamodule, fit_metrics, tested, fit)
+            test = bool(cfg.get("test")) and untested is None
+            tested = evaluate_best(cfg, trainer, module, datamodule, loggers) if test else {}
+            _write_metrics(cfg, trainer, datamodule, fit_metrics, tested, calibration, untested)
     finally:
         _finish_wandb(loggers)
     value = fit_metrics.get(cfg.get("optimized_metric") or "")
     log.info("Run directory: %s", Path(cfg.paths.output_dir).resolve())
+    if untested is not None:
+        log.warning("%s", untested)  # the last line: not a silent "test": {}
     return value
+
+
+def empty_test_split(datamodule: GlacierDataModule) -> str | None:
+    """Why the run cannot be tested (its dataset's test split is empty), or None."""
+    if len(datamodule.datasets["test"]):
+        return None
+    return (
+        f"the test split of {datamodule.processed_dir} is empty (0 slices): this run has no "
+        "test metrics; give split/ a test share or test region and re-run preprocessing"
+    )
+
+
+def fit(
+    trainer: pl.Trainer, module: GlacierSegmenter, datamodule: GlacierDataModule, ckpt: Any
+) -> None:
+    """``trainer.fit``; Ctrl-C (which Lightning turns into ``exit(1)``) says what was kept.
+
+    Raises:
+        RunInterrupted: On SIGINT/SIGTERM, naming the last checkpoint to resume from.
+    """
+    try:
+        trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt)
+    except (SystemExit, KeyboardInterrupt, RunInterrupted) as stop:
+        if isinstance(stop, SystemExit) and not trainer.interrupted:
+            raise
+        last = Path(trainer.default_root_dir) / "checkpoints" / "last.ckpt"
+        callback = trainer.checkpoint_callback
+        if isinstance(callback, ModelCheckpoint) and callback.last_model_path:
+            last = Path(callback.last_model_path)
+        kept = (
+            f"kept {last}; resume with the same command and ckpt_path={last}"
+            if last.is_file()
+            else "no checkpoint was saved yet (the first is written when the first epoch ends)"
+        )
+        signal_stop = stop if isinstance(stop, RunInterrupted) else KeyboardInterrupt()
+        raise RunInterrupted.of(signal_stop, kept) from None
 
 
 def _write_metrics(
@@ -251,13 +292,15 @@ def _write_metrics(
     fit_metrics: dict[str, float],
     test_metrics: dict[str, Any],
     calibration: TemperatureFit | None,
+    untested: str | None = None,
 ) -> None:
     test = dict(test_metrics)
     uncertainty = test.pop("uncertainty", None)
     write_json_atomic(
         Path(cfg.paths.output_dir) / "metrics.json",
         {
-            "test": test,
+            "test": None if untested else test,
+            **({"test_skipped": untested} if untested else {}),
             "test_uncertainty": uncertainty,
             "calibration": None if calibration is None else asdict(calibration),
             "final_fit": fit_metrics,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -11,6 +12,8 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+from glacier.errors import GlacierEnvironmentError
 
 
 def _umask() -> int:
@@ -42,6 +45,10 @@ def atomic_path(final_path: Path | str) -> Iterator[Path]:
     try:
         yield tmp
         os.replace(tmp, final)
+    except OSError as error:
+        if error.filename is None:  # a failed write() names no file: name the one written
+            error.filename = str(final)
+        raise
     finally:
         if tmp.exists():
             tmp.unlink()
@@ -112,6 +119,41 @@ def replace_directory(staging_dir: Path, final_dir: Path) -> None:
     os.replace(staging_dir, final_dir)
     if old.exists():
         shutil.rmtree(old)
+
+
+def reserve_space(path: Path | str) -> None:
+    """Allocate every block of an existing file now (``posix_fallocate``).
+
+    A memory-mapped ``.npy`` is created sparse; writing its pages on a full disk later kills
+    the process with SIGBUS and no message. Reserving its blocks first makes a full disk an
+    ENOSPC error here instead. File systems that cannot reserve space are left as they are.
+
+    Args:
+        path: The file (its current size is reserved).
+
+    Raises:
+        GlacierEnvironmentError: If the disk is full, naming the file, its size and the free
+            space.
+    """
+    if not hasattr(os, "posix_fallocate"):  # not on macOS
+        return
+    fd = os.open(path, os.O_RDWR)
+    try:
+        size = os.fstat(fd).st_size
+        os.posix_fallocate(fd, 0, size)
+    except OSError as error:
+        if error.errno in (errno.EOPNOTSUPP, errno.EINVAL, errno.ENOSYS):
+            return
+        free = shutil.disk_usage(Path(path).parent).free
+        raise GlacierEnvironmentError(
+            error.errno,
+            f"{path}: {os.strerror(error.errno or errno.ENOSPC)} while reserving "
+            f"{size / 1e6:.1f} MB ({free / 1e6:.1f} MB free there); free space or choose another "
+            "folder, then re-run",
+            str(path),
+        ) from error
+    finally:
+        os.close(fd)
 
 
 def file_fingerprint(path: Path | str) -> dict[str, Any]:

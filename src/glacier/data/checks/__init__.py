@@ -1,5 +1,6 @@
-"""Input checks from headers, before anything is written: scenes, DEM, region and outlines."""
+"""Input checks before anything is written: scenes, DEM, region, outlines, values vs a model."""
 
+from glacier.data.checks.input_values import MAX_OUTSIDE, BandCheck, check_scene_values
 from glacier.data.checks.inputs import (
     InputHeaders,
     read_scene_header,
@@ -9,7 +10,10 @@ from glacier.data.checks.inputs import (
 )
 
 __all__ = [
+    "MAX_OUTSIDE",
+    "BandCheck",
     "InputHeaders",
+    "check_scene_values",
     "read_scene_header",
     "scene_input_fingerprint",
     "validate_inputs",

@@ -176,7 +176,7 @@ def validate_inputs(spec: DataSpec) -> InputHeaders:
     scenes = validate_scenes(spec)
     dem, dem_coverage = validate_dem(spec.dem, scenes) if spec.dem else (None, {})
     if spec.region is not None:
-        validate_region(spec.region, scenes)
+        validate_region(spec.region, scenes, spec.region_layer)
     labels = validate_labels(spec, scenes)
     return InputHeaders(scenes, dem, dem_coverage, spec.region, labels)
 

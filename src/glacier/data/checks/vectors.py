@@ -14,7 +14,7 @@ import pyogrio
 from pyogrio.errors import DataLayerError, DataSourceError
 from rasterio.crs import CRS
 
-from glacier.data.labels import class_frames, parse_years, refuse_unparseable
+from glacier.data.labels import choose_layer, class_frames, parse_years, refuse_unparseable
 from glacier.data.raster import SceneHeader, reproject_box
 from glacier.data.spec import DataSpec, DateFilter, LabelSource
 from glacier.errors import GlacierFileError, GlacierInputError, one_line, require_file
@@ -22,21 +22,29 @@ from glacier.errors import GlacierFileError, GlacierInputError, one_line, requir
 POLYGON_TYPES = ("Polygon", "MultiPolygon", "Unknown")  # "Unknown": mixed; checked on load
 
 
-def vector_info(path: Path, what: str, layer: str | None = None) -> dict[str, Any]:
+def vector_info(
+    path: Path, what: str, layer: str | None = None, layer_key: str = "layer"
+) -> dict[str, Any]:
     """Read a vector file's header (CRS, fields, geometry type, bounds) and require a CRS.
+
+    A file with several layers is refused unless ``layer`` names one (see
+    :func:`glacier.data.labels.layers.choose_layer`).
 
     Args:
         path: The file.
         what: Its role with its config key, e.g. ``"region polygon file (data.region)"``.
         layer: Layer name in a multi-layer file.
+        layer_key: The config key of ``layer``, for messages.
 
     Returns:
         ``pyogrio.read_info`` output.
 
     Raises:
-        GlacierInputError: If it is missing, unreadable, without CRS or not polygons.
+        GlacierInputError: If it is missing, unreadable, without CRS, not polygons, or of
+            several layers without one named.
     """
     require_file(path, what)
+    layer = choose_layer(path, layer, layer_key, what)
     try:
         info: dict[str, Any] = pyogrio.read_info(path, layer=layer)
     except (DataSourceError, DataLayerError, ValueError) as error:
@@ -65,19 +73,20 @@ def _bounds_miss(info: dict[str, Any], scene: SceneHeader) -> bool:
     return not box.intersects(scene.footprint)
 
 
-def validate_region(path: Path, scenes: Sequence[SceneHeader]) -> None:
+def validate_region(path: Path, scenes: Sequence[SceneHeader], layer: str | None = None) -> None:
     """Check the region file (``data.region``): readable polygons with a CRS, near every scene.
 
     Args:
         path: The region polygon file.
         scenes: Scene headers.
+        layer: Its layer (``data.region_layer``), required when it has several.
 
     Raises:
         GlacierInputError: If it is missing, unreadable, without CRS, or misses a scene (every
             pixel of that scene would be nodata).
     """
     what = "region polygon file (data.region)"
-    info = vector_info(path, what)
+    info = vector_info(path, what, layer, "data.region_layer")
     for scene in scenes:
         if _bounds_miss(info, scene):
             raise GlacierFileError(
@@ -104,7 +113,8 @@ def validate_labels(spec: DataSpec, scenes: Sequence[SceneHeader]) -> list[dict[
     """
     found, infos = [], []
     for index, source in enumerate(spec.labels):
-        info = vector_info(source.path, f"outline file (data.labels[{index}])", source.layer)
+        key = f"data.labels[{index}]"
+        info = vector_info(source.path, f"outline file ({key})", source.layer, f"{key}.layer")
         infos.append(info)
         found.append(
             check_label_source(

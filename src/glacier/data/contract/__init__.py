@@ -14,9 +14,16 @@ from glacier.data.contract.channels import (
     raw_channels,
     role_band,
 )
+from glacier.data.contract.generations import (
+    check_published,
+    generation_stamp,
+    scene_generation,
+)
 from glacier.data.contract.layout import (
+    DATASET_FILE,
     StorageGroup,
     fill_value,
+    generation_path,
     image_path,
     mask_path,
     scene_dir,
@@ -39,6 +46,7 @@ from glacier.data.contract.schema import (
 
 __all__ = [
     "BACKGROUND",
+    "DATASET_FILE",
     "DEFAULT_FLAGS",
     "FORMAT_VERSION",
     "IGNORE_INDEX",
@@ -54,9 +62,12 @@ __all__ = [
     "StorageGroup",
     "build_contract",
     "check_compatible",
+    "check_published",
     "checkpoint_contract",
     "derived_channel",
     "fill_value",
+    "generation_path",
+    "generation_stamp",
     "image_path",
     "load_contract",
     "mask_path",
@@ -64,5 +75,6 @@ __all__ = [
     "raw_channels",
     "role_band",
     "scene_dir",
+    "scene_generation",
     "storage_groups",
 ]

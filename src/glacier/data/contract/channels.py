@@ -88,16 +88,18 @@ def raw_channels(
     dtypes: Sequence[str],
     formulas: Mapping[str, str] | None = None,
     storage_dtypes: Mapping[str, str] | None = None,
+    source_dtypes: Sequence[Sequence[str]] | None = None,
 ) -> list[Channel]:
     """Contract channels of a scene's raw bands.
 
     Args:
         band_names: Raw band names in file order.
-        dtypes: Source dtype of each band.
+        dtypes: Source dtype of each band (promoted over the scenes).
         formulas: Bands that are derived channels read from the file, with their formula
             (``{ndsi: (B5-B2)/(B5+B2)}``) or ``elevation [m]``/``slope [deg]``.
         storage_dtypes: Narrower dtypes to store bands in (e.g. ``uint8`` for digital numbers
             kept as float32 in the file); checked on every valid pixel while slicing.
+        source_dtypes: Per band, every dtype it has in the scenes' files (default: ``dtypes``).
 
     Returns:
         One channel per band.
@@ -112,11 +114,13 @@ def raw_channels(
             f"data.formulas/data.storage_dtypes name {unknown}, which are not bands "
             f"{list(band_names)}"
         )
+    seen = source_dtypes if source_dtypes is not None else [[dtype] for dtype in dtypes]
     channels = []
-    for name, dtype in zip(band_names, dtypes, strict=True):
+    for name, dtype, found in zip(band_names, dtypes, seen, strict=True):
         stored = storage_dtypes.get(name, storable_dtype(dtype))
         formula = canonical_formula(formulas.get(name))
-        channels.append(Channel(name, "file" if formula else "band", formula, stored))
+        kind = "file" if formula else "band"
+        channels.append(Channel(name, kind, formula, stored, tuple(sorted(set(found)))))
     return channels
 
 

@@ -1,7 +1,9 @@
 """The processed folder's layout: where each scene's stored arrays live and how they are grouped.
 
 Channels are stored in one array per dtype (a storage group); padding and nodata pixels of an
-array hold its dtype's fill value.
+array hold its dtype's fill value. Each scene folder carries the generation stamp of the run that
+published it (``scenes/{id}/generation.json``); ``dataset.json`` names the generation it expects
+for every scene (see :mod:`glacier.data.contract.generations`).
 """
 
 from __future__ import annotations
@@ -15,9 +17,9 @@ import numpy as np
 from glacier.data.contract.schema import Channel
 
 SCENES_DIR = "scenes"
-
-
 MASKS_DIR = "masks"
+GENERATION_FILE = "generation.json"
+DATASET_FILE = "dataset.json"
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,11 @@ def image_path(root: Path, scene_id: str, group: StorageGroup) -> Path:
 def mask_path(root: Path, scene_id: str) -> Path:
     """The label array of a scene."""
     return root / MASKS_DIR / f"mask_{scene_id}.npy"
+
+
+def generation_path(root: Path, scene_id: str) -> Path:
+    """The generation stamp of a scene's stored arrays."""
+    return scene_dir(root, scene_id) / GENERATION_FILE
 
 
 def fill_value(dtype: str) -> float:

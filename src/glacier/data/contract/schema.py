@@ -40,14 +40,20 @@ class Channel:
             ``elevation [m]``/``slope [deg]`` for DEM channels; None for raw bands. Two
             channels with the same name but different formulas are different inputs.
         dtype: NumPy dtype the processed dataset stores the channel in.
+        source_dtypes: Dtypes of the band in the training scenes' files, before any narrowing
+            for storage (raw and file channels; empty for computed channels and contracts
+            from before they were recorded). Prediction refuses a scene whose band has
+            another dtype unless a conversion is stated.
     """
 
     name: str
     kind: str = "band"
     formula: str | None = None
     dtype: str = "float32"
+    source_dtypes: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "source_dtypes", tuple(str(d) for d in self.source_dtypes))
         if self.kind not in CHANNEL_KINDS:
             raise GlacierInputError(
                 f"channel {self.name!r}: kind {self.kind!r} not in {CHANNEL_KINDS}"
@@ -66,13 +72,19 @@ class ChannelStats:
         mean: Mean per channel name.
         std: Standard deviation per channel name (> 0).
         pixels: Valid training pixels they were computed from.
+        ranges: Per channel, the training value range: the 0.1 and 99.9 % quantiles of the
+            valid training pixels (prediction refuses inputs mostly outside it). Empty in
+            contracts from before it was recorded.
     """
 
     mean: Mapping[str, float]
     std: Mapping[str, float]
     pixels: int = 0
+    ranges: Mapping[str, tuple[float, float]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        ranges = {str(k): (float(v[0]), float(v[1])) for k, v in self.ranges.items()}
+        object.__setattr__(self, "ranges", ranges)
         for name, value in self.std.items():
             if not value > 0 or value != value or value == float("inf"):
                 raise GlacierInputError(
@@ -84,6 +96,17 @@ class ChannelStats:
                 raise GlacierInputError(f"normalization mean of channel {name!r} is {value}")
         if set(self.mean) != set(self.std):
             raise GlacierInputError("normalization statistics name different channels")
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-serialisable plain dict (``ranges`` only when recorded)."""
+        data: dict[str, Any] = {
+            "mean": dict(self.mean),
+            "std": dict(self.std),
+            "pixels": self.pixels,
+        }
+        if self.ranges:
+            data["ranges"] = {name: list(bounds) for name, bounds in self.ranges.items()}
+        return data
 
     def of(self, channels: Sequence[str]) -> tuple[list[float], list[float]]:
         """Means and stds of ``channels``, in that order.
@@ -237,20 +260,14 @@ class DatasetContract:
         return {
             "format_version": self.format_version,
             "name": self.name,
-            "channels": [vars(c).copy() for c in self.channels],
+            "channels": [_channel_dict(c) for c in self.channels],
             "classes": list(self.classes),
             "band_layout": [list(files) for files in self.band_layout],
             "band_roles": dict(self.band_roles),
             "nodata": self.nodata.to_dict(),
             "slice_size": self.slice_size,
             "channel_sets": {k: list(v) for k, v in self.channel_sets.items()},
-            "stats": None
-            if self.stats is None
-            else {
-                "mean": dict(self.stats.mean),
-                "std": dict(self.stats.std),
-                "pixels": self.stats.pixels,
-            },
+            "stats": None if self.stats is None else self.stats.to_dict(),
         }
 
     @classmethod
@@ -287,12 +304,28 @@ class DatasetContract:
             raise GlacierInputError(f"{where}: malformed dataset contract ({error!r})") from error
 
 
+def _channel_dict(channel: Channel) -> dict[str, Any]:
+    """A channel as a plain dict (``source_dtypes`` only when recorded, as a list)."""
+    data = vars(channel).copy()
+    if channel.source_dtypes:
+        data["source_dtypes"] = list(channel.source_dtypes)
+    else:
+        del data["source_dtypes"]
+    return data
+
+
 def load_contract(processed_dir: Path) -> tuple[DatasetContract, dict[str, Any]]:
     """Read ``dataset.json``: the contract and the rest of its keys (counts, storage...).
 
+    A dataset caught half-written (a run killed while publishing it, or scene arrays of another
+    generation than the index names) is refused: see
+    :func:`glacier.data.contract.generations.check_published`.
+
     Raises:
-        GlacierInputError: If it is missing or of another format.
+        GlacierInputError: If it is missing, of another format, or half-written.
     """
+    from glacier.data.contract.generations import check_published
+
     path = Path(processed_dir) / "dataset.json"
     if not path.is_file():
         raise GlacierInputError(
@@ -300,6 +333,7 @@ def load_contract(processed_dir: Path) -> tuple[DatasetContract, dict[str, Any]]
             "`glacier preprocess` with the same data config first"
         )
     info = json.loads(path.read_text())
+    check_published(Path(processed_dir), info)
     contract = DatasetContract.from_dict(info, where=str(path))
     if contract.stats is None:
         raise GlacierInputError(f"{path} has no normalization statistics; {REBUILD_HINT}")

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 from joblib import Parallel, delayed
 
-from glacier.data.contract import FORMAT_VERSION
+from glacier.data.contract import DATASET_FILE, FORMAT_VERSION, DatasetContract
 from glacier.data.hkh.footprints import BOUNDS, release_footprints
 from glacier.data.hkh.release import HkhRelease, ReleaseSlice, slice_statistics
 from glacier.data.hkh.store import ReleaseStore
@@ -22,12 +22,18 @@ from glacier.data.preprocess import (
     Splitter,
     assign_splits,
     channel_stats,
+    dataset_generation,
+    discard_staging,
+    publish_generation,
+    remove_dead_stagings,
     slices_geojson,
+    stage_index,
     write_dataset,
 )
 from glacier.errors import GlacierInputError
-from glacier.utils.io import files_fingerprint, fingerprint, write_json_atomic, write_text_atomic
+from glacier.utils.io import files_fingerprint, fingerprint, write_json_atomic
 from glacier.utils.progress import progress_bar
+from glacier.utils.publish import finish_publications, new_token, pending_publications
 
 log = logging.getLogger(__name__)
 
@@ -124,49 +130,82 @@ class ReleasePreprocessor:
         return self.data.contract(self.data.slice_size(pairs[0])), pairs
 
     def is_complete(self) -> bool:
-        """Whether the index, split and statistics match the files and settings."""
-        _, pairs = self.contract_and_pairs()
-        key = fingerprint(self.index_key(pairs), self.filter.describe(), self.split.describe())
-        return (
-            self._cached("postprocess", key) is not None
-            and (self.processed_dir / "splits.csv").is_file()
+        """Whether the index, split and statistics match the files and settings, published whole."""
+        contract, pairs = self.contract_and_pairs()
+        return self._cached("postprocess", self.postprocess_key(contract, pairs)) is not None and (
+            self._published()
         )
 
-    def run(self) -> dict[str, Any]:
-        """Index (or reuse the index), filter, split, compute statistics; write the dataset.
+    def postprocess_key(self, contract: DatasetContract, pairs: Sequence[ReleaseSlice]) -> str:
+        """Fingerprint of the slice files, the contract, the filter and the split."""
+        return fingerprint(
+            self.index_key(pairs),
+            contract.to_dict(),
+            self.filter.describe(),
+            self.split.describe(),
+        )
 
-        Returns:
-            The ``dataset.json`` content.
-        """
-        contract, pairs = self.contract_and_pairs()
-        index = self.build_index(pairs, contract.slice_size)
-        key = fingerprint(self.index_key(pairs), self.filter.describe(), self.split.describe())
-        cached = self._cached("postprocess", key)
-        if cached is not None and (self.processed_dir / "splits.csv").is_file():
-            log.info("postprocess: unchanged, skipped")
-            return dict(cached)
-        located = index.dropna(subset=BOUNDS)
-        if len(located):
-            write_text_atomic(
-                self.processed_dir / "slices" / "slices.geojson", slices_geojson(located)
-            )
-        keep = self.filter.select(index, list(contract.classes))
+    def _published(self) -> bool:
+        """Whether no publication is pending and every index file is there."""
+        root = self.processed_dir
+        files = [root / name for name in ("splits.csv", DATASET_FILE)]
+        return not pending_publications(root) and all(path.is_file() for path in files)
+
+    def _assign(self, index: pd.DataFrame, classes: Sequence[str]) -> tuple[pd.DataFrame, Any]:
+        """Filter and split the indexed slices."""
+        keep = self.filter.select(index, list(classes))
         if index[BOUNDS].isna().any(axis=None) and "geographic" in str(self.split.describe()):
             raise GlacierInputError(
                 "a geographic split needs slice footprints: give the release's raster_data/ "
                 "(exact) or its slices/slices.geojson (approximate)"
             )
-        chosen, counts = assign_splits(index, keep, self.split.assign(index), len(index))
+        return assign_splits(index, keep, self.split.assign(index), len(index))
+
+    def run(self) -> dict[str, Any]:
+        """Index (or reuse the index), filter, split, compute statistics; publish the dataset.
+
+        The index files (``slices/slices.geojson``, ``splits.csv``, ``dataset.json``) are
+        written into a staging folder and published together as the next generation (the rule
+        of :mod:`glacier.utils.publish`); the release's files are only read.
+
+        Returns:
+            The ``dataset.json`` content.
+        """
+        self.processed_dir.mkdir(parents=True, exist_ok=True)
+        finish_publications(self.processed_dir)
+        remove_dead_stagings(self.processed_dir, {})
+        contract, pairs = self.contract_and_pairs()
+        index = self.build_index(pairs, contract.slice_size)
+        key = self.postprocess_key(contract, pairs)
+        cached = self._cached("postprocess", key)
+        if cached is not None and self._published():
+            log.info("postprocess: unchanged, skipped")
+            return dict(cached)
+        chosen, counts = self._assign(index, contract.classes)
         store = ReleaseStore(self.data.root, chosen, self.data.stats_max_slices, self.data.seed)
         train = chosen[chosen["split"] == "train"]
         stats = channel_stats(store, train, contract.channel_names, self.progress)
         extra = {"counts": counts, "storage": "release", "root": str(self.data.root.resolve())}
-        info = write_dataset(
-            self.processed_dir,
-            chosen[[*INDEX_COLUMNS, "image", "mask"]],
-            contract.with_stats(stats),
-            extra,
-        )
-        write_json_atomic(self._state("postprocess"), {"fingerprint": key, "payload": info})
+        extra["generation"] = (dataset_generation(self.processed_dir) or 0) + 1
+        located = index.dropna(subset=BOUNDS)
+        files = {"slices/slices.geojson": slices_geojson(located)} if len(located) else {}
+        token = new_token()
+        try:
+            index_dir, info = stage_index(
+                self.processed_dir,
+                token,
+                files,
+                lambda folder: write_dataset(
+                    folder,
+                    chosen[[*INDEX_COLUMNS, "image", "mask"]],
+                    contract.with_stats(stats),
+                    extra,
+                ),
+                key,
+            )
+            publish_generation(self.processed_dir, [], index_dir, int(extra["generation"]), [])
+        except BaseException:
+            discard_staging(self.processed_dir, token, keep_ready=False)
+            raise
         log.info("release: %d slices indexed in place, %s", len(index), counts)
         return info

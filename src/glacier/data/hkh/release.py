@@ -49,6 +49,7 @@ RELEASE_FORMULAS = {
 }
 RELEASE_ROLES = {"blue": "B1", "green": "B2", "red": "B3", "nir": "B4", "swir1": "B5"}
 RELEASE_CLASSES = ("glacier", "clean_ice", "debris")  # the mask channels, in order
+RELEASE_SOURCE_DTYPE = "float32"  # of the patches and of the raster_data/ tiles
 RELEASE_CHANNEL_SETS = {
     "all": RELEASE_BANDS,
     # the predecessor's default input: bands without thermal/pan/QA, indices, DEM
@@ -113,9 +114,17 @@ class ReleaseSlice:
 
 
 def release_channels() -> tuple[Channel, ...]:
-    """The 15 channels of the release: raw bands, then the derived ones read from the files."""
+    """The 15 channels of the release: raw bands, then the derived ones read from the files.
+
+    Every channel comes from float32 files (the patches, and the tiles they were cut from).
+    """
     return tuple(
-        Channel(name, "file" if name in RELEASE_FORMULAS else "band", RELEASE_FORMULAS.get(name))
+        Channel(
+            name,
+            "file" if name in RELEASE_FORMULAS else "band",
+            RELEASE_FORMULAS.get(name),
+            source_dtypes=(RELEASE_SOURCE_DTYPE,),
+        )
         for name in RELEASE_BANDS
     )
 

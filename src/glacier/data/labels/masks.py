@@ -12,6 +12,7 @@ import shapely
 from rasterio.features import rasterize
 from rasterio.windows import Window
 
+from glacier.data.labels.layers import choose_layer
 from glacier.data.labels.outlines import ClassOutlines
 from glacier.data.raster import SceneReader
 from glacier.data.spec import DataSpec, SceneSpec
@@ -81,18 +82,21 @@ def nodata_mask(reader: SceneReader) -> np.ndarray:
     return invalid
 
 
-def outside_region(region: Path, reader: SceneReader) -> np.ndarray:
+def outside_region(region: Path, reader: SceneReader, layer: str | None = None) -> np.ndarray:
     """Mark pixels outside the valid-area polygon(s) of ``region``.
 
     Args:
         region: Polygon file (any CRS).
         reader: The open scene.
+        layer: Its layer (``data.region_layer``), required when it has several.
 
     Returns:
         A (H, W) boolean array, True outside the region.
     """
-    require_file(region, "region polygon file (data.region)")
-    shapes = gpd.read_file(region).geometry.to_crs(reader.crs)
+    what = "region polygon file (data.region)"
+    require_file(region, what)
+    layer = choose_layer(region, layer, "data.region_layer", what)
+    shapes = gpd.read_file(region, layer=layer).geometry.to_crs(reader.crs)
     inside = np.zeros((reader.height, reader.width), dtype=np.uint8)
     if len(shapes):
         rasterize(((g, 1) for g in shapes.values), out=inside, transform=reader.transform)

@@ -13,6 +13,7 @@ import shapely
 from pyogrio.errors import DataLayerError, DataSourceError
 
 from glacier.data.labels.dates import parse_years, refuse_unparseable
+from glacier.data.labels.layers import choose_layer
 from glacier.data.spec import DataSpec, DateFilter, LabelSource
 from glacier.errors import GlacierFileError, GlacierInputError, require_file
 
@@ -69,11 +70,17 @@ class ClassOutlines:
         return gpd.GeoSeries(pd.concat(parts, ignore_index=True), crs=crs)
 
 
-def _read_vector(source: LabelSource) -> gpd.GeoDataFrame:
-    """Read a polygon file with a clear error for missing or unreadable files."""
+def _read_vector(source: LabelSource, key: str) -> gpd.GeoDataFrame:
+    """Read a polygon file with a clear error for missing, unreadable or multi-layer files.
+
+    Args:
+        source: The label source.
+        key: The config key naming its layer (``data.labels[0].layer``, ``label_layer``).
+    """
     require_file(source.path, "outline file")
+    layer = choose_layer(source.path, source.layer, key, "outline file")
     try:
-        frame = gpd.read_file(source.path, layer=source.layer)
+        frame = gpd.read_file(source.path, layer=layer)
     except (DataSourceError, DataLayerError, ValueError) as error:
         raise GlacierInputError(f"cannot read outlines {source.path}: {error}") from error
     if frame.crs is None:
@@ -169,7 +176,10 @@ def load_outlines(spec: DataSpec) -> ClassOutlines:
 
 
 def load_label_sources(
-    labels: Sequence[LabelSource], classes: Sequence[str], date_filter: DateFilter | None = None
+    labels: Sequence[LabelSource],
+    classes: Sequence[str],
+    date_filter: DateFilter | None = None,
+    layer_keys: Sequence[str] | None = None,
 ) -> ClassOutlines:
     """Read label sources into per-class polygons.
 
@@ -180,6 +190,8 @@ def load_label_sources(
         labels: Polygon files and their class mapping.
         classes: Every class that must receive polygons.
         date_filter: Optional year filter.
+        layer_keys: The config key naming each source's layer, for messages (default
+            ``data.labels[i].layer``).
 
     Returns:
         Polygons and loading counts per class.
@@ -189,8 +201,9 @@ def load_label_sources(
             class without polygons.
     """
     outlines = ClassOutlines({c: [] for c in classes}, {c: OutlineReport() for c in classes})
-    for source in labels:
-        frame = _read_vector(source)
+    keys = list(layer_keys or [f"data.labels[{i}].layer" for i in range(len(labels))])
+    for source, key in zip(labels, keys, strict=True):
+        frame = _read_vector(source, key)
         kinds = set(frame.geometry.dropna().geom_type) - set(POLYGONAL)
         if kinds:
             raise GlacierInputError(f"{source.path} holds non-polygon geometries: {sorted(kinds)}")

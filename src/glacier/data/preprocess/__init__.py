@@ -1,7 +1,7 @@
 """Preprocessing.
 
 raw scenes + outlines → stored scenes, slice windows, filter, split, statistics, the index and
-the contract; sharded runs and their gather step.
+the contract, published together as one generation; sharded runs and their gather step.
 """
 
 from glacier.data.preprocess.filtering import SliceFilter
@@ -13,9 +13,15 @@ from glacier.data.preprocess.postprocess import (
 )
 from glacier.data.preprocess.preprocessor import Preprocessor
 from glacier.data.preprocess.protocol import DatasetPreprocessor, Splitter
+from glacier.data.preprocess.publishing import (
+    dataset_generation,
+    publish_generation,
+    stage_index,
+)
 from glacier.data.preprocess.scene_stage import slices_geojson
 from glacier.data.preprocess.shards import check_stage, select_scenes, stale_stagings
 from glacier.data.preprocess.splits import GeographicSplit, RandomSplit
+from glacier.data.preprocess.staging import discard_staging, remove_dead_stagings
 
 __all__ = [
     "INDEX_COLUMNS",
@@ -28,8 +34,13 @@ __all__ = [
     "assign_splits",
     "channel_stats",
     "check_stage",
+    "dataset_generation",
+    "discard_staging",
+    "publish_generation",
+    "remove_dead_stagings",
     "select_scenes",
     "slices_geojson",
+    "stage_index",
     "stale_stagings",
     "write_dataset",
 ]

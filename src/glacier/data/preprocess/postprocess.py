@@ -7,13 +7,15 @@ and ``dataset.json``. Normalization happens in the model (:mod:`glacier.models.n
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
 
-from glacier.data.contract import SPLITS, ChannelStats, DatasetContract
+from glacier.data.contract import IGNORE_INDEX, SPLITS, ChannelStats, DatasetContract
+from glacier.data.store import SceneStore, training_area
 from glacier.errors import GlacierInputError
 from glacier.utils.io import write_json_atomic, write_text_atomic
 
@@ -76,6 +78,51 @@ class RunningStats:
         )
 
 
+RANGE_QUANTILES = (0.001, 0.999)  # the training value range: 0.1 % and 99.9 % of valid pixels
+RANGE_SAMPLE_ROWS = 1 << 16  # pixels kept for the range: 2x this at most (C x 4 B each)
+RANGE_ROW_STEP = 8  # stored scenes: every 8th row of the training windows samples the range
+
+
+class RangeSample:
+    """An evenly spaced, bounded sample of pixels (every ``step``-th), for quantiles.
+
+    The sample holds the pixels whose running index is a multiple of ``step``; the step doubles
+    (and every other kept pixel goes) before a block would grow the sample past ``2 * limit``
+    rows, so memory stays bounded even for one large block, and the same pixels in the same
+    order give the same sample.
+    """
+
+    def __init__(self, limit: int = RANGE_SAMPLE_ROWS) -> None:
+        self.limit = limit
+        self.step = 1
+        self.seen = 0
+        self.parts: list[np.ndarray] = []
+        self.rows = 0
+
+    def _halve(self) -> None:
+        """Keep every other sampled pixel: the multiples of twice the step."""
+        if self.parts:
+            kept = np.concatenate(self.parts)[::2].copy()
+            self.parts, self.rows = [kept], len(kept)
+        self.step *= 2
+
+    def update(self, values: np.ndarray) -> None:
+        """Add (N, C) pixels; keep those at multiples of ``step`` in the running order."""
+        while self.rows + len(values) // self.step > 2 * self.limit:
+            self._halve()
+        part = values[(-self.seen) % self.step :: self.step]
+        self.seen += len(values)
+        self.parts.append(part.astype(np.float32))
+        self.rows += len(part)
+
+    def quantiles(self, names: Sequence[str]) -> dict[str, tuple[float, float]]:
+        """Per channel, the :data:`RANGE_QUANTILES` of the sample (empty without pixels)."""
+        if not self.rows:
+            return {}
+        low, high = np.quantile(np.concatenate(self.parts), RANGE_QUANTILES, axis=0)
+        return {n: (float(a), float(b)) for n, a, b in zip(names, low, high, strict=True)}
+
+
 class PixelSource(Protocol):
     """What statistics need from a store: valid training pixels, block by block."""
 
@@ -86,9 +133,10 @@ class PixelSource(Protocol):
 def channel_stats(
     source: PixelSource, train: pd.DataFrame, channels: Sequence[str], progress: bool = True
 ) -> ChannelStats:
-    """Mean and std per channel over the valid pixels of the training windows.
+    """Mean, std and value range per channel over the valid pixels of the training windows.
 
-    Each pixel counts once even where training windows overlap.
+    Each pixel counts once even where training windows overlap. The range is the 0.1-99.9 %
+    quantile interval of an evenly spaced sample of those pixels (:class:`RangeSample`).
 
     Args:
         source: The store of the processed dataset.
@@ -103,9 +151,13 @@ def channel_stats(
         GlacierInputError: If there are no valid training pixels.
     """
     stats = RunningStats(len(channels))
+    sample = RangeSample()
     for values in source.training_pixels(train, progress):
-        stats.update(values[np.isfinite(values).all(axis=1)])
-    return stats.channel_stats(channels)
+        valid = values[np.isfinite(values).all(axis=1)]
+        stats.update(valid)
+        sample.update(valid)
+        del valid  # not held while the next block is read
+    return replace(stats.channel_stats(channels), ranges=sample.quantiles(channels))
 
 
 def assign_splits(
@@ -149,3 +201,37 @@ def write_dataset(
     info = {**contract.to_dict(), **extra}
     write_json_atomic(processed_dir / "dataset.json", info)
     return info
+
+
+def training_ranges(
+    store: SceneStore, train: pd.DataFrame, channels: Sequence[str], step: int = RANGE_ROW_STEP
+) -> dict[str, tuple[float, float]]:
+    """The training value range per channel, from every ``step``-th row of the stored scenes.
+
+    Statistics come from the slicing pass's cell moments; the range needs quantiles, so an
+    evenly spaced sample of valid training pixels (:class:`RangeSample`) is read back: one
+    row in ``step`` of each scene's training windows.
+
+    Args:
+        store: The stored scenes (staged ones included).
+        train: Index rows of the training slices.
+        channels: Channel names, in stored order.
+        step: Rows between two sampled rows.
+
+    Returns:
+        The 0.1-99.9 % interval per channel (empty without valid pixels).
+    """
+    sample = RangeSample()
+    groups = [list(group.channels) for group in store.groups]
+    for scene, windows in train.groupby("scene", sort=True):
+        images, labels = store.arrays(str(scene))
+        area = training_area(labels.shape[:2], windows)
+        for row in range(0, labels.shape[0], step):
+            chosen = area[row] & (labels[row, :, 0] != IGNORE_INDEX)
+            if not chosen.any():
+                continue
+            values = np.empty((int(chosen.sum()), len(channels)), dtype=np.float64)
+            for group, array in zip(groups, images, strict=True):
+                values[:, group] = array[row][chosen]
+            sample.update(values[np.isfinite(values).all(axis=1)])
+    return sample.quantiles(channels)

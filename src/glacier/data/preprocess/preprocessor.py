@@ -1,55 +1,87 @@
 """The preprocessing pipeline: scenes (labels, stored pixels, windows) → gather → postprocess.
 
-Every scene is processed into a private staging folder and swapped into place only when every
-scene of the run succeeded, so a failure leaves earlier outputs untouched. A stage whose
-fingerprint (inputs, band names, formulas, settings, format version) is unchanged is skipped.
-Shards (``scenes=START-END`` or ``shard=i num_shards=N``) write only their own scenes' files;
-the gather step (a run that covers every scene; ``stage=gather`` waits for the shards and
-processes no scene itself) writes the shared files (see :mod:`glacier.data.preprocess.shards`).
+Every scene is stored into a private staging folder; the run then computes the index (filter,
+split, statistics) over the staged scenes and the published ones, and publishes scenes and
+index together as the dataset's next generation (:mod:`glacier.data.preprocess.publishing`), so
+a failure, Ctrl-C or a kill at any moment leaves the earlier dataset or the new one, never a
+mix. A stage whose fingerprint (inputs, band names, formulas, settings, format version) is
+unchanged is skipped. Shards (``scenes=START-END`` or ``shard=i num_shards=N``) stage only their
+own scenes and publish nothing; the gather step (a run that covers every scene; ``stage=gather``
+waits for the shards and processes no scene itself) publishes (see
+:mod:`glacier.data.preprocess.shards`).
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import shutil
-import uuid
-from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from joblib import Parallel, delayed
 
 from glacier.data.checks import InputHeaders, scene_input_fingerprint, validate_inputs
-from glacier.data.contract import FORMAT_VERSION, DatasetContract, storage_groups
-from glacier.data.labels import load_outlines
+from glacier.data.contract import DATASET_FILE, FORMAT_VERSION, DatasetContract, storage_groups
 from glacier.data.preprocess.filtering import SliceFilter
 from glacier.data.preprocess.moments import CellMoments, training_stats
-from glacier.data.preprocess.postprocess import INDEX_COLUMNS, assign_splits, write_dataset
+from glacier.data.preprocess.postprocess import (
+    INDEX_COLUMNS,
+    assign_splits,
+    training_ranges,
+    write_dataset,
+)
 from glacier.data.preprocess.protocol import Splitter
-from glacier.data.preprocess.scene_stage import process_scene, publish_scene, slices_geojson
+from glacier.data.preprocess.publishing import (
+    current_scene,
+    dataset_generation,
+    gather_scenes,
+    index_is_whole,
+    next_generation,
+    publish_generation,
+    stage_index,
+)
+from glacier.data.preprocess.scene_stage import slices_geojson, stage_scenes
 from glacier.data.preprocess.shards import (
-    TOKEN_LENGTH,
+    await_shards,
     check_stage,
     missing_message,
     select_scenes,
-    staging_name,
-    stale_stagings,
+)
+from glacier.data.preprocess.staging import (
+    StagedScene,
+    discard_staging,
+    ready_scenes,
+    remove_dead_stagings,
 )
 from glacier.data.raster import spec_contract, validate_derived
 from glacier.data.spec import DataSpec, SceneSpec
 from glacier.data.store import SceneStore
-from glacier.errors import GlacierInputError
-from glacier.utils.cluster import wait_until
-from glacier.utils.io import files_fingerprint, fingerprint, write_json_atomic, write_text_atomic
-from glacier.utils.progress import progress_bar
+from glacier.errors import GlacierInputError, RunInterrupted
+from glacier.utils.io import files_fingerprint, fingerprint
+from glacier.utils.publish import finish_publications, new_token
 
 log = logging.getLogger(__name__)
-STAGING = ".staging"
 # layout of a scene's stage record (its payload): part of every scene fingerprint, so records
 # written by another layout are redone, never misread. 2: cell moments for the statistics
 SCENE_RECORD = 2
+
+
+@dataclass(frozen=True)
+class Gathered:
+    """What the publication of a dataset is computed from.
+
+    Attributes:
+        table: Every scene's metadata row.
+        slices: Slice records of every scene.
+        staged: Ready scenes to publish with the index.
+        moments: Each scene's cell moments (the statistics of any training set).
+    """
+
+    table: pd.DataFrame
+    slices: pd.DataFrame
+    staged: list[StagedScene]
+    moments: dict[str, CellMoments]
 
 
 class Preprocessor:
@@ -117,20 +149,10 @@ class Preprocessor:
             self._headers = validate_inputs(self.data)
         return self._headers
 
-    def _state_path(self, name: str) -> Path:
-        return self.processed_dir / ".stages" / f"{name}.json"
-
-    def _load_state(self, name: str, expected: str) -> dict[str, Any] | None:
-        path = self._state_path(name)
-        if not path.is_file():
-            return None
-        state: dict[str, Any] = json.loads(path.read_text())
-        return state if state.get("fingerprint") == expected else None
-
-    def _save_state(self, name: str, key: str, payload: Any) -> None:
-        # compact: a scene's record holds every slice record and its cell moments
-        record = {"fingerprint": key, "payload": payload}
-        write_json_atomic(self._state_path(name), record, indent=None)
+    @property
+    def is_shard(self) -> bool:
+        """Whether this run covers only some scenes (it stages them and publishes nothing)."""
+        return len(self.selected) < len(self.data.scenes)
 
     def scene_key(self, scene: SceneSpec) -> str:
         """Fingerprint of everything that changes a scene's stored files and slice records."""
@@ -145,7 +167,8 @@ class Preprocessor:
             [vars(label) | {"path": str(label.path)} for label in data.labels],
             files_fingerprint([label.path for label in data.labels] + extra_files),
             vars(data.date_filter) if data.date_filter else None,
-            {"overlap": data.overlap, "region": str(data.region), "dem": str(data.dem)},
+            {"overlap": data.overlap, "region": str(data.region), "dem": str(data.dem)}
+            | ({"region_layer": data.region_layer} if data.region_layer else {}),
         )
 
     def postprocess_key(self) -> str:
@@ -153,12 +176,16 @@ class Preprocessor:
         keys = [self.scene_key(scene) for scene in self.data.scenes]
         return fingerprint(FORMAT_VERSION, keys, self.filter.describe(), self.split.describe())
 
+    def scene_keys(self) -> dict[str, str]:
+        """Every scene's fingerprint, in dataset order."""
+        return {scene.id: self.scene_key(scene) for scene in self.data.scenes}
+
     # -- checks --------------------------------------------------------------------------------
     def check_inputs(self) -> None:
         """Check every input from its header before anything is written (no pixel pass).
 
         Scenes (existence, CRS, transform, band counts, dtypes, band-file coverage), DEM,
-        region and outline files (CRS, class and date columns) and derived channels.
+        region and outline files (CRS, layers, class and date columns) and derived channels.
 
         Raises:
             GlacierInputError: A subclass whose one-line message names the file or config key.
@@ -170,165 +197,156 @@ class Preprocessor:
             )
         _ = self.contract
 
+    def is_published(self, key: str | None = None) -> bool:
+        """Whether the published index is of ``key`` (default: the current one) and whole."""
+        ids = [scene.id for scene in self.data.scenes]
+        key = key or self.postprocess_key()
+        return index_is_whole(self.processed_dir, self.contract.channels, ids, key)
+
     def is_complete(self) -> bool:
-        """Whether the dataset exists, matches the inputs and settings, and has every file."""
+        """Whether the dataset exists, matches the inputs and settings, and is whole."""
         self.check_inputs()
-        if self._load_state("postprocess", self.postprocess_key()) is None:
-            return False
-        needed = [self.processed_dir / name for name in ("dataset.json", "splits.csv")]
-        store = SceneStore(self.processed_dir, self.contract.channels)
-        missing = [p for p in needed if not p.is_file()] + store.missing(
-            [s.id for s in self.data.scenes]
-        )
-        if missing:
-            log.warning(
-                "processed dataset %s lacks %s: rebuilding", self.processed_dir, missing[:3]
-            )
-            return False
-        return True
+        return self.is_published()
 
     # -- stages --------------------------------------------------------------------------------
-    def _parallel(self, func: Callable[..., Any], items: list[Any], desc: str) -> list[Any]:
-        """Run ``func`` over items with joblib, with a progress bar."""
-        if not items:
-            return []
-        tasks = (delayed(func)(item) for item in items)
-        runner = Parallel(n_jobs=self.n_jobs, return_as="generator")
-        results: Iterable[Any] = runner(tasks)
-        return list(progress_bar(results, len(items), desc, self.progress))
+    def recover(self) -> None:
+        """Finish a publication a killed run committed; remove what dead runs left staged."""
+        finish_publications(self.processed_dir)
+        remove_dead_stagings(self.processed_dir, self.scene_keys())
 
-    def run_scenes(self) -> None:
-        """Process the selected scenes whose stage records are stale; publish them together."""
+    def run_scenes(self, token: str) -> None:
+        """Stage the selected scenes that have no current files, each marked ready when done."""
         scenes = [self.data.scenes[i] for i in self.selected]
         keys = {s.id: self.scene_key(s) for s in scenes}
-        store = SceneStore(self.processed_dir, self.contract.channels)
+        ready = ready_scenes(self.processed_dir)
+        channels = self.contract.channels
         todo = [
             s
             for s in scenes
-            if self._load_state(f"scene_{s.id}", keys[s.id]) is None or store.missing([s.id])
+            if current_scene(self.processed_dir, channels, s.id, keys[s.id], ready)[0] is None
         ]
-        if todo:
-            outlines = load_outlines(self.data)
-            token = uuid.uuid4().hex[:TOKEN_LENGTH]
-            root = self.processed_dir / STAGING
-            stagings = {s.id: root / staging_name(s.id, token) for s in todo}
-            for scene in todo:  # leftovers of this scene's interrupted runs, and only this scene's
-                for stale in stale_stagings(root, scene.id):
-                    shutil.rmtree(stale, ignore_errors=True)
-
-            def work(scene: SceneSpec) -> dict[str, Any]:
-                return process_scene(self.data, self.contract, scene, outlines, stagings[scene.id])
-
-            try:
-                results = self._parallel(work, todo, "scenes")
-                for scene, result in zip(todo, results, strict=True):
-                    publish_scene(stagings[scene.id], self.processed_dir, scene.id)
-                    self._save_state(f"scene_{scene.id}", keys[scene.id], result)
-            finally:
-                for staging in stagings.values():
-                    shutil.rmtree(staging, ignore_errors=True)
+        stage_scenes(
+            self.data,
+            self.contract,
+            todo,
+            keys,
+            self.processed_dir,
+            token,
+            self.n_jobs,
+            self.progress,
+        )
         log.info("scenes: %d selected, %d reused", len(scenes), len(scenes) - len(todo))
 
     def missing_scenes(self) -> list[str]:
-        """Scenes without a stage record matching the current inputs and settings, or files."""
-        store = SceneStore(self.processed_dir, self.contract.channels)
-        return [
-            scene.id
-            for scene in self.data.scenes
-            if self._load_state(f"scene_{scene.id}", self.scene_key(scene)) is None
-            or store.missing([scene.id])
-        ]
+        """Scenes without current files, published or ready (shards still running)."""
+        return gather_scenes(self.processed_dir, self.contract.channels, self.scene_keys()).missing
 
-    def wait_for_scenes(self) -> None:
-        """Wait up to ``wait_for_shards`` seconds until every scene is processed (by the shards).
-
-        Raises:
-            GlacierInputError: Naming the scenes still missing at the deadline.
-        """
-        missing = wait_until(
-            self.missing_scenes, self.wait_for_shards, self.poll_seconds, "the shards' scenes"
-        )
-        if missing:
-            raise GlacierInputError(
-                missing_message(list(missing), len(self.data.scenes), self.wait_for_shards)
-            )
-
-    def gather(self) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, CellMoments]]:
-        """Every scene's metadata row, slice records and cell moments.
-
-        Writes ``mask_metadata.csv`` and ``slices/slices.geojson``.
+    def gather(self) -> Gathered:
+        """Every scene's metadata row, slice records and cell moments, and the staged scenes.
 
         Raises:
             GlacierInputError: While some scene is not processed (shards still running).
         """
-        missing = self.missing_scenes()
-        if missing:
-            raise GlacierInputError(missing_message(missing, len(self.data.scenes), 0))
-        metas, records, moments = [], [], {}
-        for scene in self.data.scenes:
-            state = self._load_state(f"scene_{scene.id}", self.scene_key(scene))
-            assert state is not None
-            metas.append(state["payload"]["meta"])
-            records.extend(state["payload"]["slices"])
-            moments[scene.id] = CellMoments.from_text(state["payload"]["moments"])
-        table = pd.DataFrame(metas)
-        write_text_atomic(self.processed_dir / "mask_metadata.csv", table.to_csv(index=False))
-        slices = pd.DataFrame(records)
-        write_text_atomic(self.processed_dir / "slices" / "slices.geojson", slices_geojson(slices))
-        return table, slices, moments
+        found = gather_scenes(self.processed_dir, self.contract.channels, self.scene_keys())
+        if found.missing:
+            raise GlacierInputError(missing_message(found.missing, len(self.data.scenes), 0))
+        moments = {scene: CellMoments.from_text(text) for scene, text in found.moments.items()}
+        return Gathered(
+            pd.DataFrame(found.metas), pd.DataFrame(found.records), found.staged, moments
+        )
 
-    def run_postprocess(
-        self, slices: pd.DataFrame, moments: dict[str, CellMoments]
-    ) -> dict[str, Any]:
-        """Filter, split, compute training statistics; write ``splits.csv`` and ``dataset.json``.
+    def publish(self, token: str, gathered: Gathered) -> dict[str, Any]:
+        """Filter, split, compute statistics; publish the staged scenes and the index together.
+
+        The statistics come from the scenes' cell moments (no pixel is read again); the value
+        ranges (input checks at predict) from every :data:`RANGE_ROW_STEP`-th row of the
+        training windows.
 
         Args:
-            slices: Slice records of every scene.
-            moments: Each scene's cell moments (the statistics of any training set).
+            token: This run's staging token.
+            gathered: Every scene's records and moments, and the ready scenes to publish.
 
         Returns:
             The ``dataset.json`` content.
         """
+        table, slices, staged = gathered.table, gathered.slices, gathered.staged
         key = self.postprocess_key()
-        state = self._load_state("postprocess", key)
-        if state is not None:
+        if not staged and self.is_published(key):
             log.info("postprocess: unchanged, skipped")
-            return dict(state["payload"])
+            return dict(json.loads((self.processed_dir / DATASET_FILE).read_text()))
         keep = self.filter.select(slices, self.data.classes)
         index, counts = assign_splits(slices, keep, self.split.assign(slices), len(slices))
+        roots = {s.scene_id: s.folder for s in staged}
+        store = SceneStore(self.processed_dir, self.contract.channels, roots)
         train = index[index["split"] == "train"]
-        groups = storage_groups(self.contract.channels)
-        stats = training_stats(moments, train, self.contract.channel_names, groups)
-        contract = self.contract.with_stats(stats)
+        names = self.contract.channel_names
+        stats = training_stats(
+            gathered.moments, train, names, storage_groups(self.contract.channels)
+        )
+        stats = replace(stats, ranges=training_ranges(store, train, names))
+        ids = [scene.id for scene in self.data.scenes]
+        generation, generations, restamp = next_generation(
+            self.processed_dir, ids, {s.scene_id for s in staged}
+        )
         extra = {"counts": counts, "storage": "scenes", "overlap": self.data.overlap}
-        info = write_dataset(self.processed_dir, index[INDEX_COLUMNS], contract, extra)
-        self._save_state("postprocess", key, info)
+        extra |= {"generation": generation, "scene_generations": generations}
+        contract = self.contract.with_stats(stats)
+        files = {
+            "mask_metadata.csv": table.to_csv(index=False),
+            "slices/slices.geojson": slices_geojson(slices),
+        }
+        index_dir, info = stage_index(
+            self.processed_dir,
+            token,
+            files,
+            lambda folder: write_dataset(folder, index[INDEX_COLUMNS], contract, extra),
+            key,
+        )
+        publish_generation(self.processed_dir, staged, index_dir, generation, restamp)
         log.info("postprocess: %s", counts)
         return info
 
-    def run(self) -> dict[str, Any] | None:
-        """Run every stage (skipping unchanged ones).
+    def kept(self, generation: int | None) -> str:
+        """What an interrupted run leaves: the dataset it found, or the one it published."""
+        now = dataset_generation(self.processed_dir)
+        state = "unchanged" if now == generation else "published"
+        text = f"the dataset in {self.processed_dir} is {state} (generation {now or 'none'})"
+        if self.is_shard:
+            return text + "; the scenes this shard finished stay staged for the gather"
+        return text + "; this run's staged files were removed"
 
-        A shard processes its scenes and stops: it writes no file another shard writes.
-        ``stage=gather`` processes no scene; it waits for the shards (``wait_for_shards``).
+    def run(self) -> dict[str, Any] | None:
+        """Run every stage (skipping unchanged ones) and publish the result as one generation.
+
+        A shard stages its scenes and stops: it publishes nothing. ``stage=gather`` processes
+        no scene; it waits for the shards (``wait_for_shards``), then publishes.
 
         Returns:
             The ``dataset.json`` content, or None when this run was a shard.
         """
         self.check_inputs()
         self.processed_dir.mkdir(parents=True, exist_ok=True)
-        if self.stage == "gather":
-            self.wait_for_scenes()
-        else:
-            self.run_scenes()
-            if len(self.selected) < len(self.data.scenes):
-                done = len(self.data.scenes) - len(self.missing_scenes())
-                log.info(
-                    "shard done; %d of %d scenes processed. Once all are: `glacier preprocess "
-                    "stage=gather` (same data/filter/split) writes the index and statistics",
-                    done,
-                    len(self.data.scenes),
-                )
-                return None
-        _, slices, moments = self.gather()
-        return self.run_postprocess(slices, moments)
+        self.recover()
+        before = dataset_generation(self.processed_dir)
+        token = new_token()
+        try:
+            if self.stage == "gather":
+                count = len(self.data.scenes)
+                await_shards(self.missing_scenes, count, self.wait_for_shards, self.poll_seconds)
+            else:
+                self.run_scenes(token)
+                if self.is_shard:
+                    log.info(
+                        "shard done; %d of %d scenes processed. Once all are: `glacier "
+                        "preprocess stage=gather` (same data/filter/split) publishes the dataset",
+                        len(self.data.scenes) - len(self.missing_scenes()),
+                        len(self.data.scenes),
+                    )
+                    return None
+            return self.publish(token, self.gather())
+        except (KeyboardInterrupt, RunInterrupted) as stop:
+            discard_staging(self.processed_dir, token, keep_ready=self.is_shard)
+            raise RunInterrupted.of(stop, self.kept(before)) from None
+        except BaseException:
+            discard_staging(self.processed_dir, token, keep_ready=self.is_shard)
+            raise

@@ -1,14 +1,13 @@
 """The per-scene stage of preprocessing: labels, stored pixels and slice windows of one scene.
 
-A scene is written into a private staging folder (:func:`process_scene`) and moved into the
-processed dataset only when it is complete (:func:`publish_scene`); its slice records feed the
-gather step (:func:`slices_geojson`).
+A scene is written into a private staging folder (:func:`process_scene`, :func:`stage_scenes`)
+and published with the dataset's next index (:mod:`glacier.data.preprocess.publishing`); its
+slice records feed the gather step (:func:`slices_geojson`).
 """
 
 from __future__ import annotations
 
 import json
-import os
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -17,15 +16,19 @@ import numpy as np
 import pandas as pd
 import pyproj
 import shapely
+from joblib import Parallel, delayed
 
-from glacier.data.contract import IGNORE_INDEX, DatasetContract, mask_path, scene_dir
-from glacier.data.labels import ClassOutlines, burn_labels, outside_region
+from glacier.data.contract import IGNORE_INDEX, DatasetContract
+from glacier.data.labels import ClassOutlines, burn_labels, load_outlines, outside_region
+from glacier.data.preprocess.shards import staging_name, stale_stagings
 from glacier.data.preprocess.slicing import open_scene_arrays, slice_scene
+from glacier.data.preprocess.staging import mark_ready
 from glacier.data.raster import open_scene
 from glacier.data.spec import DataSpec, SceneSpec
 from glacier.data.store import SceneStore
 from glacier.errors import GlacierInputError
-from glacier.utils.io import replace_directory
+from glacier.utils.progress import progress_bar
+from glacier.utils.publish import create_staging, remove_folder, staging_root
 
 FOOTPRINT_STEP = 1000.0  # metres between the vertices of a footprint's edges (scene CRS units)
 WGS84 = pyproj.CRS.from_epsg(4326)
@@ -61,7 +64,11 @@ def process_scene(
                 f"{contract.channel_names}; give every scene the same bands"
             )
         labels, counts = burn_labels(spec, scene, outlines, reader)
-        region = outside_region(spec.region, reader) if spec.region is not None else None
+        region = (
+            outside_region(spec.region, reader, spec.region_layer)
+            if spec.region is not None
+            else None
+        )
         store = SceneStore(staging, contract.channels)
         *images, labels_path = store.paths(scene.id)
         narrowed_names = set(spec.storage_dtypes)
@@ -78,7 +85,7 @@ def process_scene(
                 "is nodata (declared nodata value, NaN, outside the band files or data.region)"
             )
         labels_path.parent.mkdir(parents=True, exist_ok=True)
-        np.save(labels_path, labels, allow_pickle=False)
+        save_array(labels_path, labels)
         meta = {
             "id": scene.id,
             "image": ";".join(str(s.path) for s in scene.sources),
@@ -97,13 +104,54 @@ def process_scene(
     return {"meta": meta, "slices": records, "moments": moments.to_text()}
 
 
-def publish_scene(staging: Path, processed_dir: Path, scene_id: str) -> None:
-    """Move a staged scene's files into place (replacing its earlier files)."""
-    scene_dir(processed_dir, scene_id).parent.mkdir(parents=True, exist_ok=True)
-    replace_directory(scene_dir(staging, scene_id), scene_dir(processed_dir, scene_id))
-    target = mask_path(processed_dir, scene_id)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    os.replace(mask_path(staging, scene_id), target)
+def save_array(path: Path, array: np.ndarray) -> None:
+    """``np.save``, with the file named in the error of a failed write (a full disk)."""
+    try:
+        np.save(path, array, allow_pickle=False)
+    except OSError as error:
+        error.filename = error.filename or str(path)
+        raise
+
+
+def stage_scenes(
+    spec: DataSpec,
+    contract: DatasetContract,
+    todo: list[SceneSpec],
+    keys: dict[str, str],
+    root: Path,
+    token: str,
+    n_jobs: int = 1,
+    progress: bool = True,
+) -> None:
+    """Store scenes, each into its own staging folder, marking each ready as it completes.
+
+    Args:
+        spec: The data config.
+        contract: The dataset contract.
+        todo: Scenes to store.
+        keys: Scene id → fingerprint (recorded in its ready stage record).
+        root: The dataset folder (its ``.staging/`` receives ``scene_{id}.{token}/``).
+        token: This run's staging token.
+        n_jobs: Scenes stored in parallel (joblib).
+        progress: Show a progress bar.
+    """
+    if not todo:
+        return
+    outlines = load_outlines(spec)
+    for scene in todo:  # leftovers of this scene's interrupted runs, and only this scene's
+        for stale in stale_stagings(staging_root(root), scene.id):
+            remove_folder(stale)
+    stagings = {s.id: create_staging(root, staging_name(s.id, token)) for s in todo}
+
+    def work(scene: SceneSpec) -> dict[str, Any]:
+        return process_scene(spec, contract, scene, outlines, stagings[scene.id])
+
+    runner = Parallel(n_jobs=n_jobs, return_as="generator")
+    results = runner(delayed(work)(scene) for scene in todo)
+    for scene, result in zip(
+        todo, progress_bar(results, len(todo), "scenes", progress), strict=True
+    ):
+        mark_ready(stagings[scene.id], keys[scene.id], result)
 
 
 def slices_geojson(records: pd.DataFrame) -> str:

@@ -1,18 +1,22 @@
 """Preprocessing split between jobs: which scenes a shard takes, and its private staging folders.
 
-A shard (``shard=i num_shards=N`` or ``scenes=START-END``) writes only its own scenes' files:
-``scenes/{id}/``, ``masks/mask_{id}.npy``, ``.stages/scene_{id}.json`` and, while it works,
-``.staging/scene_{id}.{token}/``. Everything every scene contributes to (``mask_metadata.csv``,
-``slices/slices.geojson``, ``splits.csv``, ``dataset.json``) is written by the gather step, a run
-without ``shard=``/``scenes=`` (``stage=gather`` waits for the shards and processes nothing).
+A shard (``shard=i num_shards=N`` or ``scenes=START-END``) publishes nothing: it stores its own
+scenes in ``.staging/scene_{id}.{token}/`` and marks each ready when complete (an interrupted
+shard is simply run again; ready scenes are reused). The gather step, a run without
+``shard=``/``scenes=`` (``stage=gather`` waits for the shards and processes nothing), computes
+the index and publishes every ready scene with it as the dataset's next generation (see
+:mod:`glacier.data.preprocess.publishing`): readers never see a shard's scenes beside an index
+that does not know them.
 """
 
 from __future__ import annotations
 
 import glob
+from collections.abc import Callable
 from pathlib import Path
 
 from glacier.errors import GlacierInputError
+from glacier.utils.cluster import wait_until
 
 STAGES = ("all", "gather")
 TOKEN_LENGTH = 8
@@ -107,3 +111,22 @@ def missing_message(missing: list[str], count: int, waited: float) -> str:
         "num_shards=N, same data/filter/split), wait longer (wait_for_shards=SECONDS), or "
         "preprocess without stage=gather to process them here"
     )
+
+
+def await_shards(
+    missing: Callable[[], list[str]], count: int, seconds: float, poll_seconds: float
+) -> None:
+    """Wait up to ``seconds`` until no scene is missing (the shards have staged them all).
+
+    Args:
+        missing: Lists the scenes not processed yet.
+        count: Number of scenes in the data config.
+        seconds: How long to wait.
+        poll_seconds: Seconds between two looks.
+
+    Raises:
+        GlacierInputError: Naming the scenes still missing at the deadline.
+    """
+    left = wait_until(missing, seconds, poll_seconds, "the shards' scenes")
+    if left:
+        raise GlacierInputError(missing_message(list(left), count, seconds))

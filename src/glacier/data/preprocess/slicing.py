@@ -29,6 +29,7 @@ from glacier.data.contract import (
 from glacier.data.preprocess.moments import CellMoments, MomentAccumulator, cell_edges
 from glacier.data.raster import SceneReader
 from glacier.errors import GlacierInputError
+from glacier.utils.io import reserve_space
 
 
 def window_starts(length: int, size: int, overlap: int) -> list[int]:
@@ -248,6 +249,9 @@ def open_scene_arrays(
 ) -> WritableSceneArrays:
     """Create the scene's image arrays (memory-mapped ``.npy`` files at ``paths``, one per group).
 
+    Each file's blocks are reserved before any page is written (see
+    :func:`glacier.utils.io.reserve_space`).
+
     Args:
         contract: The dataset contract.
         shape: Scene rows and columns.
@@ -266,6 +270,7 @@ def open_scene_arrays(
             path, mode="w+", dtype=group.dtype, shape=(*shape, len(group.channels))
         )
         stack.callback(_flush, array)
+        reserve_space(path)  # a full disk: ENOSPC here, not a SIGBUS while writing the map
         images.append(array)
     return WritableSceneArrays(groups, images, labels)
 

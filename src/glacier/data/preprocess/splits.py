@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import geopandas as gpd
@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from glacier.data.labels import choose_layer
 from glacier.errors import GlacierInputError, require_file
 
 SPLITS = ("train", "dev", "test")
@@ -71,16 +72,36 @@ class RandomSplit:
         return pd.Series(names, index=slices.index)
 
 
-def _load_regions(regions: Sequence[str | Sequence[float]], key: str) -> gpd.GeoSeries:
-    """Read region polygons: file paths, or ``[lon_min, lat_min, lon_max, lat_max]`` boxes."""
+Region = str | Sequence[float] | Mapping[str, str]
+
+
+def _read_region_file(path: str | Path, layer: str | None, key: str) -> list[shapely.Geometry]:
+    """The polygons of a region file (in EPSG:4326); a file of several layers needs ``layer``."""
+    what = f"{key} region file"
+    require_file(path, what)
+    frame = gpd.read_file(path, layer=choose_layer(path, layer, f"{key}.layer", what))
+    if frame.crs is None:
+        raise GlacierInputError(f"{path} ({key}) has no CRS")
+    return list(frame.geometry.to_crs("EPSG:4326").values)
+
+
+def _load_regions(regions: Sequence[Region], key: str) -> gpd.GeoSeries:
+    """Read region polygons: file paths, ``{path, layer}`` entries, or lon/lat boxes.
+
+    A box is ``[lon_min, lat_min, lon_max, lat_max]``.
+    """
     shapes = []
-    for region in regions:
+    for index, region in enumerate(regions):
+        entry = f"{key}[{index}]"
         if isinstance(region, str | Path):
-            require_file(region, f"{key} region file")
-            frame = gpd.read_file(region)
-            if frame.crs is None:
-                raise GlacierInputError(f"{region} ({key}) has no CRS")
-            shapes.extend(frame.geometry.to_crs("EPSG:4326").values)
+            shapes.extend(_read_region_file(region, None, entry))
+        elif isinstance(region, Mapping):
+            unknown = sorted(set(region) - {"path", "layer"})
+            if unknown or "path" not in region:
+                raise GlacierInputError(
+                    f"{entry}: a region file entry is {{path: FILE, layer: NAME}}, got {region}"
+                )
+            shapes.extend(_read_region_file(region["path"], region.get("layer"), entry))
         else:
             values = [float(v) for v in region]
             if len(values) != 4:
@@ -96,15 +117,16 @@ class GeographicSplit:
     test or dev region are dropped so no pixel is seen in training and evaluation.
 
     Args:
-        test_regions: Polygon files or lon/lat boxes.
-        dev_regions: Polygon files or lon/lat boxes.
+        test_regions: Polygon files, ``{path, layer}`` entries (a file of several layers) or
+            lon/lat boxes.
+        dev_regions: The same, for dev.
         drop_straddling: Drop training slices that overlap held-out regions.
     """
 
     def __init__(
         self,
-        test_regions: Sequence[str | Sequence[float]],
-        dev_regions: Sequence[str | Sequence[float]] = (),
+        test_regions: Sequence[Region],
+        dev_regions: Sequence[Region] = (),
         drop_straddling: bool = True,
     ) -> None:
         self.test_regions = _load_regions(test_regions, "split.test_regions")

@@ -1,11 +1,13 @@
 """Raster reading.
 
-headers and their checks, footprints and coverage, derived channels, the windowed scene reader,
-and a data config's contract read off its scene headers.
+headers and their checks (a VRT's source files included), footprints and coverage, derived
+channels, the windowed scene reader (with a stated input conversion), and a data config's
+contract read off its scene headers.
 """
 
 from glacier.data.raster.areas import pixel_size_m, row_pixel_areas_km2
 from glacier.data.raster.config_contract import spec_contract
+from glacier.data.raster.conversion import InputConversion
 from glacier.data.raster.derived import validate_derived
 from glacier.data.raster.footprints import band_file_coverage, coverage, reproject_box
 from glacier.data.raster.headers import (
@@ -21,6 +23,7 @@ from glacier.data.raster.scene_reader import SceneReader, finite_everywhere, ope
 
 __all__ = [
     "BandFileHeader",
+    "InputConversion",
     "RasterHeader",
     "SceneHeader",
     "SceneReader",

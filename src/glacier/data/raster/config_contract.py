@@ -43,7 +43,8 @@ def raw_band_dtypes(sources: Sequence[BandSource]) -> list[str]:
 def spec_contract(spec: DataSpec) -> DatasetContract:
     """The contract (without statistics) of a scenes + outlines data config.
 
-    Raw band dtypes come from the scene files' headers, promoted across scenes.
+    Raw band dtypes come from the scene files' headers: promoted across scenes for storage,
+    and recorded as they are (``Channel.source_dtypes``) for prediction's input check.
 
     Args:
         spec: The data config.
@@ -66,6 +67,7 @@ def spec_contract(spec: DataSpec) -> DatasetContract:
         promote(per_scene),
         spec.formulas,
         spec.storage_dtypes,
+        [list(column) for column in zip(*per_scene, strict=True)],
     )
     channels += [derived_channel(d, band_names, spec.band_roles) for d in spec.derived]
     return build_contract(

@@ -7,6 +7,7 @@ writes anything (:mod:`glacier.data.checks.inputs`);
 
 from __future__ import annotations
 
+import errno
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +23,7 @@ from rasterio.errors import RasterioIOError
 from rasterio.io import DatasetReader
 from rasterio.vrt import WarpedVRT
 
-from glacier.errors import GlacierFileError, one_line, require_file
+from glacier.errors import GlacierEnvironmentError, GlacierFileError, one_line, require_file
 
 SUPPORTED_DTYPES = frozenset(
     ("uint8", "int8", "uint16", "int16", "uint32", "int32", "float32", "float64")
@@ -164,15 +165,29 @@ def open_raster(path: Path, what: str) -> DatasetReader:
     Raises:
         GlacierFileNotFoundError: If it does not exist.
         GlacierFileError: If GDAL cannot read it.
+        GlacierEnvironmentError: If it is a VRT whose source file is missing (GDAL opens it
+            and fails only when the pixels are read).
     """
     require_file(path, what)
     try:
-        return rasterio.open(path)
+        dataset = rasterio.open(path)
     except RasterioIOError as error:
         raise GlacierFileError(
             f"{what} {path} cannot be read as a raster ({one_line(error)}); check that it is a "
             "complete GeoTIFF (re-copy or re-export it)"
         ) from error
+    sources = [f for f in dataset.files[1:] if not str(f).startswith("/vsi")]
+    missing = [f for f in sources if not Path(f).exists()]
+    if missing:
+        dataset.close()
+        raise GlacierEnvironmentError(
+            errno.ENOENT,
+            f"{what} {path} reads {missing[0]}, which does not exist ({len(missing)} of its "
+            f"{len(sources)} source file(s) missing); restore it or rebuild {Path(path).name}, "
+            "then re-run",
+            str(missing[0]),
+        )
+    return dataset
 
 
 def read_header(path: Path, what: str) -> RasterHeader:

@@ -16,6 +16,7 @@ from rasterio.vrt import WarpedVRT
 from rasterio.windows import Window
 
 from glacier.data.contract import QaMask
+from glacier.data.raster.conversion import InputConversion
 from glacier.data.raster.derived import DemOnGrid, compute_index, validate_derived
 from glacier.data.raster.footprints import band_file_coverage, on_grid
 from glacier.data.raster.headers import (
@@ -111,6 +112,8 @@ class SceneReader:
         nodata_all_zero: A pixel that is 0 in every raw band is nodata (the HKH release's tiles
             outside the Landsat scene); a single band at 0 never is.
         qa: Pixels the scene's QA band flags (cloud, cloud shadow...) are nodata.
+        conversion: Converts valid raw values (after the nodata rules, before derived
+            channels); None keeps them.
     """
 
     def __init__(
@@ -122,6 +125,7 @@ class SceneReader:
         nodata: float | None = None,
         nodata_all_zero: bool = False,
         qa: QaMask | None = None,
+        conversion: InputConversion | None = None,
     ) -> None:
         self.scene = scene
         self.nodata_all_zero = nodata_all_zero
@@ -129,6 +133,7 @@ class SceneReader:
         self._qa_band = (
             None if qa is None else qa.check_band(scene.band_names, f"scene {scene.id!r}")
         )
+        self.conversion = conversion
         self.derived = list(derived)
         self.band_roles = band_roles or {}
         self._stack = ExitStack()
@@ -295,6 +300,8 @@ class SceneReader:
         invalid = ~valid
         if invalid.any():
             raw[:, invalid] = np.nan
+        if self.conversion is not None:
+            self.conversion.apply(raw)
         if not self.derived:
             return out, valid
         named = dict(zip(self.scene.band_names, raw, strict=True))

@@ -205,6 +205,7 @@ class DataSpec:
         nodata: Nodata value for band files that declare none.
         date_filter: Keep polygons within a year range (see :class:`DateFilter`).
         region: Polygon file of the valid area; pixels outside become nodata.
+        region_layer: The layer of ``region`` holding the area (required when it has several).
         slice_size: Tile edge in pixels.
         overlap: Pixels shared by neighbouring tiles.
         channel_sets: Named channel subsets users can select with ``channels=NAME``.
@@ -247,6 +248,7 @@ class DataSpec:
         qa_mask: Sequence[str] = DEFAULT_FLAGS,
         qa_confidence: str = "medium",
         root: str | None = None,
+        region_layer: str | None = None,
     ) -> None:
         if not classes:
             raise GlacierInputError(f"data '{name}': data.classes is empty")
@@ -271,6 +273,7 @@ class DataSpec:
         self.nodata = nodata
         self.date_filter = _parse_date_filter(date_filter) if date_filter else None
         self.region = Path(region) if region else None
+        self.region_layer = str(region_layer) if region_layer is not None else None
         self.slice_size = int(slice_size)
         self.overlap = int(overlap)
         self.formulas = {str(k): str(v) for k, v in (formulas or {}).items()}
@@ -333,6 +336,7 @@ class DataSpec:
             "nodata": self.nodata,
             "date_filter": vars(self.date_filter) if self.date_filter else None,
             "region": str(self.region) if self.region else None,
+            "region_layer": self.region_layer,
             "slice_size": self.slice_size,
             "overlap": self.overlap,
         }

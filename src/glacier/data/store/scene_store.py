@@ -17,7 +17,7 @@ map of a few arrays per scene (measured in ``benchmarks/``).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -114,15 +114,21 @@ class SceneStore:
     Args:
         root: The processed dataset folder.
         channels: The contract's channels (they define the storage groups).
+        roots: Scenes read from another folder of the same layout instead of ``root`` (a
+            staging folder: statistics of a new generation are computed before it is
+            published).
     """
 
-    def __init__(self, root: Path, channels: Sequence[Channel]) -> None:
+    def __init__(
+        self, root: Path, channels: Sequence[Channel], roots: Mapping[str, Path] | None = None
+    ) -> None:
         self.root = Path(root)
         self.groups = storage_groups(channels)
+        self.roots = {scene: Path(folder) for scene, folder in (roots or {}).items()}
         self._open: dict[str, tuple[list[np.ndarray], np.ndarray]] = {}
 
     def __getstate__(self) -> dict[str, object]:
-        return {"root": self.root, "groups": self.groups, "_open": {}}
+        return {"root": self.root, "groups": self.groups, "roots": self.roots, "_open": {}}
 
     @property
     def group_keys(self) -> list[str]:
@@ -131,8 +137,9 @@ class SceneStore:
 
     def paths(self, scene_id: str) -> list[Path]:
         """Every file of a scene: its image arrays, then its labels."""
-        images = [image_path(self.root, scene_id, group) for group in self.groups]
-        return [*images, mask_path(self.root, scene_id)]
+        root = self.roots.get(scene_id, self.root)
+        images = [image_path(root, scene_id, group) for group in self.groups]
+        return [*images, mask_path(root, scene_id)]
 
     def arrays(self, scene_id: str) -> tuple[list[np.ndarray], np.ndarray]:
         """The scene's image arrays (one per group) and labels, memory-mapped."""
@@ -142,7 +149,8 @@ class SceneStore:
                 *images, labels = open_arrays(paths)
             except (ValueError, OSError, EOFError) as error:
                 raise GlacierInputError(
-                    f"cannot read scene {scene_id!r} in {self.root}: {error} (files {paths}); "
+                    f"cannot read scene {scene_id!r} in {self.roots.get(scene_id, self.root)}: "
+                    f"{error} (files {paths}); "
                     "re-run `glacier preprocess` to rebuild it"
                 ) from error
             self._open[scene_id] = (images, labels)

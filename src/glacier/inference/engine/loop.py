@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from operator import itemgetter
+from typing import Any
 
 import rasterio
 import torch
@@ -105,6 +106,7 @@ class PredictionLoop:
         self.stream = torch.cuda.Stream(device) if device.type == "cuda" else None
         self.writes = ThreadPoolExecutor(max_workers=1, thread_name_prefix="glacier-write")
         self.written: list[Future[None]] = []
+        self.write_error: BaseException | None = None  # the writer thread's first failure
         self.open: list[_Scene] = []
         self.done: list[PredictionOutputs] = []
         self.classes = 0
@@ -211,12 +213,28 @@ class PredictionLoop:
             blocks = scene.strip.pop_all() if last else scene.strip.pop_above(scene.rows[index + 1])
             for block in blocks:
                 rows = encode_block(block, percent, written, scored)
-                self.written.append(self.writes.submit(scene.writer.write_rows, rows))
+                self.written.append(self.writes.submit(self.write, scene, rows))
             if last:
                 self.written.append(self.writes.submit(self.finish, scene))
 
+    def write(self, scene: _Scene, rows: Any) -> None:
+        """Write rows of a scene (writer thread); after a failed write, write nothing more."""
+        if self.write_error is not None:
+            return
+        try:
+            scene.writer.write_rows(rows)
+        except BaseException as error:
+            self.write_error = error
+            raise
+
     def finish(self, scene: _Scene) -> None:
-        """Publish a scene's files (COGs), run the caller's per-scene work, close it."""
+        """Publish a scene's files (COGs), run the caller's per-scene work, close it.
+
+        After a failed write nothing is published: the scene stays open, and the main thread,
+        which re-raises the failure, discards it.
+        """
+        if self.write_error is not None:
+            return
         scene.writer.__exit__(None, None, None)
         self.open.remove(scene)
         try:

@@ -1,6 +1,6 @@
 """Scoring maps against reference outlines: reference maps, scene metrics, uncertainty quality."""
 
-from glacier.inference.evaluation.reference import reference_class_map
+from glacier.inference.evaluation.reference import reference_class_map, reference_polygons
 from glacier.inference.evaluation.scores import evaluate_scene, format_metrics_table, pixel_area_km2
 from glacier.inference.evaluation.uncertainty import (
     band_measures,
@@ -17,5 +17,6 @@ __all__ = [
     "format_uncertainty_table",
     "pixel_area_km2",
     "reference_class_map",
+    "reference_polygons",
     "uncertainty_figure",
 ]

@@ -1,9 +1,15 @@
 """What is made from finished maps.
 
-Polygons with areas, overlays, STAC items, and the per-scene prediction records that let reruns skip
-finished scenes.
+Polygons with areas, overlays, STAC items, the per-scene prediction records that let reruns skip
+finished scenes, and the publication of a scene's outputs together.
 """
 
+from glacier.inference.products.publishing import (
+    discard_outputs,
+    publish_scene_outputs,
+    recover_outputs,
+    scene_staging,
+)
 from glacier.inference.products.records import (
     finished,
     prediction_fingerprint,
@@ -22,11 +28,15 @@ __all__ = [
     "GEOPACKAGE_MEDIA_TYPE",
     "ProductSettings",
     "StacAsset",
+    "discard_outputs",
     "finished",
     "footprint_wgs84",
     "make_products",
     "prediction_fingerprint",
+    "publish_scene_outputs",
     "read_records",
+    "recover_outputs",
     "scene_datetime",
+    "scene_staging",
     "write_record",
 ]

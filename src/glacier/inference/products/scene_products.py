@@ -5,7 +5,8 @@ Polygons, metrics, uncertainty figures, per-glacier areas against an inventory, 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +49,8 @@ class ProductSettings:
         inventory: Inventory outlines for per-glacier areas, or None.
         footprints: Every scene of the run, in order (a scene excludes the earlier ones'
             footprints, so overlaps are counted once).
+        no_reference: Scenes the reference does not cover, with why: they get no metrics
+            (``no_reference`` in their record) instead of scores against nothing.
     """
 
     class_names: list[str]
@@ -57,6 +60,7 @@ class ProductSettings:
     stac_properties: dict[str, Any]
     inventory: Inventory | None = None
     footprints: tuple[SceneFootprint, ...] = ()
+    no_reference: Mapping[str, str] = field(default_factory=dict)
 
 
 def glacier_products(
@@ -142,7 +146,10 @@ def make_products(
     if written:
         result["uncertainty_bands"] = written
     truth = None
-    if settings.reference is not None:
+    unreferenced = settings.no_reference.get(scene_id)
+    if unreferenced is not None:
+        result["no_reference"] = unreferenced
+    elif settings.reference is not None:
         truth = reference_class_map(settings.reference, settings.class_names, reader)
         metrics = evaluate_scene(outputs.classes, truth, settings.class_names)
         if outputs.measures is not None:

@@ -1,0 +1,301 @@
+"""Predict's checks at the door: what to map, how to read it, what to score it against.
+
+Everything here runs before the first output is written: the settings, the scenes (headers,
+channels by name and formula), each scene's bands against the checkpoint's training dtypes and
+value ranges, and the reference outlines (their layer, and whether they cover each scene).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from glacier.data.checks import check_scene_values, read_scene_header, validate_scenes
+from glacier.data.contract import DatasetContract, QaMask, check_compatible
+from glacier.data.labels import ClassOutlines, load_label_sources, load_outlines
+from glacier.data.raster import InputConversion, spec_contract
+from glacier.data.spec import DataSpec, LabelSource, SceneSpec
+from glacier.errors import (
+    GlacierConfigError,
+    GlacierInputError,
+    require_choice,
+    require_non_negative,
+    require_positive,
+    require_range,
+)
+from glacier.inference.engine import PROBABILITY_FORMATS
+from glacier.inference.evaluation import reference_polygons
+from glacier.inference.inputs import expand_inputs, scenes_from_inputs
+from glacier.models import MEASURES, Passes
+from glacier.tasks.config import build
+
+log = logging.getLogger(__name__)
+AS_IS = "as_is"
+
+
+def conversion_hint(scale: float | None) -> str:
+    """What to do about a scene unlike the training data (``scale``: a factor to suggest)."""
+    example = f"{scale:.6g}" if scale is not None else "S"
+    return (
+        "convert the scene to the training data's dtype and scale, or state a conversion: "
+        f"input_conversion='{{scale: {example}, offset: 0}}' (values x scale + offset before "
+        "the model) or input_conversion=as_is (the values are comparable as they are)"
+    )
+
+
+@dataclass(frozen=True)
+class ReadSettings:
+    """How to read raw scenes into the checkpoint's channels.
+
+    Attributes:
+        derived: Derived channels to compute (indices, DEM channels).
+        band_roles: Index role → band name.
+        dem: DEM file for elevation/slope.
+        nodata: Nodata value for files that declare none.
+        nodata_all_zero: A pixel 0 in every band is nodata.
+        qa: Pixels the scene's QA band flags are nodata.
+        conversion: The user's conversion of raw values (None: read as they are).
+    """
+
+    derived: list[str]
+    band_roles: dict[str, str]
+    dem: Path | None
+    nodata: float | None
+    nodata_all_zero: bool = False
+    qa: QaMask | None = None
+    conversion: InputConversion | None = None
+
+    def reader_args(self) -> tuple[Any, ...]:
+        """Positional arguments of :class:`SceneReader` after the scene."""
+        return (
+            self.derived,
+            self.band_roles,
+            self.dem,
+            self.nodata,
+            self.nodata_all_zero,
+            self.qa,
+            self.conversion,
+        )
+
+
+def input_conversion(value: object) -> InputConversion | None:
+    """``input_conversion=`` as an :class:`InputConversion` (None when not stated).
+
+    Raises:
+        GlacierConfigError: For anything but null, ``as_is`` or ``{scale, offset}``.
+    """
+    if value is None:
+        return None
+    if value == AS_IS:
+        return InputConversion()
+    plain = OmegaConf.to_container(value) if OmegaConf.is_config(value) else value
+    if isinstance(plain, Mapping) and set(plain) <= {"scale", "offset"}:
+        scale = require_range("input_conversion.scale", plain.get("scale", 1.0))
+        offset = require_range("input_conversion.offset", plain.get("offset", 0.0))
+        return InputConversion(float(scale), float(offset))
+    raise GlacierConfigError(
+        f"input_conversion={value!r}: use null, as_is, or {{scale: S, offset: O}}"
+    )
+
+
+def check_settings(cfg: DictConfig) -> None:
+    """Refuse impossible settings before anything is loaded or written.
+
+    Raises:
+        GlacierConfigError: Naming the key and the bound.
+    """
+    require_range("tile_size", cfg.tile_size, 32, integer=True)
+    require_range("overlap", cfg.overlap, 0, cfg.tile_size, integer=True, high_inclusive=False)
+    require_non_negative("mc_samples", cfg.mc_samples)
+    require_range("tta", cfg.tta, 1, 8, integer=True, high_inclusive=True)
+    require_non_negative("min_area_km2", cfg.min_area_km2, integer=False)
+    require_non_negative("simplify_m", cfg.simplify_m, integer=False)
+    require_choice("probabilities", cfg.probabilities, PROBABILITY_FORMATS)
+    measures = uncertainty_choice(cfg.uncertainty)
+    Passes(views=int(cfg.tta), mc_samples=int(cfg.mc_samples)).check(measures or [])
+    if str(cfg.temperature) != "checkpoint":
+        require_range("temperature", cfg.temperature, 0, None, integer=False, low_inclusive=False)
+    require_positive("num_shards", cfg.num_shards)
+    require_range("max_outside_share", cfg.max_outside_share, 0, 1)
+    input_conversion(cfg.input_conversion)
+    if cfg.shard is not None:
+        require_range("shard", cfg.shard, 0, cfg.num_shards, integer=True, high_inclusive=False)
+    out_dir = Path(str(cfg.out_dir))
+    if out_dir.exists() and not out_dir.is_dir():
+        raise GlacierConfigError(f"out_dir={out_dir} is a file; give a folder for the maps")
+
+
+def uncertainty_choice(value: Any) -> tuple[str, ...] | None:
+    """The ``uncertainty=`` setting: None for ``auto``, the measures to write otherwise.
+
+    Raises:
+        GlacierConfigError: For a name that is no measure.
+    """
+    if value is None or str(value) == "none":
+        return ()
+    if str(value) == "auto":
+        return None
+    names = (str(value),) if isinstance(value, str) else tuple(str(v) for v in value)
+    for name in names:
+        require_choice("uncertainty", name, [*MEASURES, "auto", "none"])
+    return names
+
+
+def scenes_to_map(
+    cfg: DictConfig, contract: DatasetContract, channel_names: Sequence[str]
+) -> tuple[list[SceneSpec], ReadSettings, DataSpec | None]:
+    """Scenes to map (``input=`` files, or the data config's scenes) and how to read them.
+
+    Scenes of a data config are read as that config says, after checking that its channels
+    are the checkpoint's by name and formula; ``input=`` files are read as the checkpoint's
+    training data was.
+    """
+    needed = [contract.channel(name) for name in channel_names]
+    data: DataSpec | None = None
+    if cfg.input is None or cfg.labels == "data":
+        data = build(cfg.data, _convert_="all")
+    dem = Path(cfg.dem) if cfg.get("dem") else None
+    conversion = input_conversion(cfg.input_conversion)
+    if cfg.input is None:
+        assert data is not None
+        validate_scenes(data)  # every scene's headers before the first map is written
+        check_compatible(spec_contract(data).channels, needed, f"data={data.name}")
+        settings = ReadSettings(
+            list(data.derived),
+            dict(data.band_roles),
+            data.dem or dem,
+            data.nodata,
+            data.nodata_all_zero,
+            data.qa,
+            conversion,
+        )
+        return list(data.scenes), settings, data
+    derived = [c.name for c in contract.channels if c.kind in ("index", "dem")]
+    nodata = contract.nodata
+    settings = ReadSettings(
+        derived,
+        dict(contract.band_roles),
+        dem,
+        nodata.value,
+        nodata.all_zero,
+        nodata.qa,
+        conversion,
+    )
+    layout = [list(files) for files in contract.band_layout]
+    return scenes_from_inputs(expand_inputs(cfg.input), layout), settings, data
+
+
+def check_input_values(
+    scenes: Sequence[SceneSpec],
+    contract: DatasetContract,
+    channel_names: Sequence[str],
+    read: ReadSettings,
+    checkpoint: str,
+    max_outside: float,
+) -> None:
+    """Compare each scene's bands with the checkpoint's training dtypes and value ranges.
+
+    Checkpoints from before these were recorded are warned about, not refused; a stated
+    conversion turns a refusal into a warning.
+
+    Raises:
+        GlacierInputError: ``<file>: band 'x' is uint16 with values ... but checkpoint ... was
+            trained on uint8 with values ...; <what to do>``.
+    """
+    used = [contract.channel(name) for name in channel_names]
+    raw = [c for c in used if c.kind in ("band", "file")]
+    ranges = contract.stats.ranges if contract.stats is not None else {}
+    if not raw:
+        return
+    if not any(c.source_dtypes for c in raw) and not ranges:
+        log.warning(
+            "checkpoint %s records no training band dtypes or value ranges (it was made before "
+            "glacier recorded them): the scenes' values are not checked against its training "
+            "data; retrain it to have them checked",
+            checkpoint,
+        )
+        return
+    for scene in scenes:
+        checks = check_scene_values(
+            scene, raw, ranges, read.nodata, read.nodata_all_zero, read.conversion, read.qa
+        )
+        for check in checks:
+            if not check.mismatch(max_outside):
+                continue
+            if read.conversion is None:
+                hint = conversion_hint(check.scale)
+                raise GlacierInputError(f"{check.describe(checkpoint)}; {hint}")
+            log.warning("%s (after input_conversion)", check.describe(checkpoint))
+
+
+def label_files(cfg: DictConfig, data: DataSpec | None) -> list[Path]:
+    """The reference outline files (they change the metrics)."""
+    if cfg.labels is None:
+        return []
+    if cfg.labels == "data":
+        assert data is not None
+        return [label.path for label in data.labels]
+    return [Path(str(cfg.labels))]
+
+
+def reference_outlines(
+    cfg: DictConfig, data: DataSpec | None, classes: list[str]
+) -> ClassOutlines | None:
+    """Reference outlines: none, the data config's, or one polygon file (``label_layer=``)."""
+    if cfg.labels is None:
+        return None
+    if cfg.labels == "data":
+        assert data is not None
+        return load_outlines(data)
+    label_class = cfg.get("label_class") or (classes[0] if len(classes) == 1 else None)
+    if label_class is None:
+        raise GlacierInputError(
+            f"labels={cfg.labels}: the checkpoint predicts {classes}; say which one the file "
+            "holds with label_class=NAME, or use labels=data with a data config"
+        )
+    layer = cfg.get("label_layer")
+    source = LabelSource(Path(str(cfg.labels)), str(label_class), layer=layer)
+    return load_label_sources([source], [str(label_class)], layer_keys=["label_layer"])
+
+
+def unreferenced_scenes(
+    reference: ClassOutlines | None,
+    classes: Sequence[str],
+    scenes: Sequence[SceneSpec],
+    labels: str,
+) -> dict[str, str]:
+    """Scenes that no reference outline covers (scores against them would be against nothing).
+
+    One scene alone is refused; in a batch each such scene is marked "no reference".
+
+    Returns:
+        Scene id → why it has no reference.
+
+    Raises:
+        GlacierInputError: When the only scene to map has no reference.
+    """
+    if reference is None:
+        return {}
+    missing = {}
+    for scene in scenes:
+        header = read_scene_header(scene)
+        crs = header.grid.crs_object
+        if not reference_polygons(reference, classes, crs, header.footprint):
+            missing[scene.id] = (
+                f"no outline of labels={labels} overlaps scene {scene.id!r} "
+                f"({scene.sources[0].path})"
+            )
+    if missing and len(scenes) == 1:
+        (reason,) = missing.values()
+        raise GlacierInputError(
+            f"{reason}: its scores would be against an empty reference; give the outlines of "
+            "this scene's area, or map it without labels="
+        )
+    for reason in missing.values():
+        log.warning("%s: no metrics for it (marked 'no reference' in its record)", reason)
+    return missing
