@@ -17,11 +17,12 @@ from glacier.data.hkh.footprints import BOUNDS, release_footprints
 from glacier.data.hkh.release import HkhRelease, ReleaseSlice, slice_statistics
 from glacier.data.hkh.store import ReleaseStore
 from glacier.data.preprocess import (
-    INDEX_COLUMNS,
     SliceFilter,
     Splitter,
     assign_splits,
     channel_stats,
+    fold_info,
+    index_columns,
     slices_geojson,
     write_dataset,
 )
@@ -156,14 +157,15 @@ class ReleasePreprocessor:
                 "a geographic split needs slice footprints: give the release's raster_data/ "
                 "(exact) or its slices/slices.geojson (approximate)"
             )
-        chosen, counts = assign_splits(index, keep, self.split.assign(index), len(index))
+        chosen, counts = assign_splits(index, keep, self.split, len(index))
         store = ReleaseStore(self.data.root, chosen, self.data.stats_max_slices, self.data.seed)
         train = chosen[chosen["split"] == "train"]
         stats = channel_stats(store, train, contract.channel_names, self.progress)
         extra = {"counts": counts, "storage": "release", "root": str(self.data.root.resolve())}
+        extra |= fold_info(chosen, self.split)
         info = write_dataset(
             self.processed_dir,
-            chosen[[*INDEX_COLUMNS, "image", "mask"]],
+            chosen[[*index_columns(chosen), "image", "mask"]],
             contract.with_stats(stats),
             extra,
         )

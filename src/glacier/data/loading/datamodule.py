@@ -26,7 +26,7 @@ from glacier.data.loading.batch import BatchLayout
 from glacier.data.loading.resume import ResumableLoader, ShuffledOrder
 from glacier.data.loading.sampling import EpochSampler, RandomWindowDataset
 from glacier.data.loading.windows import WindowDataset, collate_windows
-from glacier.data.preprocess import DatasetPreprocessor
+from glacier.data.preprocess import DatasetPreprocessor, resolve_fold
 from glacier.errors import GlacierInputError
 
 log = logging.getLogger(__name__)
@@ -87,6 +87,9 @@ class GlacierDataModule(pl.LightningDataModule):
         window_size: Random window edge in pixels (default: the dataset's slice size).
         window_margin: Pixels kept between random windows and every dev/test window.
         seed: Seed of the random windows.
+        fold: The cross-validation fold to train (``split.fold``; its slices are dev, slices
+            overlapping them are left out: :func:`~glacier.data.preprocess.resolve_fold`);
+            None for a dataset without folds, or to train on every non-test slice.
     """
 
     def __init__(
@@ -104,6 +107,7 @@ class GlacierDataModule(pl.LightningDataModule):
         window_size: int | None = None,
         window_margin: int = 16,
         seed: int = 0,
+        fold: int | None = None,
     ) -> None:
         super().__init__()
         if batch_size < 1:
@@ -125,6 +129,7 @@ class GlacierDataModule(pl.LightningDataModule):
         self.window_size = window_size
         self.window_margin = window_margin
         self.seed = seed
+        self.fold = fold
         self.datasets: dict[str, WindowDataset] = {}
         self.random_windows: RandomWindowDataset | None = None
         self._contract: DatasetContract | None = None
@@ -177,7 +182,8 @@ class GlacierDataModule(pl.LightningDataModule):
         index_path = self.processed_dir / "splits.csv"
         if not index_path.is_file():
             raise GlacierInputError(f"{index_path} is missing; {REBUILD_HINT}")
-        index = pd.read_csv(index_path)
+        folds = self.info.get("folds")
+        index = resolve_fold(pd.read_csv(index_path), self.fold, folds, str(index_path))
         store = open_store(self.processed_dir, contract, self.info, index)
         missing = store.missing(sorted(index["scene"].astype(str).unique()))
         if missing:

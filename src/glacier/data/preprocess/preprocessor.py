@@ -26,7 +26,12 @@ from glacier.data.contract import FORMAT_VERSION, DatasetContract, storage_group
 from glacier.data.labels import load_outlines
 from glacier.data.preprocess.filtering import SliceFilter
 from glacier.data.preprocess.moments import CellMoments, training_stats
-from glacier.data.preprocess.postprocess import INDEX_COLUMNS, assign_splits, write_dataset
+from glacier.data.preprocess.postprocess import (
+    assign_splits,
+    fold_info,
+    index_columns,
+    write_dataset,
+)
 from glacier.data.preprocess.protocol import Splitter
 from glacier.data.preprocess.scene_stage import process_scene, publish_scene, slices_geojson
 from glacier.data.preprocess.shards import (
@@ -295,13 +300,14 @@ class Preprocessor:
             log.info("postprocess: unchanged, skipped")
             return dict(state["payload"])
         keep = self.filter.select(slices, self.data.classes)
-        index, counts = assign_splits(slices, keep, self.split.assign(slices), len(slices))
-        train = index[index["split"] == "train"]
+        index, counts = assign_splits(slices, keep, self.split, len(slices))
+        train = index[index["split"] == "train"]  # with folds: every non-test slice
         groups = storage_groups(self.contract.channels)
         stats = training_stats(moments, train, self.contract.channel_names, groups)
         contract = self.contract.with_stats(stats)
         extra = {"counts": counts, "storage": "scenes", "overlap": self.data.overlap}
-        info = write_dataset(self.processed_dir, index[INDEX_COLUMNS], contract, extra)
+        extra |= fold_info(index, self.split)
+        info = write_dataset(self.processed_dir, index[index_columns(index)], contract, extra)
         self._save_state("postprocess", key, info)
         log.info("postprocess: %s", counts)
         return info
