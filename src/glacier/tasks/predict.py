@@ -6,7 +6,6 @@ import logging
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from pickle import UnpicklingError
 from typing import Any
 
 from omegaconf import DictConfig
@@ -19,7 +18,6 @@ from glacier.data.raster import SceneReader, spec_contract
 from glacier.data.spec import DataSpec, LabelSource, SceneSpec
 from glacier.errors import (
     GlacierConfigError,
-    GlacierFileNotFoundError,
     GlacierInputError,
     require_choice,
     require_non_negative,
@@ -50,32 +48,11 @@ from glacier.inference.products import (
 from glacier.models import MEASURES, GlacierSegmenter, Passes, UncertaintyEvaluation
 from glacier.tasks import hydra_entry
 from glacier.tasks.config import build
+from glacier.tasks.members import load_members
+from glacier.tasks.members import load_segmenter as load_segmenter  # its home before ensembles
 from glacier.utils.runtime import tune_malloc
 
 log = logging.getLogger(__name__)
-
-
-def load_segmenter(ckpt_path: str | Path) -> GlacierSegmenter:
-    """Load a trained segmenter without unpickling arbitrary objects (``weights_only``).
-
-    Args:
-        ckpt_path: Checkpoint file.
-
-    Returns:
-        The model in eval mode on the CPU.
-
-    Raises:
-        GlacierFileNotFoundError: If the file does not exist.
-        GlacierInputError: If it is not a glacier checkpoint or does not fit its model.
-    """
-    path = Path(ckpt_path)
-    if not path.is_file():
-        raise GlacierFileNotFoundError(f"checkpoint not found: {path}")
-    try:
-        module = GlacierSegmenter.load_from_checkpoint(path, map_location="cpu", weights_only=True)
-    except (RuntimeError, KeyError, TypeError, EOFError, ValueError, UnpicklingError) as error:
-        raise GlacierInputError(f"cannot load checkpoint {path}: {error}") from error
-    return module.eval()
 
 
 @dataclass(frozen=True)
@@ -203,10 +180,16 @@ def uncertainty_choice(value: Any) -> tuple[str, ...] | None:
     return names
 
 
-def predict_settings(cfg: DictConfig, module: GlacierSegmenter) -> PredictSettings:
-    """Device, precision, batch and reader defaults resolved for this machine."""
+def predict_settings(cfg: DictConfig, members: list[GlacierSegmenter]) -> PredictSettings:
+    """Device, precision, batch and reader defaults resolved for this machine.
+
+    ``temperature=checkpoint``: each member divides its logits by its own fitted temperature.
+    """
     device = resolve_device(cfg.device)
-    temperature = cfg.temperature
+    if str(cfg.temperature) == "checkpoint":
+        temperatures = tuple(member.temperature_value for member in members)
+    else:
+        temperatures = (float(cfg.temperature),) * len(members)
     return PredictSettings(
         tile_size=int(cfg.tile_size),
         overlap=int(cfg.overlap),
@@ -214,16 +197,14 @@ def predict_settings(cfg: DictConfig, module: GlacierSegmenter) -> PredictSettin
         mc_samples=int(cfg.mc_samples),
         tta=int(cfg.tta),
         seed=int(cfg.seed),
-        temperature=module.temperature_value
-        if str(temperature) == "checkpoint"
-        else float(temperature),
+        temperatures=temperatures,
         uncertainty=uncertainty_choice(cfg.uncertainty),
         score_measures=cfg.labels is not None,
         device=device,
         precision=resolve_precision(cfg.precision, device),
         probabilities=str(cfg.probabilities),
         readers=default_readers(device, cfg.readers),
-        channels_last=bool(module.hparams["channels_last"]),
+        channels_last=bool(members[0].hparams["channels_last"]),
         cog=bool(cfg.cog),
     )
 
@@ -236,7 +217,9 @@ def output_settings(cfg: DictConfig, settings: PredictSettings) -> dict[str, Any
         "mc_samples": settings.mc_samples,
         "tta": settings.tta,
         "seed": settings.seed,
-        "temperature": settings.temperature,
+        "temperature": settings.passes.temperature
+        if len(settings.temperatures) == 1
+        else list(settings.temperatures),
         "uncertainty": settings.written_measures,
         "scored_measures": settings.scored_measures,
         "precision": precision_name(settings.precision),
@@ -247,6 +230,13 @@ def output_settings(cfg: DictConfig, settings: PredictSettings) -> dict[str, Any
         "labels": None if cfg.labels is None else str(cfg.labels),
         "label_class": cfg.get("label_class"),
     }
+
+
+def checkpoint_names(paths: list[Path]) -> str | list[str]:
+    """The checkpoint's file name; an ensemble's members as ``<run>/<file>`` (no absolute path)."""
+    if len(paths) == 1:
+        return paths[0].name
+    return [f"{path.parent.parent.name}/{path.name}" for path in paths]
 
 
 def shard_of(scenes: list[SceneSpec], shard: int | None, num_shards: int) -> list[SceneSpec]:
@@ -287,17 +277,16 @@ def run_predict(cfg: DictConfig) -> list[dict[str, Any]]:
     """
     check_settings(cfg)
     tune_malloc()
-    module = load_segmenter(cfg.ckpt_path)
-    settings = predict_settings(cfg, module)
+    members, checkpoints = load_members(cfg.ckpt_path, str(cfg.checkpoint))
+    module = members[0]  # the ensemble's contract (every member shares it)
+    settings = predict_settings(cfg, members)
     scenes, read, data = _scenes(cfg, module)
     scenes = shard_of(scenes, cfg.shard, cfg.num_shards)
     out_dir = Path(str(cfg.out_dir))
     out_dir.mkdir(parents=True, exist_ok=True)
     label_files = _label_files(cfg, data)
     keys = {
-        s.id: prediction_fingerprint(
-            Path(cfg.ckpt_path), s, output_settings(cfg, settings), label_files
-        )
+        s.id: prediction_fingerprint(checkpoints, s, output_settings(cfg, settings), label_files)
         for s in scenes
     }
     done = {s.id: None if cfg.overwrite else finished(out_dir, s.id, keys[s.id]) for s in scenes}
@@ -315,10 +304,10 @@ def run_predict(cfg: DictConfig) -> list[dict[str, Any]]:
         simplify_m=float(cfg.simplify_m),
         reference=_reference(cfg, data, module.class_names) if todo else None,
         stac_properties={
-            "glacier:checkpoint": Path(cfg.ckpt_path).name,
+            "glacier:checkpoint": checkpoint_names(checkpoints),
             "glacier:mc_samples": settings.mc_samples,
             "glacier:tta": settings.tta,
-            "glacier:temperature": settings.temperature,
+            "glacier:temperature": output_settings(cfg, settings)["temperature"],
             "glacier:uncertainty": settings.written_measures,
             "glacier:precision": precision_name(settings.precision),
         },
@@ -356,7 +345,7 @@ def run_predict(cfg: DictConfig) -> list[dict[str, Any]]:
         settings.batch_size,
         settings.readers,
     )
-    predict_scenes(module, jobs, settings, on_done=on_done, progress=bool(cfg.progress))
+    predict_scenes(members, jobs, settings, on_done=on_done, progress=bool(cfg.progress))
     ordered = [results.get(s.id) or {**(done[s.id] or {}), "skipped": True} for s in scenes]
     for result in ordered:
         log.info("%s: %s", result["scene"], result.get("classes"))
