@@ -230,3 +230,23 @@ def test_the_policy_is_chosen_on_the_mean_curve_with_one_standard_error() -> Non
         overfit.chosen == "best" and overfit.best_epoch == 1 and "more than one" in overfit.reason
     )
     assert choose_policy(curves([0.5, 0.6])).chosen == "best"  # one fold: no standard error
+
+
+def test_predict_refuses_a_mismatched_ensemble_in_one_line_before_any_write(
+    tmp_path: Path,
+) -> None:
+    from test_cli import glacier
+
+    a = save(segmenter(), tmp_path / "a.ckpt")
+    b = save(segmenter(classes=("debris",)), tmp_path / "b.ckpt")
+    scene = write_scene(tmp_path / "scene.tif", 80, 60)
+    maps = tmp_path / "maps"
+    args = [f"ckpt_path=[{a},{b}]", f"input={scene}", f"out_dir={maps}"]
+    args.append(f"hydra.run.dir={tmp_path / 'hydra'}")
+    done = glacier(["predict", *args], tmp_path)
+    assert done.returncode == 2 and not maps.exists()
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert lines == [
+        f"glacier predict: error: ensemble member 1 ({b}) differs from member 0 ({a}) in "
+        "classes: ['debris'] vs ['glacier']"
+    ]

@@ -52,6 +52,9 @@ def cv_metrics(run_dir: Path, sweep: Path) -> dict[str, Any]:
     predict = run_dir / "predict"
     predictions = read_records(predict) if predict.is_dir() else []
     maps, written = scene_evaluations(predictions, processed, quality)
+    passes = next(iter(quality.values()), {}).get("passes") or {}
+    temperatures = {"members": passes.get("member_temperatures") or [passes.get("temperature")]}
+    data_name = (runs[0].metrics.get("choices") or {}).get("data") if runs else None
     evaluations = {
         key: {"label": EVALUATIONS[key], **{k: value.get(k) for k in ("classes", "metrics")}}
         for key, value in maps.items()
@@ -61,7 +64,7 @@ def cv_metrics(run_dir: Path, sweep: Path) -> dict[str, Any]:
         "run_dir": str(run_dir),
         "cv": summary,
         "evaluations": evaluations,
-        "uncertainty": uncertainty_block(quality, written, None, None),
+        "uncertainty": uncertainty_block(quality, written, temperatures, data_name),
     }
 
 

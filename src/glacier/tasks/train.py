@@ -137,13 +137,14 @@ def run_train(cfg: DictConfig) -> float | None:
     try:
         trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
         fit_metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
+        dev_curve = list(curve.points)  # testing a checkpoint restores the curve saved in it
         if trainer.world_size > 1:
             leave_process_group()  # what follows runs on rank 0 alone
         if trainer.is_global_zero:
             tested = test_checkpoints(
                 cfg, trainer, module, datamodule, lambda: build_module(cfg, datamodule)
             )
-            _write_metrics(cfg, trainer, datamodule, fit_metrics, tested, curve.points)
+            _write_metrics(cfg, trainer, datamodule, fit_metrics, tested, dev_curve)
     finally:
         _finish_wandb(loggers)
     value = fit_metrics.get(cfg.get("optimized_metric") or "")
