@@ -8,8 +8,8 @@ CONSTRAINTS := requirements/constraints-py311.txt
 export WANDB_MODE ?= offline
 export HYDRA_FULL_ERROR ?= 0
 
-.PHONY: setup check-deps lock demo demo-docs demo-seeds test test-slow test-slurm lint bench clean \
-	notebooks gpu-check gpu-bundle
+.PHONY: setup check-deps lock demo demo-docs demo-seeds demo-ensemble test test-slow test-slurm lint \
+	bench clean notebooks gpu-check gpu-bundle
 
 # pip (not uv/poetry): the pinned torch/torchvision wheels come from local files here.
 $(STAMP): pyproject.toml $(CONSTRAINTS)
@@ -87,6 +87,23 @@ demo-seeds: setup
 			seed=$$seed out_dir=$$run/predict hydra.run.dir=$$run/predict; \
 	done
 	@$(GLACIER) report run_dir=$(SEEDS_DIR) json_out=$(SEEDS_DIR)/seeds.json
+
+# Cross-validation on the embedded sample: 5 spatial folds around the same held-out test strip
+# (split=everest_folds), each trained as make demo trains; the checkpoint policy chosen on the
+# folds' mean dev curve; the 5 folds' ensemble tested (cv.json) and mapping the scene; the report
+# prints single models (mean ± std over folds) and the ensemble side by side.
+ENSEMBLE_DIR := logs/demo-ensemble/$(shell date +%Y-%m-%d_%H-%M-%S)
+ENSEMBLE_DATA := logs/demo-ensemble/processed
+DEMO_FOLDS ?= 0,1,2,3,4
+
+demo-ensemble: setup
+	$(GLACIER) preprocess split=everest_folds paths.processed_dir=$(ENSEMBLE_DATA) \
+		hydra.run.dir=$(ENSEMBLE_DIR)/preprocess
+	$(GLACIER) train -m experiment=demo split=everest_folds 'split.fold=$(DEMO_FOLDS)' checkpoint=cv \
+		paths.processed_dir=$(ENSEMBLE_DATA) hydra.sweep.dir=$(ENSEMBLE_DIR)/train
+	$(GLACIER) predict ckpt_path=$(ENSEMBLE_DIR)/train labels=data mc_samples=8 \
+		out_dir=$(ENSEMBLE_DIR)/predict hydra.run.dir=$(ENSEMBLE_DIR)/predict
+	@$(GLACIER) report run_dir=$(ENSEMBLE_DIR) json_out=$(ENSEMBLE_DIR)/ensemble.json
 
 # Re-execute notebooks/*.ipynb and save them with their outputs (figures included), so they
 # can be read without running them; `make test` executes them too (tests/test_notebooks.py).

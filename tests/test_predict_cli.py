@@ -107,7 +107,13 @@ def test_predict_writes_georeferenced_maps_and_metrics(
     quality = metrics["uncertainty"]
     assert sorted(quality["measures"]) == sorted(measures)
     assert quality["pixels"] == sum(map(sum, metrics["confusion"]))
-    assert quality["passes"] == {"views": 1, "mc_samples": 3, "temperature": temperature}
+    assert quality["passes"] == {
+        "views": 1,
+        "mc_samples": 3,
+        "temperature": temperature,
+        "members": 1,
+        "member_temperatures": [],
+    }
     assert len(quality["measures"]["spread"]["error_by_decile"]) == 10
     assert len(quality["calibration"]["bins"]) == 10
     assert Path(result["uncertainty_figure"]).stat().st_size > 10_000

@@ -111,7 +111,7 @@ def test_tensors_live_on_the_chosen_device(device: str, trained: tuple[Path, Pat
         overlap=8,
         mc_samples=2,
         device=torch.device(device),
-        temperature=1.5,
+        temperatures=(1.5,),
         uncertainty=("spread",),
         score_measures=True,
         pass_maps=True,

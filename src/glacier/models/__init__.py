@@ -17,10 +17,12 @@ if TYPE_CHECKING:
     from glacier.models.calibration import (
         TemperatureFit,
         collect_logits,
+        ece_at,
         fit_temperature,
         store_temperature,
     )
-    from glacier.models.callbacks import PredictionPanels, WeightEMA
+    from glacier.models.callbacks import DevCurve, PredictionPanels, WeightEMA
+    from glacier.models.ensemble import MembersTest, ensemble_test_step, member_passes
     from glacier.models.losses import CrossEntropyLoss, DiceCELoss, DiceLoss, FocalLoss
     from glacier.models.mc_dropout import (
         has_dropout,
@@ -42,6 +44,7 @@ if TYPE_CHECKING:
         PassStats,
         StatsNeeds,
         StatsSum,
+        mean_of_members,
         measure_maps,
         pass_stats,
     )
@@ -56,10 +59,15 @@ if TYPE_CHECKING:
 _HOMES = {
     "TemperatureFit": "calibration",
     "collect_logits": "calibration",
+    "ece_at": "calibration",
     "fit_temperature": "calibration",
     "store_temperature": "calibration",
+    "DevCurve": "callbacks",
     "PredictionPanels": "callbacks",
     "WeightEMA": "callbacks",
+    "MembersTest": "ensemble",
+    "member_passes": "ensemble",
+    "ensemble_test_step": "ensemble",
     "CrossEntropyLoss": "losses",
     "DiceCELoss": "losses",
     "DiceLoss": "losses",
@@ -89,6 +97,7 @@ _HOMES = {
     "StatsSum": "uncertainty",
     "UNCALIBRATED_CONFIDENCE": "uncertainty",
     "measure_maps": "uncertainty",
+    "mean_of_members": "uncertainty",
     "pass_stats": "uncertainty",
     "Calibration": "uncertainty_metrics",
     "ReliabilityBin": "uncertainty_metrics",
@@ -106,12 +115,14 @@ __all__ = [
     "UNCALIBRATED_CONFIDENCE",
     "Calibration",
     "CrossEntropyLoss",
+    "DevCurve",
     "DiceCELoss",
     "DiceLoss",
     "DropoutUNet",
     "ErrorRanking",
     "FocalLoss",
     "GlacierSegmenter",
+    "MembersTest",
     "Normalizer",
     "PassStats",
     "Passes",
@@ -130,12 +141,16 @@ __all__ = [
     "apply_view",
     "collect_logits",
     "confusion_matrix",
+    "ece_at",
+    "ensemble_test_step",
     "fit_temperature",
     "has_dropout",
     "mc_dropout_moments",
     "mc_dropout_sampling",
     "mc_dropout_stats",
+    "mean_of_members",
     "measure_maps",
+    "member_passes",
     "metrics_from_confusion",
     "pass_stats",
     "store_temperature",

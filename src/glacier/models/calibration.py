@@ -86,7 +86,8 @@ def _nll(logits: Tensor, labels: Tensor, temperature: float) -> float:
     return float(F.cross_entropy(logits.double() / temperature, labels))
 
 
-def _ece(logits: Tensor, labels: Tensor, temperature: float) -> float | None:
+def ece_at(logits: Tensor, labels: Tensor, temperature: float) -> float | None:
+    """Expected calibration error of ``softmax(logits / temperature)`` (None without pixels)."""
     probs = (logits.double() / temperature).softmax(dim=1)
     confidence, winner = probs.max(dim=1)
     return calibration(confidence.numpy(), (winner != labels).numpy()).ece
@@ -124,8 +125,8 @@ def fit_temperature(logits: Tensor, labels: Tensor, max_iter: int = 100) -> Temp
         pixels=len(labels),
         nll_before=_nll(logits, labels, 1.0),
         nll_after=_nll(logits, labels, temperature),
-        ece_before=_ece(logits, labels, 1.0),
-        ece_after=_ece(logits, labels, temperature),
+        ece_before=ece_at(logits, labels, 1.0),
+        ece_after=ece_at(logits, labels, temperature),
     )
 
 

@@ -1,4 +1,4 @@
-"""Training callbacks: image panels (input, label, prediction, MC-dropout spread), weight EMA."""
+"""Training callbacks: image panels (prediction, MC-dropout spread), weight EMA, the dev curve."""
 
 from __future__ import annotations
 
@@ -137,3 +137,35 @@ class WeightEMA(EMAWeightAveraging):
         """Restore the raw weights and the average when resuming a fit; else keep the average."""
         if trainer.state.fn == TrainerFn.FITTING:
             super().on_load_checkpoint(trainer, pl_module, checkpoint)
+
+
+class DevCurve(pl.Callback):
+    """Record the monitored dev score after every validation, as ``(epoch, value)`` points.
+
+    The curve goes into ``metrics.json``; the checkpoint policy of a cross-validation is chosen
+    on the folds' mean curve (:mod:`glacier.tasks.cv`). It is kept in checkpoints, so a resumed
+    run continues it (Lightning runs its checkpoint callbacks after this one).
+
+    Args:
+        monitor: The metric (``val/iou_mean``).
+    """
+
+    def __init__(self, monitor: str) -> None:
+        self.monitor = monitor
+        self.points: list[tuple[int, float]] = []
+
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        """Add the epoch's score (not during the sanity check)."""
+        value = trainer.callback_metrics.get(self.monitor)
+        if trainer.sanity_checking or value is None:
+            return
+        epoch = int(trainer.current_epoch)
+        self.points = [p for p in self.points if p[0] != epoch] + [(epoch, float(value))]
+
+    def state_dict(self) -> dict[str, Any]:
+        """The points so far."""
+        return {"points": [list(point) for point in self.points]}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Continue the curve of a checkpoint."""
+        self.points = [(int(epoch), float(value)) for epoch, value in state_dict["points"]]

@@ -69,3 +69,14 @@ def metrics_from_confusion(matrix: np.ndarray, names: Sequence[str]) -> dict[str
     finite = [v for v in ious if not math.isnan(v)]
     values["iou_mean"] = float(np.mean(finite)) if finite else math.nan
     return values
+
+
+def stage_metrics(matrix: np.ndarray, names: Sequence[str], stage: str) -> dict[str, float]:
+    """:func:`metrics_from_confusion` as logged: ``{stage}/iou_<name>`` …, ``{stage}/iou_mean``.
+
+    NaN (a class absent from both maps) is logged as 0.
+    """
+    flat = {}
+    for key, value in metrics_from_confusion(matrix, names).items():
+        flat[f"{stage}/{key.replace('/', '_')}"] = 0.0 if math.isnan(value) else float(value)
+    return flat

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import pytorch_lightning as pl
@@ -14,7 +13,7 @@ from torchmetrics.classification import MulticlassConfusionMatrix
 from glacier.data.contract import BACKGROUND, IGNORE_INDEX, checkpoint_contract
 from glacier.errors import GlacierInputError
 from glacier.models.losses import ordered_class_weights
-from glacier.models.metrics import metrics_from_confusion
+from glacier.models.metrics import stage_metrics
 from glacier.models.normalize import Normalizer
 from glacier.models.test_uncertainty import TestUncertainty
 from glacier.models.tta import tta_stats
@@ -160,7 +159,9 @@ class GlacierSegmenter(pl.LightningModule):
             temperature=self.temperature_value,
         )
 
-    def test_outputs(self, image: Tensor, batch_idx: int) -> tuple[Tensor, PassStats]:
+    def test_outputs(
+        self, image: Tensor, batch_idx: int, needs: StatsNeeds | None = None
+    ) -> tuple[Tensor, PassStats]:
         """Logits of the test step and the means of its passes' statistics.
 
         Plain logits, or log-probabilities averaged by TTA / MC dropout; every pass's logits
@@ -170,13 +171,16 @@ class GlacierSegmenter(pl.LightningModule):
         Args:
             image: Raw (B, C, H, W) batch.
             batch_idx: Batch number (seeds the MC-dropout draws of this batch).
+            needs: The statistics to return (default: what this model's test passes define; an
+                ensemble asks for what its passes, all members together, define).
 
         Returns:
             (B, K, H, W) logits (their softmax is the averaged probability) and the statistics.
         """
         passes = self.test_passes()
         temperature = passes.temperature
-        needs = StatsNeeds.of(passes.available(), uncalibrated=temperature != 1.0)
+        if needs is None:
+            needs = StatsNeeds.of(passes.available(), uncalibrated=temperature != 1.0)
         if passes.count == 1:
             raw: Tensor = self(image)
             logits = raw if temperature == 1.0 else raw / temperature
@@ -232,12 +236,7 @@ class GlacierSegmenter(pl.LightningModule):
             Metric values keyed ``{stage}/{metric}_{class}`` and ``{stage}/iou_mean``.
         """
         matrix = self._confusion(stage).compute().cpu().numpy()
-        values = metrics_from_confusion(matrix, self.output_names)
-        flat = {}
-        for key, value in values.items():
-            name = key.replace("/", "_")
-            flat[f"{stage}/{name}"] = float(value) if not math.isnan(value) else 0.0
-        return flat
+        return stage_metrics(matrix, self.output_names, stage)
 
     def _log_epoch(self, stage: str) -> None:
         metrics = self.epoch_metrics(stage)

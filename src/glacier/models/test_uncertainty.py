@@ -20,7 +20,7 @@ class TestUncertainty:
 
     def __init__(self, passes: Passes) -> None:
         self.passes = passes
-        self.tally = UncertaintyTally(passes.available(), uncalibrated=passes.temperature != 1.0)
+        self.tally = UncertaintyTally(passes.available(), uncalibrated=passes.scaled)
 
     def update(self, stats: PassStats, prediction: Tensor, target: Tensor) -> None:
         """Add one batch.
@@ -48,13 +48,14 @@ class TestUncertainty:
         """Logger scalars: AUROC, AP and AURC per measure, ECE (before and after calibration).
 
         Also which passes the measures come from (``uncertainty_views``,
-        ``uncertainty_mc_samples``, ``temperature``). Undefined figures (no wrong pixel) are
-        left out.
+        ``uncertainty_mc_samples``, ``uncertainty_members``, ``temperature``). Undefined figures
+        (no wrong pixel) are left out.
         """
         passes = evaluation.passes
         values: dict[str, float | None] = {
             f"{stage}/uncertainty_views": passes.views,
             f"{stage}/uncertainty_mc_samples": passes.mc_samples,
+            f"{stage}/uncertainty_members": passes.members,
             f"{stage}/temperature": passes.temperature,
             f"{stage}/error_rate": evaluation.error_rate,
             f"{stage}/ece": evaluation.calibration.ece,

@@ -1,4 +1,4 @@
-"""Uncertainty measures of a pixel from the passes of a prediction (MC dropout × TTA views).
+"""Uncertainty measures of a pixel from the passes of a prediction (MC dropout × TTA × members).
 
 Each pass gives softmax probabilities ``p`` (of the logits divided by the checkpoint's
 temperature). Per pixel the passes are summarized by their means — of ``p``, of ``p²`` and of
@@ -18,7 +18,7 @@ A single deterministic pass (``mc_samples=0``, one view) has the first two only.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 
 import torch
 from torch import Tensor
@@ -97,17 +97,45 @@ class Passes:
     Attributes:
         views: Test-time augmentation views (dihedral transforms) per tile.
         mc_samples: MC-dropout passes per view (0 = one deterministic pass).
-        temperature: The logits are divided by it before the softmax, in every pass.
+        temperature: The logits are divided by it before the softmax, in every pass; for an
+            ensemble the mean of its members' temperatures (each member divides by its own).
+        members: Models of an ensemble (1 = a single model); each gives ``views`` ×
+            ``mc_samples`` passes, so the measures include the members' disagreement.
+        member_temperatures: Each member's temperature (empty for a single model).
     """
 
     views: int = 1
     mc_samples: int = 0
     temperature: float = 1.0
+    members: int = 1
+    member_temperatures: tuple[float, ...] = ()
+
+    def __post_init__(self) -> None:  # JSON gives lists
+        temperatures = tuple(float(t) for t in self.member_temperatures)
+        object.__setattr__(self, "member_temperatures", temperatures)
+
+    @classmethod
+    def of_members(cls, views: int, mc_samples: int, temperatures: Sequence[float]) -> Passes:
+        """The passes of ``len(temperatures)`` members, each with its own temperature."""
+        if len(temperatures) == 1:
+            return cls(views, mc_samples, float(temperatures[0]))
+        mean = sum(temperatures) / len(temperatures)
+        return cls(views, mc_samples, mean, len(temperatures), tuple(temperatures))
 
     @property
     def count(self) -> int:
         """Passes per pixel (before tile blending)."""
-        return self.views * max(self.mc_samples, 1)
+        return self.members * self.views * max(self.mc_samples, 1)
+
+    @property
+    def temperatures(self) -> tuple[float, ...]:
+        """The temperature of each member (one for a single model)."""
+        return self.member_temperatures or (self.temperature,)
+
+    @property
+    def scaled(self) -> bool:
+        """Whether some pass divides its logits by a temperature other than 1."""
+        return any(t != 1.0 for t in self.temperatures)
 
     def available(self) -> list[str]:
         """The measures these passes define, in :data:`MEASURES` order."""
@@ -117,7 +145,15 @@ class Passes:
         """E.g. ``8 passes (1 view × 8 MC-dropout passes), temperature 1.21``."""
         views = "1 view" if self.views == 1 else f"{self.views} TTA views"
         if self.mc_samples:
-            text = f"{self.count} passes ({views} × {self.mc_samples} MC-dropout passes)"
+            each = f"{views} × {self.mc_samples} MC-dropout passes"
+        else:
+            each = f"{views}, deterministic"
+        if self.members > 1:
+            temperatures = ", ".join(f"{t:.3g}" for t in self.temperatures)
+            text = f"{self.count} passes ({self.members} members × {each})"
+            return f"{text}, temperatures {temperatures}"
+        if self.mc_samples:
+            text = f"{self.count} passes ({each})"
         else:
             text = f"{self.count} deterministic pass{'es' if self.count > 1 else ''} ({views})"
         return f"{text}, temperature {self.temperature:.3g}"
@@ -248,6 +284,36 @@ class StatsSum:
             raise ValueError("no passes added")
         count = self.count
         return self.total.map(lambda t: t / count)
+
+
+def mean_of_members(stats: Sequence[PassStats]) -> PassStats:
+    """An ensemble's statistics: the mean of its members' means, accumulated in float64.
+
+    Every member has as many passes, so this is the mean over all the ensemble's passes (its
+    ``mutual_information`` and ``spread`` include the members' disagreement). Summing float32
+    values in float64 is exact for any realistic number of members, so an ensemble of identical
+    members gives exactly one member's statistics.
+
+    Args:
+        stats: Each member's mean statistics (same shapes, same statistics present).
+
+    Returns:
+        float32 means (the single member's own tensors for a one-member ensemble); each
+        member's kept passes (``per_pass``) are not averaged but stacked, member after member,
+        so that per-pass maps hold every pass of the ensemble.
+    """
+    if len(stats) == 1:
+        return stats[0]
+    passes = [member.per_pass for member in stats]
+    bare = [replace(member, per_pass=None) for member in stats]
+    total = bare[0].map(lambda t: t.double())
+    for member in bare[1:]:
+        total.add_(member.map(lambda t: t.double()))
+    count = len(stats)
+    mean = total.map(lambda t: (t / count).float())
+    if all(kept is not None for kept in passes):
+        mean.per_pass = torch.cat([kept for kept in passes if kept is not None], dim=CLASS_AXIS)
+    return mean
 
 
 def pick(values: Tensor, winner: Tensor) -> Tensor:

@@ -7,10 +7,10 @@ each scene's outputs are written in a staging folder and published together, rec
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from functools import partial
 from pathlib import Path
-from pickle import UnpicklingError
 from typing import Any
 
 from omegaconf import DictConfig
@@ -19,7 +19,7 @@ from glacier.data.labels import ClassOutlines
 from glacier.data.preprocess import select_scenes
 from glacier.data.raster import SceneReader
 from glacier.data.spec import SceneSpec
-from glacier.errors import GlacierFileNotFoundError, GlacierInputError, RunInterrupted
+from glacier.errors import RunInterrupted
 from glacier.inference.engine import (
     PredictionOutputs,
     PredictSettings,
@@ -44,6 +44,8 @@ from glacier.inference.products import (
 )
 from glacier.models import GlacierSegmenter, UncertaintyEvaluation
 from glacier.tasks import hydra_entry
+from glacier.tasks.members import load_members
+from glacier.tasks.members import load_segmenter as load_segmenter  # its home before ensembles
 from glacier.tasks.per_glacier import PerGlacierRun, finish_run, per_glacier_run
 from glacier.tasks.predict_inputs import (
     ReadSettings,
@@ -62,33 +64,16 @@ from glacier.utils.runtime import tune_malloc
 log = logging.getLogger(__name__)
 
 
-def load_segmenter(ckpt_path: str | Path) -> GlacierSegmenter:
-    """Load a trained segmenter without unpickling arbitrary objects (``weights_only``).
+def predict_settings(cfg: DictConfig, members: list[GlacierSegmenter]) -> PredictSettings:
+    """Device, precision, batch and reader defaults resolved for this machine.
 
-    Args:
-        ckpt_path: Checkpoint file.
-
-    Returns:
-        The model in eval mode on the CPU.
-
-    Raises:
-        GlacierFileNotFoundError: If the file does not exist.
-        GlacierInputError: If it is not a glacier checkpoint or does not fit its model.
+    ``temperature=checkpoint``: each member divides its logits by its own fitted temperature.
     """
-    path = Path(ckpt_path)
-    if not path.is_file():
-        raise GlacierFileNotFoundError(f"checkpoint not found: {path}")
-    try:
-        module = GlacierSegmenter.load_from_checkpoint(path, map_location="cpu", weights_only=True)
-    except (RuntimeError, KeyError, TypeError, EOFError, ValueError, UnpicklingError) as error:
-        raise GlacierInputError(f"cannot load checkpoint {path}: {error}") from error
-    return module.eval()
-
-
-def predict_settings(cfg: DictConfig, module: GlacierSegmenter) -> PredictSettings:
-    """Device, precision, batch and reader defaults resolved for this machine."""
     device = resolve_device(cfg.device)
-    temperature = cfg.temperature
+    if str(cfg.temperature) == "checkpoint":
+        temperatures = tuple(member.temperature_value for member in members)
+    else:
+        temperatures = (float(cfg.temperature),) * len(members)
     return PredictSettings(
         tile_size=int(cfg.tile_size),
         overlap=int(cfg.overlap),
@@ -96,16 +81,14 @@ def predict_settings(cfg: DictConfig, module: GlacierSegmenter) -> PredictSettin
         mc_samples=int(cfg.mc_samples),
         tta=int(cfg.tta),
         seed=int(cfg.seed),
-        temperature=module.temperature_value
-        if str(temperature) == "checkpoint"
-        else float(temperature),
+        temperatures=temperatures,
         uncertainty=uncertainty_choice(cfg.uncertainty),
         score_measures=cfg.labels is not None,
         device=device,
         precision=resolve_precision(cfg.precision, device),
         probabilities=str(cfg.probabilities),
         readers=default_readers(device, cfg.readers),
-        channels_last=bool(module.hparams["channels_last"]),
+        channels_last=bool(members[0].hparams["channels_last"]),
         cog=bool(cfg.cog),
         pass_maps=cfg.get("inventory") is not None,  # per-glacier intervals are summed from them
     )
@@ -119,7 +102,7 @@ def output_settings(cfg: DictConfig, settings: PredictSettings) -> dict[str, Any
         "mc_samples": settings.mc_samples,
         "tta": settings.tta,
         "seed": settings.seed,
-        "temperature": settings.temperature,
+        "temperature": temperature_setting(settings),
         "uncertainty": settings.written_measures,
         "scored_measures": settings.scored_measures,
         "precision": precision_name(settings.precision),
@@ -134,6 +117,27 @@ def output_settings(cfg: DictConfig, settings: PredictSettings) -> dict[str, Any
     return chosen | {k: str(v) for k, v in extra.items() if v is not None}
 
 
+def temperature_setting(settings: PredictSettings) -> float | list[float]:
+    """The temperature of the passes; an ensemble's, one per member."""
+    temperatures = settings.temperatures
+    return settings.passes.temperature if len(temperatures) == 1 else list(temperatures)
+
+
+def checkpoint_names(paths: list[Path]) -> str | list[str]:
+    """The checkpoint's file name; an ensemble's members as ``<run>/<file>`` (no absolute path)."""
+    if len(paths) == 1:
+        return paths[0].name
+    return [f"{path.parent.parent.name}/{path.name}" for path in paths]
+
+
+def checkpoints_sha256(paths: list[Path]) -> str:
+    """The checkpoint file's SHA-256; an ensemble's: of its members' digests, in order."""
+    digests = [file_sha256(path) for path in paths]
+    if len(digests) == 1:
+        return digests[0]
+    return hashlib.sha256("\n".join(digests).encode()).hexdigest()
+
+
 def shard_of(scenes: list[SceneSpec], shard: int | None, num_shards: int) -> list[SceneSpec]:
     """This shard's scenes: every ``num_shards``-th from ``shard`` (as preprocessing shards).
 
@@ -146,6 +150,7 @@ def shard_of(scenes: list[SceneSpec], shard: int | None, num_shards: int) -> lis
 def product_settings(
     cfg: DictConfig,
     module: GlacierSegmenter,
+    checkpoints: list[Path],
     settings: PredictSettings,
     reference: ClassOutlines | None,
     no_reference: dict[str, str],
@@ -158,10 +163,10 @@ def product_settings(
         simplify_m=float(cfg.simplify_m),
         reference=reference,
         stac_properties={
-            "glacier:checkpoint": Path(cfg.ckpt_path).name,
+            "glacier:checkpoint": checkpoint_names(checkpoints),
             "glacier:mc_samples": settings.mc_samples,
             "glacier:tta": settings.tta,
-            "glacier:temperature": settings.temperature,
+            "glacier:temperature": temperature_setting(settings),
             "glacier:uncertainty": settings.written_measures,
             "glacier:precision": precision_name(settings.precision),
         },
@@ -233,8 +238,9 @@ def run_predict(cfg: DictConfig) -> list[dict[str, Any]]:
     """
     check_settings(cfg)
     tune_malloc()
-    module = load_segmenter(cfg.ckpt_path)
-    settings = predict_settings(cfg, module)
+    members, checkpoints = load_members(cfg.ckpt_path, str(cfg.checkpoint))
+    module = members[0]  # the ensemble's contract (every member shares it)
+    settings = predict_settings(cfg, members)
     scenes, read, data = scenes_to_map(cfg, module.contract, module.channel_names)
     glaciers = per_glacier_run(cfg, data, scenes)
     scenes = shard_of(scenes, cfg.shard, cfg.num_shards)
@@ -244,7 +250,7 @@ def run_predict(cfg: DictConfig) -> list[dict[str, Any]]:
     output = output_settings(cfg, settings)
     keys = {
         s.id: prediction_fingerprint(
-            Path(cfg.ckpt_path),
+            checkpoints,
             s,
             {**output, "per_glacier": glaciers.fingerprint(s.id) if glaciers else None},
             files,
@@ -262,12 +268,13 @@ def run_predict(cfg: DictConfig) -> list[dict[str, Any]]:
         )
     reference = reference_outlines(cfg, data, module.class_names) if todo else None
     missing = unreferenced_scenes(reference, module.class_names, todo, str(cfg.labels))
-    checkpoint = Path(cfg.ckpt_path).name
+    names = checkpoint_names(checkpoints)
+    checkpoint = names if isinstance(names, str) else ", ".join(names)
     limit = float(cfg.max_outside_share)
     check_input_values(todo, module.contract, module.channel_names, read, checkpoint, limit)
-    products = product_settings(cfg, module, settings, reference, missing, glaciers)
+    products = product_settings(cfg, module, checkpoints, settings, reference, missing, glaciers)
     out_dir.mkdir(parents=True, exist_ok=True)
-    results = map_scenes(cfg, module, settings, todo, read, products, keys, out_dir)
+    results = map_scenes(cfg, members, checkpoints, settings, todo, read, products, keys, out_dir)
     ordered = [results.get(s.id) or {**(done[s.id] or {}), "skipped": True} for s in scenes]
     for result in ordered:
         log.info("%s: %s", result["scene"], result.get("classes"))
@@ -278,7 +285,8 @@ def run_predict(cfg: DictConfig) -> list[dict[str, Any]]:
 
 def map_scenes(
     cfg: DictConfig,
-    module: GlacierSegmenter,
+    members: list[GlacierSegmenter],
+    checkpoints: list[Path],
     settings: PredictSettings,
     todo: list[SceneSpec],
     read: ReadSettings,
@@ -294,7 +302,8 @@ def map_scenes(
     token = new_token()
     stagings = {scene.id: scene_staging(out_dir, scene.id, token) for scene in todo}
     results: dict[str, dict[str, Any]] = {}
-    checkpoint_sha256 = file_sha256(Path(cfg.ckpt_path)) if todo else ""
+    checkpoint_sha256 = checkpoints_sha256(checkpoints) if todo else ""
+    module = members[0]
 
     def on_done(job: SceneJob, reader: SceneReader, outputs: PredictionOutputs) -> None:
         result = make_products(job.key, reader, outputs, products)
@@ -314,7 +323,7 @@ def map_scenes(
     )
     jobs = scene_jobs(todo, read, module, stagings)
     try:
-        predict_scenes(module, jobs, settings, on_done=on_done, progress=bool(cfg.progress))
+        predict_scenes(members, jobs, settings, on_done=on_done, progress=bool(cfg.progress))
     except (KeyboardInterrupt, RunInterrupted) as stop:
         kept = (
             f"{len(results)} of {len(todo)} scene(s) mapped and published in {out_dir}"

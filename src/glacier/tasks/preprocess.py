@@ -33,6 +33,13 @@ def run_preprocess(cfg: DictConfig) -> dict[str, Any] | None:
         log.info("Processed scenes %s into %s", chosen, where)
     else:
         log.info("Dataset %s ready in %s: %s slices", info["name"], where, info["counts"])
+        if info.get("folds"):
+            log.info(
+                "%d cross-validation folds of the non-test slices (train on one with "
+                "split.fold=i): %s slices each",
+                info["folds"],
+                info["fold_counts"],
+            )
     return info
 
 

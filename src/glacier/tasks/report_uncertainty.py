@@ -49,7 +49,8 @@ def uncertainty_block(
         regions: Per key of :data:`UNCERTAINTY_REGIONS`, an evaluation
             (:meth:`UncertaintyEvaluation.to_dict`).
         written: The measures of ``_uncertainty.tif``.
-        calibration: The training run's temperature fit on dev, or None.
+        calibration: The training run's temperature fit on dev, or None; for an ensemble
+            ``{"members": [each member's temperature]}``.
         data_name: The data config's name (selects the reference note).
     """
     if not regions:
@@ -69,6 +70,9 @@ def uncertainty_block(
 def _calibration_line(calibration: dict[str, Any] | None) -> str:
     if not calibration:
         return "Temperature: 1 (not fitted)"
+    if "members" in calibration:  # an ensemble: each member's own, fitted on its dev split
+        members = ", ".join(f"{t:.3f}" for t in calibration["members"])
+        return f"Temperatures of the ensemble's members (each fitted on its own dev): {members}"
     fit = calibration
     return (
         f"Temperature {fit['temperature']:.3f}, fitted on {fit['pixels']:,} dev pixels: "

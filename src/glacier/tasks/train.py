@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import logging
-import math
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -14,27 +12,19 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.loggers import Logger, WandbLogger
-from pytorch_lightning.utilities import move_data_to_device
 
 from glacier.data.loading import GlacierDataModule
 from glacier.errors import RunInterrupted
-from glacier.models import (
-    GlacierSegmenter,
-    RandomStates,
-    RequeueBetweenBatches,
-    TemperatureFit,
-    collect_logits,
-    fit_temperature,
-    store_temperature,
-)
-from glacier.models.calibration import MAX_PIXELS
+from glacier.models import DevCurve, GlacierSegmenter, RandomStates, RequeueBetweenBatches
 from glacier.tasks import hydra_entry
 from glacier.tasks.config import build
-from glacier.tasks.ddp import (
-    leave_process_group,
-    prepare_data_once,
-    refuse_sweep_in_every_process,
-    single_device_trainer,
+from glacier.tasks.ddp import leave_process_group, prepare_data_once, refuse_sweep_in_every_process
+from glacier.tasks.train_checkpoints import (
+    CheckpointTest,
+    best_score,
+    checkpoint_paths,
+    test_checkpoints,
+    tested_names,
 )
 from glacier.utils.io import write_json_atomic
 from glacier.utils.reproducibility import apply_threads, run_record
@@ -101,13 +91,6 @@ def build_module(cfg: DictConfig, datamodule: GlacierDataModule) -> GlacierSegme
     )
 
 
-def _best_checkpoint(trainer: pl.Trainer) -> str | None:
-    callback = trainer.checkpoint_callback
-    if isinstance(callback, ModelCheckpoint) and callback.best_model_path:
-        return str(callback.best_model_path)
-    return None
-
-
 def build_callbacks(cfg: DictConfig) -> list[pl.Callback]:
     """Instantiate the configured callbacks."""
     return [build(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]
@@ -122,84 +105,8 @@ def resumption_callbacks() -> list[pl.Callback]:
     return [RandomStates(), RequeueBetweenBatches()]
 
 
-def calibrate_best(
-    trainer: pl.Trainer, datamodule: GlacierDataModule, loggers: list[Logger]
-) -> TemperatureFit | None:
-    """Fit the temperature of the best checkpoint on the dev split and store it there.
-
-    The best checkpoint predicts every dev window once (eval mode, on the training device);
-    the temperature that minimizes the NLL of the dev labels (:func:`fit_temperature`) is
-    written into the checkpoint, which the test step and ``glacier predict`` then apply.
-
-    Returns:
-        The fit, or None when there is no best checkpoint or no dev split (T stays 1).
-    """
-    best = _best_checkpoint(trainer)
-    dev = datamodule.datasets.get("dev")
-    if best is None or dev is None or not len(dev):
-        log.warning("no best checkpoint or no dev split: the temperature stays 1 (uncalibrated)")
-        return None
-    device = trainer.strategy.root_device
-    module = GlacierSegmenter.load_from_checkpoint(best, map_location=device, weights_only=True)
-    area = datamodule.contract.slice_size**2
-    stride = max(1, math.ceil(len(dev) * area / MAX_PIXELS))
-    batches = (
-        datamodule.prepare_batch(move_data_to_device(batch, device), train=False)
-        for batch in datamodule.val_dataloader()
-    )
-    fit = fit_temperature(*collect_logits(module, batches, stride))
-    store_temperature(Path(best), fit.temperature)
-    scalars = {f"calibration/{k}": v for k, v in asdict(fit).items() if v is not None}
-    for logger in loggers:
-        logger.log_metrics(scalars, step=trainer.global_step)
-    log.info(
-        "temperature %.3f fitted on %d dev pixels: NLL %.4f -> %.4f, ECE %s -> %s (stored in %s)",
-        fit.temperature,
-        fit.pixels,
-        fit.nll_before,
-        fit.nll_after,
-        fit.ece_before,
-        fit.ece_after,
-        best,
-    )
-    return fit
-
-
-def evaluate_best(
-    cfg: DictConfig,
-    trainer: pl.Trainer,
-    module: GlacierSegmenter,
-    datamodule: GlacierDataModule,
-    loggers: list[Logger],
-) -> dict[str, Any]:
-    """Test the best checkpoint (or the final weights) once, on one device.
-
-    After a distributed fit (called on rank 0 only, after :func:`leave_process_group`), a fresh
-    single-device Trainer tests it: Lightning's distributed test pads the test set with
-    repeated samples.
-
-    Returns:
-        The test metrics, and under ``uncertainty`` the full evaluation of the test passes'
-        uncertainty (per measure, deciles, reliability table).
-    """
-    best = _best_checkpoint(trainer)
-    tested = module
-    if trainer.world_size == 1:
-        results = trainer.test(module, datamodule=datamodule, ckpt_path=best or None)
-    else:
-        tester = single_device_trainer(cfg.trainer, build_callbacks(cfg), loggers)
-        tested = build_module(cfg, datamodule)
-        if best is None:  # nothing checkpointed (fast_dev_run): the final weights
-            tested.load_state_dict(module.state_dict())
-        results = tester.test(tested, datamodule=datamodule, ckpt_path=best or None)
-    metrics: dict[str, Any] = {k: float(v) for k, v in (results[0] if results else {}).items()}
-    if tested.test_uncertainty is not None:
-        metrics["uncertainty"] = tested.test_uncertainty.to_dict()
-    return metrics
-
-
 def run_train(cfg: DictConfig) -> float | None:
-    """Fit, calibrate and test the best checkpoint; write ``metrics.json`` in the run directory.
+    """Fit, calibrate and test the policy's checkpoint(s); write ``metrics.json`` in the run folder.
 
     Under DDP every rank fits; rank 0 alone preprocesses (the others wait up to
     ``wait_for_data`` seconds), tests and writes ``metrics.json``.
@@ -213,15 +120,17 @@ def run_train(cfg: DictConfig) -> float | None:
     tune_malloc()
     default_wandb_offline()
     apply_threads(cfg.get("threads"))
+    tested_names(cfg)  # an impossible checkpoint policy fails before the fit
     pl.seed_everything(cfg.seed, workers=True)
     datamodule: GlacierDataModule = build(cfg.datamodule, _convert_="all")
     prepare_data_once(datamodule, float(cfg.get("wait_for_data", 3600)))
     datamodule.setup("fit")
     module = build_module(cfg, datamodule)
     loggers = build_loggers(cfg)
+    curve = DevCurve(str(cfg.monitor))  # for metrics.json: the policy's choice on the CV mean
     trainer: pl.Trainer = build(
         cfg.trainer,
-        callbacks=[*build_callbacks(cfg), *resumption_callbacks()],
+        callbacks=[*build_callbacks(cfg), *resumption_callbacks(), curve],
         logger=loggers or False,
     )
     refuse_sweep_in_every_process(trainer)
@@ -231,15 +140,15 @@ def run_train(cfg: DictConfig) -> float | None:
     try:
         fit(trainer, module, datamodule, cfg.get("ckpt_path"))
         fit_metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
+        dev_curve = list(curve.points)  # testing a checkpoint restores the curve saved in it
         if trainer.world_size > 1:
             leave_process_group()  # what follows runs on rank 0 alone
         if trainer.is_global_zero:
-            calibration = (
-                calibrate_best(trainer, datamodule, loggers) if cfg.get("calibrate") else None
-            )
             test = bool(cfg.get("test")) and untested is None
-            tested = evaluate_best(cfg, trainer, module, datamodule, loggers) if test else {}
-            _write_metrics(cfg, trainer, datamodule, fit_metrics, tested, calibration, untested)
+            tested = test_checkpoints(
+                cfg, trainer, module, datamodule, lambda: build_module(cfg, datamodule), test
+            )
+            _write_metrics(cfg, trainer, datamodule, fit_metrics, tested, dev_curve, untested)
     finally:
         _finish_wandb(loggers)
     value = fit_metrics.get(cfg.get("optimized_metric") or "")
@@ -290,25 +199,40 @@ def _write_metrics(
     trainer: pl.Trainer,
     datamodule: GlacierDataModule,
     fit_metrics: dict[str, float],
-    test_metrics: dict[str, Any],
-    calibration: TemperatureFit | None,
+    tested: dict[str, CheckpointTest],
+    dev_curve: list[tuple[int, float]],
     untested: str | None = None,
 ) -> None:
-    test = dict(test_metrics)
-    uncertainty = test.pop("uncertainty", None)
+    """Write ``metrics.json``.
+
+    The reported checkpoint's test (``test``, ``test_uncertainty``, ``calibration``), every
+    tested checkpoint under ``tests``, the dev curve and the fold.
+    """
+    reported = next(iter(tested.values()), CheckpointTest(None))
+    paths = checkpoint_paths(trainer)
     write_json_atomic(
         Path(cfg.paths.output_dir) / "metrics.json",
         {
-            "test": None if untested else test,
+            "test": None if untested else (reported.test or {}),
             **({"test_skipped": untested} if untested else {}),
-            "test_uncertainty": uncertainty,
-            "calibration": None if calibration is None else asdict(calibration),
+            "test_uncertainty": reported.uncertainty,
+            "calibration": reported.to_dict()["calibration"],
+            "checkpoint": str(cfg.get("checkpoint", "best")),
+            "tests": {name: result.to_dict() for name, result in tested.items()},
+            "checkpoints": paths,
+            "dev_curve": [[epoch, value] for epoch, value in dev_curve],
             "final_fit": fit_metrics,
-            "best_checkpoint": _best_checkpoint(trainer),
-            "best_score": _best_score(trainer),
+            "best_checkpoint": paths.get("best"),
+            "best_score": best_score(trainer),
             "monitor": cfg.monitor,
             "epochs": trainer.current_epoch,
             **run_record(trainer),
+            "data": {
+                "processed_dir": str(datamodule.processed_dir),
+                "fold": datamodule.fold,
+                "batch_size": datamodule.batch_size,
+                "folds": datamodule.info.get("folds"),
+            },
             "classes": datamodule.class_names,
             "channels": datamodule.channel_names,
             "choices": hydra_choices(),
@@ -316,13 +240,6 @@ def _write_metrics(
             "processes": trainer.world_size,
         },
     )
-
-
-def _best_score(trainer: pl.Trainer) -> float | None:
-    callback = trainer.checkpoint_callback
-    if isinstance(callback, ModelCheckpoint) and callback.best_model_score is not None:
-        return float(callback.best_model_score)
-    return None
 
 
 def _overrides() -> list[str]:

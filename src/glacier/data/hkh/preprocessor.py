@@ -17,13 +17,14 @@ from glacier.data.hkh.footprints import BOUNDS, release_footprints
 from glacier.data.hkh.release import HkhRelease, ReleaseSlice, slice_statistics
 from glacier.data.hkh.store import ReleaseStore
 from glacier.data.preprocess import (
-    INDEX_COLUMNS,
     SliceFilter,
     Splitter,
     assign_splits,
     channel_stats,
     dataset_generation,
     discard_staging,
+    fold_info,
+    index_columns,
     publish_generation,
     remove_dead_stagings,
     slices_geojson,
@@ -159,7 +160,7 @@ class ReleasePreprocessor:
                 "a geographic split needs slice footprints: give the release's raster_data/ "
                 "(exact) or its slices/slices.geojson (approximate)"
             )
-        return assign_splits(index, keep, self.split.assign(index), len(index))
+        return assign_splits(index, keep, self.split, len(index))
 
     def run(self) -> dict[str, Any]:
         """Index (or reuse the index), filter, split, compute statistics; publish the dataset.
@@ -186,6 +187,7 @@ class ReleasePreprocessor:
         train = chosen[chosen["split"] == "train"]
         stats = channel_stats(store, train, contract.channel_names, self.progress)
         extra = {"counts": counts, "storage": "release", "root": str(self.data.root.resolve())}
+        extra |= fold_info(chosen, self.split)
         extra["generation"] = (dataset_generation(self.processed_dir) or 0) + 1
         located = index.dropna(subset=BOUNDS)
         files = {"slices/slices.geojson": slices_geojson(located)} if len(located) else {}
@@ -197,7 +199,7 @@ class ReleasePreprocessor:
                 files,
                 lambda folder: write_dataset(
                     folder,
-                    chosen[[*INDEX_COLUMNS, "image", "mask"]],
+                    chosen[[*index_columns(chosen), "image", "mask"]],
                     contract.with_stats(stats),
                     extra,
                 ),

@@ -32,7 +32,7 @@ from glacier.data.loading.resume import ResumableLoader, ShuffledOrder
 from glacier.data.loading.sampling import EpochSampler, RandomWindowDataset
 from glacier.data.loading.windows import WindowDataset, collate_windows
 from glacier.data.loading.workers import auto_workers
-from glacier.data.preprocess import DatasetPreprocessor
+from glacier.data.preprocess import DatasetPreprocessor, resolve_fold
 from glacier.errors import GlacierInputError
 
 log = logging.getLogger(__name__)
@@ -69,6 +69,9 @@ class GlacierDataModule(pl.LightningDataModule):
         cache_host_share: Share of the available RAM ``cache=auto`` may fill.
         progress: Show a progress bar while the cache loads.
         memory_probes: How free memory is measured (tests give small budgets).
+        fold: The cross-validation fold to train (``split.fold``; its slices are dev, slices
+            overlapping them are left out: :func:`~glacier.data.preprocess.resolve_fold`);
+            None for a dataset without folds, or to train on every non-test slice.
     """
 
     def __init__(
@@ -91,6 +94,7 @@ class GlacierDataModule(pl.LightningDataModule):
         cache_host_share: float = 0.5,
         progress: bool = True,
         memory_probes: MemoryProbes | None = None,
+        fold: int | None = None,
     ) -> None:
         super().__init__()
         if batch_size < 1:
@@ -113,6 +117,7 @@ class GlacierDataModule(pl.LightningDataModule):
         self.window_margin = window_margin
         self.seed = seed
         self.feed = CacheFeed(cache, cache_device_share, cache_host_share, progress, memory_probes)
+        self.fold = fold
         self.datasets: dict[str, WindowDataset] = {}
         self.random_windows: RandomWindowDataset | None = None
         self._contract: DatasetContract | None = None
@@ -165,7 +170,8 @@ class GlacierDataModule(pl.LightningDataModule):
         index_path = self.processed_dir / "splits.csv"
         if not index_path.is_file():
             raise GlacierInputError(f"{index_path} is missing; {REBUILD_HINT}")
-        index = pd.read_csv(index_path)
+        folds = self.info.get("folds")
+        index = resolve_fold(pd.read_csv(index_path), self.fold, folds, str(index_path))
         store = open_store(self.processed_dir, contract, self.info, index)
         missing = store.missing(sorted(index["scene"].astype(str).unique()))
         if missing:

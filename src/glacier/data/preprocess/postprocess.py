@@ -15,6 +15,8 @@ import numpy as np
 import pandas as pd
 
 from glacier.data.contract import IGNORE_INDEX, SPLITS, ChannelStats, DatasetContract
+from glacier.data.preprocess.folds import FOLD, FOLD_COLUMNS
+from glacier.data.preprocess.protocol import Splitter
 from glacier.data.store import SceneStore, training_area
 from glacier.errors import GlacierInputError
 from glacier.utils.io import write_json_atomic, write_text_atomic
@@ -161,16 +163,25 @@ def channel_stats(
 
 
 def assign_splits(
-    slices: pd.DataFrame, keep: np.ndarray, split: pd.Series, total: int
+    slices: pd.DataFrame, keep: np.ndarray, splitter: Splitter, total: int
 ) -> tuple[pd.DataFrame, dict[str, int]]:
-    """Kept slices with their split (dropped ones removed) and the count per split.
+    """Kept slices with their split (dropped ones removed), fold columns, the count per split.
+
+    Args:
+        slices: Every slice's record (footprint, fractions...).
+        keep: The filter's choice.
+        splitter: The ``split/`` rule; its fold columns (cross-validation) join the index.
+        total: Slices sliced (for the message).
 
     Raises:
         GlacierInputError: If no training slice is left.
     """
     chosen = slices[keep].copy()
-    chosen["split"] = split.loc[chosen.index].to_numpy()
+    chosen["split"] = splitter.assign(slices).loc[chosen.index].to_numpy()
     chosen = chosen[chosen["split"] != ""]
+    folds = splitter.fold_columns(chosen)
+    if folds is not None:
+        chosen = chosen.join(folds)
     counts = {name: int((chosen["split"] == name).sum()) for name in SPLITS}
     if not counts["train"]:
         raise GlacierInputError(
@@ -178,6 +189,20 @@ def assign_splits(
             "or check split/ regions"
         )
     return chosen, counts
+
+
+def index_columns(index: pd.DataFrame) -> list[str]:
+    """The columns ``splits.csv`` keeps: :data:`INDEX_COLUMNS`, plus the fold columns if any."""
+    return [*INDEX_COLUMNS, *(name for name in FOLD_COLUMNS if name in index.columns)]
+
+
+def fold_info(index: pd.DataFrame, splitter: Splitter) -> dict[str, Any]:
+    """``dataset.json`` keys of a cross-validation index: fold count and slices per fold."""
+    if FOLD not in index.columns:
+        return {}
+    folds = int(getattr(splitter, "folds", int(index[FOLD].max()) + 1))
+    sizes = index.loc[index[FOLD] >= 0, FOLD].value_counts()
+    return {"folds": folds, "fold_counts": [int(sizes.get(i, 0)) for i in range(folds)]}
 
 
 def write_dataset(

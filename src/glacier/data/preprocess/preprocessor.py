@@ -26,8 +26,9 @@ from glacier.data.contract import DATASET_FILE, FORMAT_VERSION, DatasetContract,
 from glacier.data.preprocess.filtering import SliceFilter
 from glacier.data.preprocess.moments import CellMoments, training_stats
 from glacier.data.preprocess.postprocess import (
-    INDEX_COLUMNS,
     assign_splits,
+    fold_info,
+    index_columns,
     training_ranges,
     write_dataset,
 )
@@ -275,10 +276,10 @@ class Preprocessor:
             log.info("postprocess: unchanged, skipped")
             return dict(json.loads((self.processed_dir / DATASET_FILE).read_text()))
         keep = self.filter.select(slices, self.data.classes)
-        index, counts = assign_splits(slices, keep, self.split.assign(slices), len(slices))
+        index, counts = assign_splits(slices, keep, self.split, len(slices))
         roots = {s.scene_id: s.folder for s in staged}
         store = SceneStore(self.processed_dir, self.contract.channels, roots)
-        train = index[index["split"] == "train"]
+        train = index[index["split"] == "train"]  # with folds: every non-test slice
         names = self.contract.channel_names
         stats = training_stats(
             gathered.moments, train, names, storage_groups(self.contract.channels)
@@ -289,6 +290,7 @@ class Preprocessor:
             self.processed_dir, ids, {s.scene_id for s in staged}
         )
         extra = {"counts": counts, "storage": "scenes", "overlap": self.data.overlap}
+        extra |= fold_info(index, self.split)
         extra |= {"generation": generation, "scene_generations": generations}
         contract = self.contract.with_stats(stats)
         files = {
@@ -299,7 +301,7 @@ class Preprocessor:
             self.processed_dir,
             token,
             files,
-            lambda folder: write_dataset(folder, index[INDEX_COLUMNS], contract, extra),
+            lambda folder: write_dataset(folder, index[index_columns(index)], contract, extra),
             key,
         )
         publish_generation(self.processed_dir, staged, index_dir, generation, restamp)

@@ -21,6 +21,9 @@ class Splitter(Protocol):
     def assign(self, slices: pd.DataFrame) -> pd.Series:
         """Split name per slice ("" = dropped)."""
 
+    def fold_columns(self, index: pd.DataFrame) -> pd.DataFrame | None:
+        """Cross-validation columns of the kept index (``fold``, ``fold_touch``), or None."""
+
 
 class DatasetPreprocessor(Protocol):
     """What a ``preprocessor/`` config builds (:func:`glacier.data.factory.build_preprocessor`)."""

@@ -49,6 +49,10 @@ class RandomSplit:
         """Return the settings (for stage fingerprints)."""
         return {"kind": "random", "fractions": self.fractions, "seed": self.seed, "by": self.by}
 
+    def fold_columns(self, index: pd.DataFrame) -> None:
+        """No cross-validation folds."""
+        return None
+
     def assign(self, slices: pd.DataFrame) -> pd.Series:
         """Assign each slice a split name.
 
@@ -137,6 +141,10 @@ class GeographicSplit:
     def describe(self) -> dict[str, object]:
         """Return the settings (for stage fingerprints)."""
         return {"kind": "geographic", **self._config, "drop_straddling": self.drop_straddling}
+
+    def fold_columns(self, index: pd.DataFrame) -> None:
+        """No cross-validation folds (see :class:`~glacier.data.preprocess.folds.SpatialFolds`)."""
+        return None
 
     def assign(self, slices: pd.DataFrame) -> pd.Series:
         """Assign each slice a split name ("" = dropped).

@@ -5,7 +5,7 @@ Reader threads, the device and a writer thread, with several scenes in flight.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from operator import itemgetter
 from typing import Any
@@ -95,7 +95,12 @@ class _Scene:
 class PredictionLoop:
     """The loop of :func:`predict_scenes`, with its threads and the scenes in flight."""
 
-    def __init__(self, model: nn.Module, settings: PredictSettings, on_done: SceneDone | None):
+    def __init__(
+        self,
+        model: nn.Module | Sequence[nn.Module],
+        settings: PredictSettings,
+        on_done: SceneDone | None,
+    ):
         self.settings = settings
         self.on_done = on_done
         self.predictor = TilePredictor(model, settings)

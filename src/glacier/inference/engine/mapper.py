@@ -13,7 +13,7 @@ the grouping of scenes or sharding.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import torch
@@ -42,7 +42,7 @@ __all__ = [
 
 
 def predict_scenes(
-    model: nn.Module,
+    model: nn.Module | Sequence[nn.Module],
     jobs: Iterable[SceneJob],
     settings: PredictSettings,
     on_done: SceneDone | None = None,
@@ -52,7 +52,9 @@ def predict_scenes(
 
     Args:
         model: Maps raw (B, C, H, W) tiles (NaN = nodata) to logits (B, 1 + classes, H, W);
-            it normalizes them itself (e.g. a :class:`GlacierSegmenter`).
+            it normalizes them itself (e.g. a :class:`GlacierSegmenter`). Or the members of an
+            ensemble (``settings.temperatures`` has one temperature per member): every member's
+            passes feed the same statistics, averaged in float64.
         jobs: The scenes, in order (opened lazily, as the read-ahead reaches them).
         settings: Tile layout, device, precision, MC passes, output encoding.
         on_done: Called on the writer thread once a scene's maps are final (COGs in place),
@@ -123,7 +125,7 @@ def predict_scene(
         mc_samples=mc_samples,
         tta=tta,
         seed=seed,
-        temperature=temperature,
+        temperatures=(temperature,),
         uncertainty=uncertainty,
         score_measures=score_measures,
         device=torch.device(device),

@@ -1,13 +1,15 @@
 """The model on its device: settings, scene jobs, per-tile MC seeds, batched forward passes.
 
-Each batch of tiles gives the means over its passes (MC dropout × TTA views) of the
-probabilities and of what the uncertainty measures need (:mod:`glacier.models.uncertainty`).
+Each batch of tiles gives the means over its passes (MC dropout × TTA views, for every member of
+an ensemble) of the probabilities and of what the uncertainty measures need
+(:mod:`glacier.models.uncertainty`). Members stay visible: :meth:`TilePredictor.member_stats`
+gives each member's statistics, :meth:`TilePredictor.__call__` their float64 mean.
 """
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
@@ -26,6 +28,7 @@ from glacier.models import (
     StatsSum,
     apply_view,
     mc_dropout_stats,
+    mean_of_members,
     pass_stats,
     tta_codes,
     undo_view,
@@ -43,8 +46,9 @@ class PredictSettings:
         mc_samples: MC-dropout passes (0 = deterministic).
         tta: Dihedral transforms averaged per tile (1 = none, 8 = every flip and rotation;
             see :mod:`glacier.models.tta`); each costs one more pass (or MC set).
-        seed: Seed of the MC-dropout draws.
-        temperature: Divides the logits of every pass before the softmax (the checkpoint's).
+        seed: Seed of the MC-dropout draws (the same for every member of an ensemble).
+        temperatures: Per model (one, or one per ensemble member): divides the logits of its
+            passes before the softmax (the checkpoint's).
         uncertainty: Measures written as the bands of ``_uncertainty.tif`` (see
             :data:`glacier.models.MEASURES`); None = the default measure when there are
             several passes per pixel, else no file; ``()`` = no file.
@@ -66,7 +70,7 @@ class PredictSettings:
     mc_samples: int = 0
     tta: int = 1
     seed: int = 42
-    temperature: float = 1.0
+    temperatures: tuple[float, ...] = (1.0,)
     uncertainty: tuple[str, ...] | None = None
     score_measures: bool = False
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
@@ -79,8 +83,8 @@ class PredictSettings:
 
     @property
     def passes(self) -> Passes:
-        """The passes averaged per pixel."""
-        return Passes(views=self.tta, mc_samples=self.mc_samples, temperature=self.temperature)
+        """The passes averaged per pixel (every member's)."""
+        return Passes.of_members(self.tta, self.mc_samples, self.temperatures)
 
     @property
     def written_measures(self) -> list[str]:
@@ -97,7 +101,7 @@ class PredictSettings:
     @property
     def scores_uncalibrated(self) -> bool:
         """Whether the measures file also holds the confidence without the temperature."""
-        return self.score_measures and self.temperature != 1.0
+        return self.score_measures and self.passes.scaled
 
     @property
     def needs(self) -> StatsNeeds:
@@ -108,8 +112,8 @@ class PredictSettings:
 
     @property
     def pass_count(self) -> int:
-        """Bands of ``_passes.tif``: one per MC pass (one map when deterministic)."""
-        return max(self.mc_samples, 1)
+        """Bands of ``_passes.tif``: one per MC pass of every member (deterministic: one each)."""
+        return max(self.mc_samples, 1) * len(self.temperatures)
 
 
 @dataclass
@@ -143,27 +147,35 @@ def tile_seed(seed: int, key: str, row: int, col: int) -> int:
 
 
 class TilePredictor:
-    """The model on its device with a reused batch buffer; tiles in, probabilities out.
+    """The models on their device with a reused batch buffer; tiles in, probabilities out.
 
     Args:
-        model: Maps raw (B, C, H, W) tiles (NaN = nodata) to logits; normalizes them itself.
-        settings: Device, precision, MC passes, memory format.
+        models: One model, or the members of an ensemble (with the same classes); each maps raw
+            (B, C, H, W) tiles (NaN = nodata) to logits and normalizes them itself.
+        settings: Device, precision, MC passes, temperatures (one per model), memory format.
     """
 
-    def __init__(self, model: nn.Module, settings: PredictSettings) -> None:
+    def __init__(self, models: nn.Module | Sequence[nn.Module], settings: PredictSettings) -> None:
+        members = [models] if isinstance(models, nn.Module) else list(models)
+        if len(members) != len(settings.temperatures):
+            raise ValueError(f"{len(members)} models but {len(settings.temperatures)} temperatures")
         self.settings = settings
-        self.model = model.to(settings.device).eval()
+        self.models = [model.to(settings.device).eval() for model in members]
         self.format = torch.channels_last if settings.channels_last else torch.contiguous_format
         self.needs = settings.needs
         self._batch: Tensor | None = None
 
     def __call__(self, tiles: list[Tensor], seeds: list[int]) -> PassStats:
-        """(B, K, h, w) float32 means of the passes' statistics, on the device.
+        """(B, K, h, w) float32 means of every pass's statistics (all members), on the device.
 
         Args:
             tiles: (C, h, w) raw tiles on the device (views of rows).
             seeds: One MC-dropout seed per tile.
         """
+        return mean_of_members(self.member_stats(tiles, seeds))
+
+    def member_stats(self, tiles: list[Tensor], seeds: list[int]) -> list[PassStats]:
+        """Each member's means over its own passes (its temperature), in member order."""
         settings = self.settings
         shape = (len(tiles), *tiles[0].shape)
         if self._batch is None or tuple(self._batch.shape) != shape:
@@ -173,23 +185,28 @@ class TilePredictor:
         batch = self._batch
         for index, tile in enumerate(tiles):
             batch[index].copy_(tile)
+        members = zip(self.models, settings.temperatures, strict=True)
         with torch.inference_mode(), autocast(settings.device, settings.precision):
             if settings.tta <= 1:
-                return self._view_stats(batch, seeds)
-            return self._tta_stats(batch, seeds)
+                return [self._view_stats(m, t, batch, seeds) for m, t in members]
+            return [self._tta_stats(m, t, batch, seeds) for m, t in members]
 
-    def _view_stats(self, batch: Tensor, seeds: list[int]) -> PassStats:
+    def _view_stats(
+        self, model: nn.Module, temperature: float, batch: Tensor, seeds: list[int]
+    ) -> PassStats:
         settings = self.settings
         if settings.mc_samples > 0:
             return mc_dropout_stats(
-                self.model, batch, settings.mc_samples, seeds, settings.temperature, self.needs
+                model, batch, settings.mc_samples, seeds, temperature, self.needs
             )
-        return pass_stats(self.model(batch), settings.temperature, self.needs)
+        return pass_stats(model(batch), temperature, self.needs)
 
-    def _tta_stats(self, batch: Tensor, seeds: list[int]) -> PassStats:
+    def _tta_stats(
+        self, model: nn.Module, temperature: float, batch: Tensor, seeds: list[int]
+    ) -> PassStats:
         """Statistics averaged over the dihedral views (each view's mean, turned back)."""
         total = StatsSum()
         for code in tta_codes(self.settings.tta):
-            view = self._view_stats(apply_view(batch, code), seeds)
+            view = self._view_stats(model, temperature, apply_view(batch, code), seeds)
             total.add(view.map(partial(undo_view, code=code)))
         return total.mean().map(lambda t: t.contiguous())

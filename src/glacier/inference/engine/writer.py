@@ -79,7 +79,7 @@ class UncertaintyBands:
         written: Bands of ``_uncertainty.tif``.
         scored: Bands of ``_uncertainty_measures.tif`` (before the uncalibrated confidence).
         uncalibrated: The measures file ends with the uncalibrated confidence.
-        passes: Views, MC passes and temperature (GDAL metadata of both files).
+        passes: Views, MC passes, members and temperatures (GDAL metadata of both files).
     """
 
     written: Sequence[str] = ()
@@ -98,7 +98,9 @@ class UncertaintyBands:
             passes=passes.count,
             views=passes.views,
             mc_samples=passes.mc_samples,
+            members=passes.members,
             temperature=f"{passes.temperature:.6g}",
+            member_temperatures=" ".join(f"{t:.6g}" for t in passes.member_temperatures),
             summary=passes.describe(),
         )
         for index, name in enumerate(names, start=1):

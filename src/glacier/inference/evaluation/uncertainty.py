@@ -29,10 +29,13 @@ from glacier.viz import uncertainty_png
 def file_passes(dataset: Any) -> Passes:
     """The passes an uncertainty GeoTIFF's measures come from (its GDAL metadata)."""
     tags = dataset.tags()
+    members = tags.get("member_temperatures", "").split()
     return Passes(
         views=int(tags.get("views", 1)),
         mc_samples=int(tags.get("mc_samples", 0)),
         temperature=float(tags.get("temperature", 1.0)),
+        members=int(tags.get("members", 1)),
+        member_temperatures=tuple(float(t) for t in members),
     )
 
 
@@ -145,8 +148,10 @@ def uncertainty_figure(
         MEASURES[name].title + (" (written)" if name in written else ""): r.error_by_decile
         for name, r in evaluation.measures.items()
     }
-    temperature = evaluation.passes.temperature
-    calibrations = {f"temperature {temperature:.3g}": evaluation.calibration}
+    passes = evaluation.passes
+    single = f"temperature {passes.temperature:.3g}"
+    scaled = "members' temperatures" if passes.members > 1 else single
+    calibrations = {scaled: evaluation.calibration}
     if evaluation.uncalibrated is not None:
         calibrations["without temperature scaling"] = evaluation.uncalibrated
     reliability = {

@@ -10,7 +10,7 @@ leaves no record for the scene it was mapping, so a rerun redoes exactly that sc
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -32,12 +32,15 @@ def record_path(out_dir: Path, scene_id: str) -> Path:
 
 
 def prediction_fingerprint(
-    checkpoint: Path, scene: SceneSpec, settings: Mapping[str, Any], labels: list[Path]
+    checkpoint: Path | Sequence[Path],
+    scene: SceneSpec,
+    settings: Mapping[str, Any],
+    labels: list[Path],
 ) -> str:
     """Fingerprint of one scene's prediction.
 
     Args:
-        checkpoint: The checkpoint file (size and modification time).
+        checkpoint: The checkpoint file (size and modification time), or an ensemble's files.
         scene: The scene's band files and band names.
         settings: Every setting that changes the outputs (tile layout, MC passes, seed,
             precision, probability encoding, polygon settings...).
@@ -46,9 +49,11 @@ def prediction_fingerprint(
     Returns:
         A short hex digest.
     """
+    files = [checkpoint] if isinstance(checkpoint, Path) else list(checkpoint)
+    models = file_fingerprint(files[0]) if len(files) == 1 else files_fingerprint(files)
     return fingerprint(
         FORMAT_VERSION,
-        file_fingerprint(checkpoint),
+        models,
         [[str(s.path), list(s.bands)] for s in scene.sources],
         files_fingerprint([s.path for s in scene.sources]),
         dict(settings),
