@@ -8,7 +8,7 @@ CONSTRAINTS := requirements/constraints-py311.txt
 export WANDB_MODE ?= offline
 export HYDRA_FULL_ERROR ?= 0
 
-.PHONY: setup check-deps lock demo demo-docs demo-seeds demo-ensemble test test-slow test-slurm lint \
+.PHONY: setup check-deps lock demo demo-docs demo-seeds demo-ensemble demo-change test test-slow test-slurm lint \
 	bench clean notebooks gpu-check gpu-bundle
 
 # pip (not uv/poetry): the pinned torch/torchvision wheels come from local files here.
@@ -87,6 +87,22 @@ demo-seeds: setup
 			seed=$$seed out_dir=$$run/predict hydra.run.dir=$$run/predict; \
 	done
 	@$(GLACIER) report run_dir=$(SEEDS_DIR) json_out=$(SEEDS_DIR)/seeds.json
+
+# Glacier change on the embedded sample against a generated second date: the latest make demo's
+# checkpoint maps a copy of the scene dated 2010-11-04 in which its 10 largest glaciers lost a
+# 90 m rim (scripts/second_date.py; the known loss in lost.csv), then glacier change compares
+# that map with the demo's map of 2000-10-30, per glacier against the RGI outlines.
+CHANGE_DIR := logs/demo-change/$(shell date +%Y-%m-%d_%H-%M-%S)
+
+demo-change: setup
+	@latest=$$(ls -d $(DEMO_ROOT)/20*/ 2>/dev/null | sort | tail -1); latest=$${latest%/}; \
+	test -f "$$latest/predict/per_glacier.csv" || { echo "no make demo run with per-glacier areas in $(DEMO_ROOT)/: run make demo first" >&2; exit 1; }; \
+	set -- $$($(BIN)/python scripts/second_date.py $(CHANGE_DIR)/scene); \
+	$(GLACIER) predict ckpt_path=$$latest/train/checkpoints/best.ckpt "input=[$$1,$$2]" \
+		inventory=$$3 mc_samples=8 out_dir=$(CHANGE_DIR)/predict hydra.run.dir=$(CHANGE_DIR)/predict && \
+	$(GLACIER) change before=$$latest/predict after=$(CHANGE_DIR)/predict inventory=$$3 \
+		out_dir=$(CHANGE_DIR)/change hydra.run.dir=$(CHANGE_DIR)/change && \
+	echo "known loss (lost.csv): $$($(BIN)/python -c "import pandas as p; print(round(p.read_csv('$(CHANGE_DIR)/scene/lost.csv').km2.sum(), 2))") km² over 10 glaciers"
 
 # Cross-validation on the embedded sample: 5 spatial folds around the same held-out test strip
 # (split=everest_folds), each trained as make demo trains; the checkpoint policy chosen on the

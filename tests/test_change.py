@@ -272,3 +272,27 @@ def test_a_generated_retreat_is_what_change_reports(tmp_path: Path) -> None:
     ]
     table = compare(tmp_path, *runs).table.set_index("glacier_id")
     assert table.loc["G1", "change_km2"] == pytest.approx(-retreat.lost["km2"].iloc[0])
+
+
+def test_the_retreating_glaciers_are_the_largest_wholly_inside_the_scene(tmp_path: Path) -> None:
+    from glacier.data.spec import largest_inside
+
+    scene = tmp_path / "scene.tif"
+    profile = {
+        "driver": "GTiff",
+        "width": 30,
+        "height": 16,
+        "count": 1,
+        "dtype": "uint8",
+        "crs": CRS,
+        "transform": Affine(PIXEL, 0, X0, 0, -PIXEL, Y0),
+    }
+    with rasterio.open(scene, "w", **profile) as dst:
+        dst.write(np.zeros((1, 16, 30), dtype=np.uint8))
+    outlines = gpd.GeoDataFrame(
+        {"RGIId": ["small", "large", "cut", "middle"]},
+        geometry=[box(1, 1, 3, 3), box(4, 4, 14, 12), box(25, 2, 40, 14), box(20, 4, 24, 10)],
+        crs=CRS,
+    ).to_crs("EPSG:4326")  # another CRS than the scene's: compared on the scene's grid
+    assert largest_inside(outlines, scene, 2, "RGIId") == ["large", "middle"]
+    assert largest_inside(outlines, scene, 9, "RGIId") == ["large", "middle", "small"]

@@ -160,6 +160,10 @@ def test_prediction_notebook(run_notebook: Any) -> None:
     items = sorted(work.glob("**/*.stac.json"))
     assert items and json.loads(items[0].read_text())["type"] == "Feature"
     assert sorted(work.glob("**/*_glaciers.gpkg")) and sorted(work.glob("**/*_metrics.json"))
+    assert len(figures(notebook)) >= 6  # with the per-glacier scatter and the change map
+    per_glacier = sorted(work.glob("maps/*_per_glacier.csv"))
+    assert per_glacier and "passes_low_km2" in per_glacier[0].read_text().splitlines()[0]
+    assert sorted(work.glob("change/LE71400412010308SGS00*_change.tif"))
 
 
 def main(names: list[str]) -> None:

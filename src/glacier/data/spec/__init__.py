@@ -5,7 +5,7 @@ scenes.
 """
 
 from glacier.data.spec.data_spec import BandSource, DataSpec, DateFilter, LabelSource, SceneSpec
-from glacier.data.spec.retreat import Retreat, apply_retreat
+from glacier.data.spec.retreat import Retreat, apply_retreat, largest_inside
 from glacier.data.spec.sample import sample_dir, sample_path, synthetic_data_spec
 from glacier.data.spec.synthetic import (
     SyntheticDataset,
@@ -24,6 +24,7 @@ __all__ = [
     "apply_retreat",
     "ensure_synthetic_dataset",
     "generate_synthetic_dataset",
+    "largest_inside",
     "sample_dir",
     "sample_path",
     "synthetic_data_spec",

@@ -118,3 +118,24 @@ def apply_retreat(
         }
     )
     return Retreat(written, lost)
+
+
+def largest_inside(
+    outlines: gpd.GeoDataFrame, scene: Path, count: int, id_column: str
+) -> list[str]:
+    """Ids of the ``count`` largest outlines lying wholly inside a scene's footprint.
+
+    Args:
+        outlines: Inventory outlines (any CRS).
+        scene: One band file of the scene.
+        count: How many to choose.
+        id_column: The outlines' id column.
+    """
+    from shapely.geometry import box
+
+    with rasterio.open(scene) as src:
+        footprint = box(*src.bounds)
+        shapes = outlines.to_crs(src.crs)
+    inside = shapes[shapes.geometry.within(footprint)]
+    ranked = inside.assign(area_m2=inside.geometry.area).sort_values("area_m2", ascending=False)
+    return [str(value) for value in ranked[id_column].head(count)]
