@@ -207,3 +207,44 @@ def sweep_policy(folder: Path, runs: list[FoldRun]) -> str:
     if is_cross_validation(runs):
         return choose_policy([run.dev_curve for run in runs]).chosen
     return "best"
+
+
+CALIBRATIONS = ("none", "pooled", "one_strip")  # cv.json's candidates for an ensemble's temperature
+
+
+@dataclass(frozen=True)
+class SweepCalibration:
+    """The temperature a cross-validation sweep's dev logits choose for its ensemble.
+
+    Attributes:
+        chosen: ``none`` (1), ``pooled`` (one temperature fitted on every fold's out-of-fold
+            dev logits) or ``one_strip`` (each member its own, fitted on its one dev strip):
+            the lowest mean dev ECE, leave one fold out (``cv.json``'s ``calibration``).
+        temperature: The temperature every member uses; None for ``one_strip``.
+        dev_ece: The mean leave-one-fold-out dev ECE of each candidate.
+    """
+
+    chosen: str
+    temperature: float | None
+    dev_ece: dict[str, float]
+
+
+def sweep_calibration(folder: Path) -> SweepCalibration | None:
+    """The ensemble temperature a sweep's ``cv.json`` supports, or None without one."""
+    summary = read_summary(folder)
+    return choose_calibration((summary or {}).get("calibration") or {})
+
+
+def choose_calibration(calibration: dict[str, Any]) -> SweepCalibration | None:
+    """The candidate with the lowest mean leave-one-fold-out dev ECE (None: not measured).
+
+    Args:
+        calibration: ``cv.json``'s ``calibration`` block.
+    """
+    mean = (calibration.get("dev_ece_leave_one_fold_out") or {}).get("mean") or {}
+    scored = {name: float(mean[name]) for name in CALIBRATIONS if mean.get(name) is not None}
+    if not scored:
+        return None
+    chosen = min(scored, key=lambda name: scored[name])
+    temperature = {"none": 1.0, "pooled": calibration.get("pooled_temperature")}.get(chosen)
+    return SweepCalibration(chosen, None if temperature is None else float(temperature), scored)

@@ -44,6 +44,7 @@ from glacier.inference.products import (
 )
 from glacier.models import GlacierSegmenter, UncertaintyEvaluation
 from glacier.tasks import hydra_entry
+from glacier.tasks.cv import sweep_calibration
 from glacier.tasks.members import load_members
 from glacier.tasks.members import load_segmenter as load_segmenter  # its home before ensembles
 from glacier.tasks.per_glacier import PerGlacierRun, finish_run, per_glacier_run
@@ -67,13 +68,10 @@ log = logging.getLogger(__name__)
 def predict_settings(cfg: DictConfig, members: list[GlacierSegmenter]) -> PredictSettings:
     """Device, precision, batch and reader defaults resolved for this machine.
 
-    ``temperature=checkpoint``: each member divides its logits by its own fitted temperature.
+    Temperatures: see :func:`member_temperatures`.
     """
     device = resolve_device(cfg.device)
-    if str(cfg.temperature) == "checkpoint":
-        temperatures = tuple(member.temperature_value for member in members)
-    else:
-        temperatures = (float(cfg.temperature),) * len(members)
+    temperatures = member_temperatures(cfg, members)
     return PredictSettings(
         tile_size=int(cfg.tile_size),
         overlap=int(cfg.overlap),
@@ -92,6 +90,25 @@ def predict_settings(cfg: DictConfig, members: list[GlacierSegmenter]) -> Predic
         cog=bool(cfg.cog),
         pass_maps=cfg.get("inventory") is not None,  # per-glacier intervals are summed from them
     )
+
+
+def member_temperatures(cfg: DictConfig, members: list[GlacierSegmenter]) -> tuple[float, ...]:
+    """What divides each model's logits.
+
+    ``temperature=checkpoint``: one model's fitted temperature; an ensemble of a cross-validation
+    sweep (a folder with ``cv.json``) the calibration its folds' dev logits chose (none, one
+    temperature pooled over the folds, or each member's own: :func:`tasks.cv.sweep_calibration`);
+    any other ensemble, each member's own. A number: that, for every member.
+    """
+    if str(cfg.temperature) != "checkpoint":
+        return (float(cfg.temperature),) * len(members)
+    folder = Path(str(cfg.ckpt_path))
+    swept = sweep_calibration(folder) if len(members) > 1 and folder.is_dir() else None
+    if swept is not None:
+        log.info("ensemble temperature: %s (the sweep's dev ECE: %s)", swept.chosen, swept.dev_ece)
+    if swept is not None and swept.temperature is not None:
+        return (swept.temperature,) * len(members)
+    return tuple(member.temperature_value for member in members)
 
 
 def output_settings(cfg: DictConfig, settings: PredictSettings) -> dict[str, Any]:

@@ -136,16 +136,26 @@ def calibration_lines(calibration: dict[str, Any] | None) -> list[str]:
     if not calibration:
         return []
     dev = calibration["dev_ece_leave_one_fold_out"]["mean"]
-    pooled = calibration.get("ensemble_with_pooled_temperature") or {}
-    ece = (pooled.get("uncertainty") or {}).get("calibration", {}).get("ece")
     own = ", ".join(f"{t:.3f}" for t in calibration["fold_temperatures"])
-    return [
+    lines = [
         f"CALIBRATION ACROSS FOLDS: one temperature fitted on every fold's out-of-fold dev "
         f"logits: T = {calibration['pooled_temperature']:.3f} (the folds' own: {own})",
         f"  dev ECE, leave one fold out: pooled T {dev['pooled']:.3f}, another fold's "
-        f"one-strip T {dev['one_strip']:.3f}, no T {dev['none']:.3f}",
-        f"  ensemble test ECE with the pooled T: {_value({'e': ece}, 'e')}",
+        f"one-strip T {dev['one_strip']:.3f}, no T {dev['none']:.3f}"
+        + (f"; chosen for predict: {calibration['chosen']}" if calibration.get("chosen") else ""),
     ]
+    for key, label in (("with_pooled", "the pooled T"), ("without", "no T")):
+        tested = calibration.get(f"ensemble_{key}_temperature") or {}
+        quality = tested.get("uncertainty") or {}
+        ece = (quality.get("calibration") or {}).get("ece")
+        auroc = ((quality.get("measures") or {}).get("mutual_information") or {}).get("auroc")
+        iou = (tested.get("test") or {}).get("test/iou_mean")
+        if tested:
+            lines.append(
+                f"  ensemble test with {label}: mean IoU {_value({'v': iou}, 'v')}, ECE "
+                f"{_value({'e': ece}, 'e')}, mutual information AUROC {_value({'a': auroc}, 'a')}"
+            )
+    return lines
 
 
 def format_cv_summary(summary: dict[str, Any]) -> str:

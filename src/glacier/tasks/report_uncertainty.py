@@ -70,9 +70,9 @@ def uncertainty_block(
 def _calibration_line(calibration: dict[str, Any] | None) -> str:
     if not calibration:
         return "Temperature: 1 (not fitted)"
-    if "members" in calibration:  # an ensemble: each member's own, fitted on its dev split
+    if "members" in calibration:  # an ensemble: its members' (their own, or the sweep's choice)
         members = ", ".join(f"{t:.3f}" for t in calibration["members"])
-        return f"Temperatures of the ensemble's members (each fitted on its own dev): {members}"
+        return f"Temperatures of the ensemble's members: {members}"
     fit = calibration
     return (
         f"Temperature {fit['temperature']:.3f}, fitted on {fit['pixels']:,} dev pixels: "
