@@ -27,6 +27,7 @@ from benchmarks.cache_rows import (
     loader_mode_rows,
 )
 from benchmarks.cache_rows import consumption as cache_consumption
+from benchmarks.path_rows import path_rows
 from benchmarks.preprocess_rows import everest_rows, preprocessing_rows
 from benchmarks.rows import ROOT, comparison, workload
 
@@ -235,6 +236,7 @@ def cpu_groups(quick: bool) -> dict[str, Callable[[Path], Rows]]:
         "train": lambda folder: training_rows(bands, steps)[0],
         "cache": lambda folder: cpu_cache_rows(folder, scale),
         "predict": lambda folder: prediction_rows(folder, predict_size, bands, repeats),
+        "predict-path": lambda folder: path_rows(folder, predict_size, bands, repeats),
         "cache-modes": cache_modes,
     }
 
@@ -268,6 +270,7 @@ def main() -> None:
         "--only",
         default="all",
         help="comma-separated groups: preprocess, everest, loader, train, cache, predict, "
+        "predict-path, "
         "gpu-epoch, gpu-cache, gpu-predict, gpu (the three GPU groups), cache-modes (CPU "
         "samples/s per cache mode: not in all, 20-40 min on 2 cores); default all",
     )
