@@ -7,6 +7,7 @@ probabilities and of what the uncertainty measures need (:mod:`glacier.models.un
 from __future__ import annotations
 
 import hashlib
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from functools import partial
@@ -16,6 +17,7 @@ import torch
 from torch import Tensor, nn
 
 from glacier.data.raster import SceneReader
+from glacier.inference.engine.compiled import CompiledNetwork
 from glacier.inference.engine.device import autocast
 from glacier.inference.engine.writer import PredictionOutputs
 from glacier.models import (
@@ -58,6 +60,9 @@ class PredictSettings:
         cog: Publish Cloud-Optimized GeoTIFFs (else the streamed tiled GeoTIFFs).
         pass_maps: Also write the class map of every MC pass (``_passes.tif``, one band per
             pass, each averaged over the TTA views): what per-glacier intervals are summed from.
+        compile: Run deterministic passes through ``torch.compile`` (see
+            :mod:`glacier.inference.engine.compiled`; one warning and the plain network where
+            it cannot compile).
     """
 
     tile_size: int = 512
@@ -76,6 +81,7 @@ class PredictSettings:
     channels_last: bool = True
     cog: bool = True
     pass_maps: bool = False
+    compile: bool = False
 
     @property
     def passes(self) -> Passes:
@@ -156,6 +162,16 @@ class TilePredictor:
         self.format = torch.channels_last if settings.channels_last else torch.contiguous_format
         self.needs = settings.needs
         self._batch: Tensor | None = None
+        self.network: Callable[[Tensor], Tensor] = self.model
+        if settings.compile and settings.mc_samples > 0:
+            warnings.warn(
+                "compile=true compiles deterministic passes only: the MC-dropout passes run "
+                "uncompiled (their seeded masks are hooks on the dropout layers)",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+        elif settings.compile:
+            self.network = CompiledNetwork(self.model)
 
     def __call__(self, tiles: list[Tensor], seeds: list[int]) -> PassStats:
         """(B, K, h, w) float32 means of the passes' statistics, on the device.
@@ -184,7 +200,7 @@ class TilePredictor:
             return mc_dropout_stats(
                 self.model, batch, settings.mc_samples, seeds, settings.temperature, self.needs
             )
-        return pass_stats(self.model(batch), settings.temperature, self.needs)
+        return pass_stats(self.network(batch), settings.temperature, self.needs)
 
     def _tta_stats(self, batch: Tensor, seeds: list[int]) -> PassStats:
         """Statistics averaged over the dihedral views (each view's mean, turned back)."""
