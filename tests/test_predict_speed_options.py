@@ -105,3 +105,18 @@ def test_a_cpu_run_with_compile_works_or_warns_once_and_gives_the_same_map(
     np.testing.assert_array_equal(classes, plain_classes)
     # compiled kernels may round the last bit differently: percent probabilities within 1
     assert np.abs(probs.astype(int) - plain_probs.astype(int)).max() <= 1
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_auto_batch_on_cuda_fits_a_measured_tile_in_the_free_memory() -> None:
+    from glacier.inference.engine import memory_batch_size
+    from glacier.inference.engine.device import tile_memory
+
+    device = torch.device("cuda")
+    model = small_unet_like()
+    per_tile = tile_memory(model, 4, 256, device, None)
+    assert per_tile > 4 * 256 * 256 * 4  # at least its input and logits
+    free, _ = torch.cuda.mem_get_info(device)
+    batch = memory_batch_size(model, 4, 256, device, None)  # measures again: allow a step
+    assert 1 <= batch <= 64 and abs(batch - batch_for_memory(free, per_tile)) <= 1
+    assert next(model.parameters()).device.type == "cuda"
