@@ -111,7 +111,7 @@ def test_gpu_prediction_rows_run_on_the_cpu_with_an_explicit_device(tmp_path: Pa
 
     rows = gpu_rows(tmp_path, size=256, bands=3, device="cpu", tile=128)
     names = [row["name"] for row in rows]
-    assert names[0].startswith("GPU forward compiled vs not (deterministic")
+    assert names[-1].startswith("GPU forward compiled vs not (deterministic")
     assert sum("GPU predict vs min(read" in name for name in names) == 2
     assert any("(mc_samples=8" in name for name in names)
     for row in rows:
