@@ -27,6 +27,8 @@ from benchmarks.cache_rows import (
     loader_mode_rows,
 )
 from benchmarks.cache_rows import consumption as cache_consumption
+from benchmarks.gpu_predict_rows import gpu_rows
+from benchmarks.path_rows import path_rows
 from benchmarks.preprocess_rows import everest_rows, preprocessing_rows
 from benchmarks.rows import ROOT, comparison, workload
 
@@ -143,45 +145,6 @@ def prediction_rows(folder: Path, size: int, bands: int, repeats: int) -> list[d
     return rows
 
 
-def gpu_rows(folder: Path, size: int, bands: int, device: str = "cuda") -> list[dict[str, Any]]:
-    """Where CUDA is present: predict ÷ min(read, forward) ≥ 0.8, ≥ 25 Mpx/s."""
-    workload("make_scene", dir=str(folder), size=size, bands=bands)
-    layout = {"dir": str(folder), "bands": bands, "tile": 512, "overlap": 64, "device": device}
-    read = workload("read_only", **layout, mc_samples=0)
-    rows = []
-    for samples in (0, 8):
-        label = f"mc_samples={samples}" if samples else "deterministic"
-        forward = workload("forward", **layout, mc_samples=samples)
-        runs = [workload("predict", **layout, mc_samples=samples, cog=False) for _ in range(2)]
-        run = min(runs, key=lambda r: r["seconds"])
-        mpx = run["mpx"]
-        limit = min(mpx / read["seconds"], mpx / forward["seconds"])
-        rows.append(
-            comparison(
-                f"GPU predict vs min(read {mpx / read['seconds']:.0f}, forward "
-                f"{mpx / forward['seconds']:.0f} Mpx/s) ({label}; peak RSS "
-                f"{run['peak_rss_mb']:.0f} MB, GPU {run['gpu_mb'] or 0:.0f} MB)",
-                mpx / run["seconds"],
-                limit,
-                "Mpx/s",
-                0.8,
-                gate=False,
-            )
-        )
-        if not samples:
-            rows.append(
-                comparison(
-                    f"GPU predict {size}²×{bands} (goal ≥ 25 Mpx/s)",
-                    mpx / run["seconds"],
-                    25.0,
-                    "Mpx/s",
-                    1.0,
-                    gate=False,
-                )
-            )
-    return rows
-
-
 def machine() -> dict[str, Any]:
     """Where the figures were measured."""
     import torch
@@ -235,6 +198,7 @@ def cpu_groups(quick: bool) -> dict[str, Callable[[Path], Rows]]:
         "train": lambda folder: training_rows(bands, steps)[0],
         "cache": lambda folder: cpu_cache_rows(folder, scale),
         "predict": lambda folder: prediction_rows(folder, predict_size, bands, repeats),
+        "predict-path": lambda folder: path_rows(folder, predict_size, bands, repeats),
         "cache-modes": cache_modes,
     }
 
@@ -268,6 +232,7 @@ def main() -> None:
         "--only",
         default="all",
         help="comma-separated groups: preprocess, everest, loader, train, cache, predict, "
+        "predict-path, "
         "gpu-epoch, gpu-cache, gpu-predict, gpu (the three GPU groups), cache-modes (CPU "
         "samples/s per cache mode: not in all, 20-40 min on 2 cores); default all",
     )

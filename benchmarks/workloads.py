@@ -80,13 +80,20 @@ WORKLOADS = {f.__name__: f for f in (make_scene,)}
 
 def main() -> None:
     """Run the workload named on the command line."""
+    import glacier  # noqa: F401  (its process settings, e.g. OpenMP's wait policy, before torch)
     from benchmarks.cache_workloads import CACHE_WORKLOADS
+    from benchmarks.path_workloads import PATH_WORKLOADS
     from benchmarks.predict_workloads import PREDICT_WORKLOADS
     from benchmarks.preprocess_workloads import PREPROCESS_WORKLOADS
     from benchmarks.train_workloads import TRAIN_WORKLOADS
 
     registry = (
-        WORKLOADS | PREPROCESS_WORKLOADS | PREDICT_WORKLOADS | TRAIN_WORKLOADS | CACHE_WORKLOADS
+        WORKLOADS
+        | PREPROCESS_WORKLOADS
+        | PREDICT_WORKLOADS
+        | PATH_WORKLOADS
+        | TRAIN_WORKLOADS
+        | CACHE_WORKLOADS
     )
     print(json.dumps(registry[sys.argv[1]](json.loads(sys.argv[2]))))
 

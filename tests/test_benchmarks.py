@@ -91,3 +91,29 @@ def test_cache_rows_run_on_the_cpu_with_an_explicit_device(tmp_path: Path) -> No
         assert row["met"] == (row["ratio"] >= row["target"])
     assert epochs[0]["ratio"] == pytest.approx(epochs[0]["limit"] / epochs[0]["value"], 1e-2)
     assert not list(tmp_path.iterdir())  # every kind of data deleted after its rows
+
+
+def test_predict_path_rows_compare_the_path_with_its_floor(tmp_path: Path) -> None:
+    from benchmarks.path_rows import path_rows
+
+    path, scenes = path_rows(tmp_path, size=600, bands=4, repeats=1, scenes=2)
+    assert "vs read once + same outputs" in path["name"] and path["gate"]
+    assert "2 scenes in one call" in scenes["name"]
+    assert scenes["limit"] == pytest.approx(path["value"], rel=1e-3)  # one scene's rate
+    for row in (path, scenes):
+        assert row["value"] > 0 and row["limit"] > 0
+        assert row["ratio"] == pytest.approx(row["value"] / row["limit"], rel=1e-2, abs=1e-3)
+        assert row["met"] == (row["ratio"] >= row["target"])
+
+
+def test_gpu_prediction_rows_run_on_the_cpu_with_an_explicit_device(tmp_path: Path) -> None:
+    from benchmarks.gpu_predict_rows import gpu_rows
+
+    rows = gpu_rows(tmp_path, size=256, bands=3, device="cpu", tile=128)
+    names = [row["name"] for row in rows]
+    assert names[-1].startswith("GPU forward compiled vs not (deterministic")
+    assert sum("GPU predict vs min(read" in name for name in names) == 2
+    assert any("(mc_samples=8" in name for name in names)
+    for row in rows:
+        assert row["value"] > 0 and row["limit"] > 0 and not row["gate"]
+        assert row["ratio"] == pytest.approx(row["value"] / row["limit"], rel=1e-2, abs=1e-3)

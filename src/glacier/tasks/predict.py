@@ -13,6 +13,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+import torch
 from omegaconf import DictConfig
 
 from glacier.data.labels import ClassOutlines
@@ -26,6 +27,7 @@ from glacier.inference.engine import (
     SceneJob,
     default_batch_size,
     default_readers,
+    memory_batch_size,
     precision_name,
     predict_scenes,
     resolve_device,
@@ -65,17 +67,28 @@ from glacier.utils.runtime import tune_malloc
 log = logging.getLogger(__name__)
 
 
+def forward_batch_size(
+    cfg: DictConfig, module: GlacierSegmenter, device: torch.device, precision: torch.dtype | None
+) -> int:
+    """``batch_size``: ``auto`` on a GPU is what fits in half its free memory (measured)."""
+    if str(cfg.batch_size) == "auto" and device.type == "cuda":
+        channels = len(module.channel_names)
+        return memory_batch_size(module, channels, int(cfg.tile_size), device, precision)
+    return default_batch_size(device, cfg.batch_size)
+
+
 def predict_settings(cfg: DictConfig, members: list[GlacierSegmenter]) -> PredictSettings:
     """Device, precision, batch and reader defaults resolved for this machine.
 
     Temperatures: see :func:`member_temperatures`.
     """
     device = resolve_device(cfg.device)
+    precision = resolve_precision(cfg.precision, device)
     temperatures = member_temperatures(cfg, members)
     return PredictSettings(
         tile_size=int(cfg.tile_size),
         overlap=int(cfg.overlap),
-        batch_size=default_batch_size(device, cfg.batch_size),
+        batch_size=forward_batch_size(cfg, members[0], device, precision),
         mc_samples=int(cfg.mc_samples),
         tta=int(cfg.tta),
         seed=int(cfg.seed),
@@ -83,12 +96,13 @@ def predict_settings(cfg: DictConfig, members: list[GlacierSegmenter]) -> Predic
         uncertainty=uncertainty_choice(cfg.uncertainty),
         score_measures=cfg.labels is not None,
         device=device,
-        precision=resolve_precision(cfg.precision, device),
+        precision=precision,
         probabilities=str(cfg.probabilities),
         readers=default_readers(device, cfg.readers),
         channels_last=bool(members[0].hparams["channels_last"]),
         cog=bool(cfg.cog),
         pass_maps=cfg.get("inventory") is not None,  # per-glacier intervals are summed from them
+        compile=bool(cfg.compile),
     )
 
 
@@ -131,6 +145,8 @@ def output_settings(cfg: DictConfig, settings: PredictSettings) -> dict[str, Any
         "label_class": cfg.get("label_class"),
     }
     extra = {"label_layer": cfg.get("label_layer"), "input_conversion": cfg.get("input_conversion")}
+    if settings.compile:  # compiled kernels may round differently; off: today's fingerprints
+        extra["compile"] = True
     return chosen | {k: str(v) for k, v in extra.items() if v is not None}
 
 

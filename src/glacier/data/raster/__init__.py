@@ -2,7 +2,7 @@
 
 headers and their checks (a VRT's source files included), footprints and coverage, derived
 channels, the windowed scene reader (with a stated input conversion), and a data config's
-contract read off its scene headers.
+contract read off its scene headers; a preview's RGB samples, taken as the scene is read.
 """
 
 from glacier.data.raster.areas import pixel_size_m, row_pixel_areas_km2
@@ -19,12 +19,14 @@ from glacier.data.raster.headers import (
     check_scene_size,
     read_header,
 )
+from glacier.data.raster.rgb_sample import RgbSample, rgb_band_indices
 from glacier.data.raster.scene_reader import SceneReader, finite_everywhere, open_scene
 
 __all__ = [
     "BandFileHeader",
     "InputConversion",
     "RasterHeader",
+    "RgbSample",
     "SceneHeader",
     "SceneReader",
     "band_file_coverage",
@@ -37,6 +39,7 @@ __all__ = [
     "pixel_size_m",
     "read_header",
     "reproject_box",
+    "rgb_band_indices",
     "row_pixel_areas_km2",
     "spec_contract",
     "validate_derived",

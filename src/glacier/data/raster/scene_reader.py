@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from pathlib import Path
 from types import TracebackType
@@ -278,13 +278,18 @@ class SceneReader:
         return self.read_with_mask(window, out)[0]
 
     def read_with_mask(
-        self, window: Window, out: np.ndarray | None = None
+        self,
+        window: Window,
+        out: np.ndarray | None = None,
+        raw_seen: Callable[[np.ndarray], None] | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Like :meth:`read`, also returning the (h, w) mask of pixels finite in every channel.
 
         Args:
             window: Pixel window, possibly extending past the scene edge.
             out: Optional C-contiguous float32 (C, h, w) array to read into.
+            raw_seen: Called with the raw bands (as :meth:`read_raw` returns them) before they
+                are masked and converted, e.g. to take a preview's samples without a second read.
 
         Returns:
             The channel stack and its validity mask.
@@ -292,6 +297,8 @@ class SceneReader:
         out = _output((len(self.band_names), int(window.height), int(window.width)), out)
         raw_count = len(self.scene.band_names)
         raw = self.read_raw(window, out=out[:raw_count])
+        if raw_seen is not None:
+            raw_seen(raw)
         valid = self._inside_and_finite(raw, window)
         if self.nodata_all_zero:
             valid &= (raw != 0).any(axis=0)

@@ -6,8 +6,10 @@ device, GeoTIFF/COG writing, many scenes pipelined.
 
 from glacier.inference.engine.cog import COG_MEDIA_TYPE, RESAMPLING_CATEGORICAL, to_cog
 from glacier.inference.engine.device import (
+    batch_for_memory,
     default_batch_size,
     default_readers,
+    memory_batch_size,
     precision_name,
     resolve_device,
     resolve_precision,
@@ -28,8 +30,10 @@ __all__ = [
     "PredictionOutputs",
     "SceneJob",
     "UncertaintyBands",
+    "batch_for_memory",
     "default_batch_size",
     "default_readers",
+    "memory_batch_size",
     "precision_name",
     "predict_scenes",
     "resolve_device",

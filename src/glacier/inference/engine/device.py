@@ -15,6 +15,8 @@ from glacier.errors import GlacierConfigError
 
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 CPU_BATCH, GPU_BATCH = 4, 16  # tiles of 512² per forward pass
+MAX_GPU_BATCH = 64  # past this, a bigger batch no longer speeds a GPU's forward up
+MEMORY_SHARE = 0.5  # of the free device memory, for the forward (the rest: rows, sums, others)
 MAX_READERS = 4
 
 
@@ -87,6 +89,60 @@ def default_batch_size(device: torch.device, spec: int | str = "auto") -> int:
     if not isinstance(spec, int) or isinstance(spec, bool) or spec < 1:
         raise GlacierConfigError(f"batch_size={spec!r}: use auto or an integer >= 1")
     return spec
+
+
+def batch_for_memory(
+    free_bytes: int, tile_bytes: int, share: float = MEMORY_SHARE, most: int = MAX_GPU_BATCH
+) -> int:
+    """Tiles per forward pass that fit in ``share`` of the free device memory.
+
+    Args:
+        free_bytes: Free device memory (``torch.cuda.mem_get_info``'s first number).
+        tile_bytes: Peak memory one tile's forward pass needs (:func:`tile_memory`).
+        share: Part of the free memory the forward may take.
+        most: Upper bound.
+
+    Returns:
+        A batch size in ``[1, most]``.
+    """
+    if tile_bytes <= 0:
+        return most
+    return max(1, min(most, int(free_bytes * share) // tile_bytes))
+
+
+def tile_memory(
+    model: torch.nn.Module,
+    channels: int,
+    tile: int,
+    device: torch.device,
+    precision: torch.dtype | None,
+) -> int:
+    """Peak CUDA memory of one tile's forward pass, measured by running one (zeros) tile.
+
+    The peak above what was allocated before it: activations, the logits and their softmax.
+    """
+    model = model.to(device).eval()
+    image = torch.zeros((1, channels, tile, tile), device=device)
+    torch.cuda.synchronize(device)
+    before = torch.cuda.memory_allocated(device)
+    torch.cuda.reset_peak_memory_stats(device)
+    with torch.inference_mode(), autocast(device, precision):
+        model(image).float().softmax(dim=1)
+    torch.cuda.synchronize(device)
+    return int(torch.cuda.max_memory_allocated(device) - before)
+
+
+def memory_batch_size(
+    model: torch.nn.Module,
+    channels: int,
+    tile: int,
+    device: torch.device,
+    precision: torch.dtype | None,
+) -> int:
+    """``batch_size: auto`` on a GPU: as many tiles as fit in half its free memory (<= 64)."""
+    tile_bytes = tile_memory(model, channels, tile, device, precision)
+    free, _ = torch.cuda.mem_get_info(device)
+    return batch_for_memory(free, tile_bytes)
 
 
 def default_readers(device: torch.device, spec: int | str = "auto") -> int:

@@ -15,6 +15,7 @@ import torch
 from torch import Tensor, nn
 from tqdm import tqdm
 
+from glacier.data.raster import RgbSample
 from glacier.errors import GlacierInputError
 from glacier.inference.engine.blending import BlendStrip
 from glacier.inference.engine.encode import encode_block
@@ -67,6 +68,8 @@ class _Scene:
                 bool(bands.scored),
                 settings.pass_count if settings.pass_maps else 0,
             )
+            names = self.reader.scene.band_names
+            self.outputs.preview = RgbSample.of(names, width, height)  # taken as rows are read
             writer = OutputWriter(
                 self.outputs,
                 self.reader,
@@ -129,7 +132,10 @@ class PredictionLoop:
                 def read(
                     s: _Scene = scene, i: int = index, t: int = top, b: Tensor = buffer
                 ) -> tuple[_Scene, Row]:
-                    host, valid = read_row(s.reader, s.channel_indices, t, tile, s.cover, b)
+                    preview = s.outputs.preview
+                    host, valid = read_row(
+                        s.reader, s.channel_indices, t, tile, s.cover, b, preview
+                    )
                     dev, dev_valid = torch.from_numpy(host), torch.from_numpy(valid)
                     row = Row(i, t, host, valid, dev, dev_valid, len(s.cols), b)
                     return s, to_device(row, device, self.stream)

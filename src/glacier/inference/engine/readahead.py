@@ -12,6 +12,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from typing import Generic, TypeVar
 
 import numpy as np
@@ -19,7 +20,7 @@ import torch
 from rasterio.windows import Window
 from torch import Tensor
 
-from glacier.data.raster import SceneReader, finite_everywhere
+from glacier.data.raster import RgbSample, SceneReader, finite_everywhere
 
 
 @dataclass
@@ -86,13 +87,17 @@ def read_row(
     tile: int,
     cover: int,
     buffer: Tensor,
+    preview: RgbSample | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Read rows ``top..top+tile`` of every channel into ``buffer``; keep the model's channels.
+
+    ``preview`` takes its samples of the raw rows on the way (the scene is read only once).
 
     Returns:
         The (C_model, tile, cover) image and the (tile, cover) validity of those channels.
     """
-    band, valid = reader.read_with_mask(Window(0, top, cover, tile), out=buffer.numpy())
+    seen = None if preview is None else partial(preview.add, top, 0)
+    band, valid = reader.read_with_mask(Window(0, top, cover, tile), buffer.numpy(), seen)
     if channel_indices != list(range(len(reader.band_names))):
         band = band[channel_indices]  # every channel of a nodata pixel is NaN: still caught
         valid = finite_everywhere(band)

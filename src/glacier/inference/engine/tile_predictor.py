@@ -9,6 +9,7 @@ gives each member's statistics, :meth:`TilePredictor.__call__` their float64 mea
 from __future__ import annotations
 
 import hashlib
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from functools import partial
@@ -18,6 +19,7 @@ import torch
 from torch import Tensor, nn
 
 from glacier.data.raster import SceneReader
+from glacier.inference.engine.compiled import CompiledNetwork
 from glacier.inference.engine.device import autocast
 from glacier.inference.engine.writer import PredictionOutputs
 from glacier.models import (
@@ -62,6 +64,9 @@ class PredictSettings:
         cog: Publish Cloud-Optimized GeoTIFFs (else the streamed tiled GeoTIFFs).
         pass_maps: Also write the class map of every MC pass (``_passes.tif``, one band per
             pass, each averaged over the TTA views): what per-glacier intervals are summed from.
+        compile: Run deterministic passes through ``torch.compile`` (see
+            :mod:`glacier.inference.engine.compiled`; one warning and the plain network where
+            it cannot compile).
     """
 
     tile_size: int = 512
@@ -80,6 +85,7 @@ class PredictSettings:
     channels_last: bool = True
     cog: bool = True
     pass_maps: bool = False
+    compile: bool = False
 
     @property
     def passes(self) -> Passes:
@@ -164,6 +170,16 @@ class TilePredictor:
         self.format = torch.channels_last if settings.channels_last else torch.contiguous_format
         self.needs = settings.needs
         self._batch: Tensor | None = None
+        self.networks: list[Callable[[Tensor], Tensor]] = list(self.models)
+        if settings.compile and settings.mc_samples > 0:
+            warnings.warn(
+                "compile=true compiles deterministic passes only: the MC-dropout passes run "
+                "uncompiled (their seeded masks are hooks on the dropout layers)",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+        elif settings.compile:
+            self.networks = [CompiledNetwork(model) for model in self.models]
 
     def __call__(self, tiles: list[Tensor], seeds: list[int]) -> PassStats:
         """(B, K, h, w) float32 means of every pass's statistics (all members), on the device.
@@ -185,28 +201,26 @@ class TilePredictor:
         batch = self._batch
         for index, tile in enumerate(tiles):
             batch[index].copy_(tile)
-        members = zip(self.models, settings.temperatures, strict=True)
+        members = range(len(self.models))
         with torch.inference_mode(), autocast(settings.device, settings.precision):
             if settings.tta <= 1:
-                return [self._view_stats(m, t, batch, seeds) for m, t in members]
-            return [self._tta_stats(m, t, batch, seeds) for m, t in members]
+                return [self._view_stats(member, batch, seeds) for member in members]
+            return [self._tta_stats(member, batch, seeds) for member in members]
 
-    def _view_stats(
-        self, model: nn.Module, temperature: float, batch: Tensor, seeds: list[int]
-    ) -> PassStats:
+    def _view_stats(self, member: int, batch: Tensor, seeds: list[int]) -> PassStats:
+        """One member's statistics of one view: its MC passes, or one (compiled) forward."""
         settings = self.settings
+        temperature = settings.temperatures[member]
         if settings.mc_samples > 0:
             return mc_dropout_stats(
-                model, batch, settings.mc_samples, seeds, temperature, self.needs
+                self.models[member], batch, settings.mc_samples, seeds, temperature, self.needs
             )
-        return pass_stats(model(batch), temperature, self.needs)
+        return pass_stats(self.networks[member](batch), temperature, self.needs)
 
-    def _tta_stats(
-        self, model: nn.Module, temperature: float, batch: Tensor, seeds: list[int]
-    ) -> PassStats:
+    def _tta_stats(self, member: int, batch: Tensor, seeds: list[int]) -> PassStats:
         """Statistics averaged over the dihedral views (each view's mean, turned back)."""
         total = StatsSum()
         for code in tta_codes(self.settings.tta):
-            view = self._view_stats(model, temperature, apply_view(batch, code), seeds)
+            view = self._view_stats(member, apply_view(batch, code), seeds)
             total.add(view.map(partial(undo_view, code=code)))
         return total.mean().map(lambda t: t.contiguous())

@@ -19,7 +19,7 @@ import rasterio
 from rasterio.windows import Window
 
 from glacier.data.contract import BACKGROUND, IGNORE_INDEX
-from glacier.data.raster import SceneReader
+from glacier.data.raster import RgbSample, SceneReader
 from glacier.inference.engine.cog import RESAMPLING_CATEGORICAL, RESAMPLING_CONTINUOUS, to_cog
 from glacier.inference.engine.encode import NODATA_PERCENT, EncodedRows
 from glacier.models import MEASURES, UNCALIBRATED_CONFIDENCE, Passes
@@ -41,6 +41,8 @@ class PredictionOutputs:
             them against reference outlines), or None.
         passes: ``_passes.tif``, the class map of every MC pass (one band each), or None.
         pass_count: Its bands.
+        preview: The scene's overlay samples, taken while the predictor read it (None: the
+            products read them).
     """
 
     classes: Path
@@ -49,6 +51,7 @@ class PredictionOutputs:
     measures: Path | None = None
     passes: Path | None = None
     pass_count: int = 0
+    preview: RgbSample | None = None
 
     @classmethod
     def at(

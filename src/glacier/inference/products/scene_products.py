@@ -162,7 +162,7 @@ def make_products(
         write_json_atomic(metrics_path, metrics)
         result["metrics"] = metrics
         result["metrics_json"] = str(metrics_path)
-    rgb, transform = scene_preview(reader)
+    rgb, transform = scene_preview(reader, outputs.preview)
     png = sibling(prefix, "_overlay.png")
     overlay_png(
         rgb,
