@@ -171,7 +171,8 @@ def compare_maps(work: Path, baseline_src: Path) -> bool:
     differ = sorted(k for k in ours.keys() | theirs.keys() if ours.get(k) != theirs.get(k))
     for key in differ:
         mine, other = ours.get(key) or [None] * 3, theirs.get(key) or [None] * 3
-        parts = [n for n, a, b in zip(("pixels", "overviews", "metadata"), mine, other) if a != b]
+        names = ("pixels", "overviews", "metadata")
+        parts = [n for n, a, b in zip(names, mine, other, strict=True) if a != b]
         print(f"differs: {key} ({', '.join(parts)})")
     print(f"maps: {len(ours)} outputs compared, {len(differ)} differ")
     return not differ
