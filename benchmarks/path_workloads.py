@@ -17,6 +17,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from benchmarks.predict_workloads import predict_settings
 from benchmarks.workloads import peak_rss_mb
 
 CLASSES = ["glacier"]
@@ -55,28 +56,6 @@ def _reader(path: Path, bands: int, key: str) -> Any:
     return SceneReader(_scene(path, bands, key))
 
 
-def _settings(args: dict[str, Any], cog: bool = True) -> Any:
-    import torch
-
-    from glacier.inference.engine import (
-        PredictSettings,
-        default_batch_size,
-        default_readers,
-        resolve_precision,
-    )
-
-    device = torch.device(args.get("device", "cpu"))
-    return PredictSettings(
-        tile_size=args["tile"],
-        overlap=args["overlap"],
-        batch_size=default_batch_size(device, args.get("batch", "auto")),
-        device=device,
-        precision=resolve_precision(args.get("precision", "auto"), device),
-        readers=default_readers(device),
-        cog=cog,
-    )
-
-
 def _products() -> Any:
     from glacier.inference.products import ProductSettings
 
@@ -105,7 +84,9 @@ def _run_path(args: dict[str, Any], out: Path, keys: list[str], maps_only: bool 
         make_products(job.key, reader, outputs, products)
 
     done = None if maps_only else on_done
-    return predict_scenes(pointwise_model(bands), jobs, _settings(args, not maps_only), done)
+    return predict_scenes(
+        pointwise_model(bands), jobs, predict_settings({**args, "cog": not maps_only}), done
+    )
 
 
 def predict_path(args: dict[str, Any]) -> dict[str, Any]:

@@ -13,7 +13,8 @@ from benchmarks.train_workloads import model_of
 from benchmarks.workloads import peak_rss_mb
 
 
-def _settings(args: dict[str, Any]) -> Any:
+def predict_settings(args: dict[str, Any]) -> Any:
+    """The predictor settings of a workload's arguments (CPU, auto batch and readers)."""
     import torch
 
     from glacier.inference.engine import (
@@ -28,7 +29,7 @@ def _settings(args: dict[str, Any]) -> Any:
         tile_size=args["tile"],
         overlap=args["overlap"],
         batch_size=default_batch_size(device, args.get("batch", "auto")),
-        mc_samples=args["mc_samples"],
+        mc_samples=args.get("mc_samples", 0),
         device=device,
         precision=resolve_precision(args.get("precision", "auto"), device),
         readers=default_readers(device),
@@ -61,7 +62,7 @@ def _layout(args: dict[str, Any]) -> tuple[int, list[int]]:
     tiles = len(tile_starts(height, args["tile"], args["overlap"])) * len(
         tile_starts(width, args["tile"], args["overlap"])
     )
-    batch = _settings(args).batch_size
+    batch = predict_settings(args).batch_size
     return tiles, [batch] * (tiles // batch) + ([tiles % batch] if tiles % batch else [])
 
 
@@ -79,7 +80,7 @@ def forward(args: dict[str, Any]) -> dict[str, Any]:
     from glacier.utils.runtime import tune_malloc
 
     tune_malloc()
-    settings = _settings(args)
+    settings = predict_settings(args)
     device = settings.device
     model = _model(args).to(device)
     _, sizes = _layout(args)
@@ -128,7 +129,7 @@ def read_only(args: dict[str, Any]) -> dict[str, Any]:
     from glacier.inference.engine.readahead import BufferPool, ReadAhead, read_row
     from glacier.inference.engine.tiling import tile_starts
 
-    settings = _settings(args)
+    settings = predict_settings(args)
     bands = tuple(f"b{i}" for i in range(args["bands"]))
     scene = SceneSpec(id="bench", sources=(BandSource(Path(args["dir"]) / "scene.tif", bands),))
     tile = settings.tile_size
@@ -160,7 +161,7 @@ def predict(args: dict[str, Any]) -> dict[str, Any]:
     from glacier.utils.runtime import tune_malloc
 
     tune_malloc()  # as glacier predict does
-    settings = _settings(args)
+    settings = predict_settings(args)
     folder = Path(args["dir"])
     bands = tuple(f"b{i}" for i in range(args["bands"]))
     model = _model(args)

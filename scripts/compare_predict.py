@@ -26,11 +26,11 @@ import os
 import statistics
 import subprocess
 import sys
-import tarfile
 import tempfile
-from io import BytesIO
 from pathlib import Path
 from typing import Any
+
+from revisions import export_revision
 
 ROOT = Path(__file__).resolve().parents[1]
 BANDS = ("red", "green", "blue", "nir")
@@ -41,19 +41,6 @@ CASES: dict[str, dict[str, Any]] = {
     "float32": {"probabilities": "float32", "batch_size": 3, "tile_size": 256, "overlap": 32},
     "plain": {"cog": False},
 }
-
-
-def export_revision(revision: str, into: Path) -> Path:
-    """``src`` of ``revision`` under ``into``; returns the ``src`` folder."""
-    archive = subprocess.run(
-        ["git", "archive", "--format=tar", revision, "src"],
-        cwd=ROOT,
-        capture_output=True,
-        check=True,
-    ).stdout
-    with tarfile.open(fileobj=BytesIO(archive)) as tar:
-        tar.extractall(into, filter="data")
-    return into / "src"
 
 
 def in_child(src: Path, *args: str) -> str:

@@ -31,12 +31,12 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tarfile
 import tempfile
 import time
-from io import BytesIO
 from pathlib import Path
 from typing import Any
+
+from revisions import export_revision
 
 ROOT = Path(__file__).resolve().parents[1]
 CASES = ("everest_tiled", "synthetic", "hkh_tiles")
@@ -119,19 +119,6 @@ def run_case(case: str, folder: Path, out: Path, tiles: int) -> None:
 
     spec, keep, split = case_spec(case, folder, tiles)
     Preprocessor(spec, keep, split, out, progress=False).run()
-
-
-def export_revision(revision: str, into: Path) -> Path:
-    """``src/`` of a git revision, written under ``into``; returns that ``src`` folder."""
-    archive = subprocess.run(
-        ["git", "archive", "--format=tar", revision, "src"],
-        cwd=ROOT,
-        capture_output=True,
-        check=True,
-    ).stdout
-    with tarfile.open(fileobj=BytesIO(archive)) as tar:
-        tar.extractall(into, filter="data")
-    return into / "src"
 
 
 def in_child(src: Path, *args: str) -> str:

@@ -236,6 +236,15 @@ def test_the_change_command_as_the_readme_types_it(tmp_path: Path) -> None:
     ]
 
 
+def write_band(path: Path, data: np.ndarray) -> Path:
+    """A one-band uint8 GeoTIFF of (1, 16, 30) pixels on the tests' grid."""
+    profile = {"driver": "GTiff", "width": 30, "height": 16, "count": 1, "dtype": "uint8"}
+    transform = Affine(PIXEL, 0, X0, 0, -PIXEL, Y0)
+    with rasterio.open(path, "w", **profile, crs=CRS, transform=transform) as dst:
+        dst.write(data)
+    return path
+
+
 def test_a_generated_retreat_is_what_change_reports(tmp_path: Path) -> None:
     """The second-date generator removes a known ring; change on thresholded maps finds it."""
     from glacier.data.spec import apply_retreat
@@ -243,18 +252,7 @@ def test_a_generated_retreat_is_what_change_reports(tmp_path: Path) -> None:
     scene = np.full((1, 16, 30), 50, dtype=np.uint8)  # rock
     scene[0, 4:12, 4:14] = 200  # G1's ice
     scene[0, 4:10, 20:26] = 200  # G2's ice
-    original = tmp_path / "LE71400412000304SGS00.tif"
-    profile = {
-        "driver": "GTiff",
-        "width": 30,
-        "height": 16,
-        "count": 1,
-        "dtype": "uint8",
-        "crs": CRS,
-        "transform": Affine(PIXEL, 0, X0, 0, -PIXEL, Y0),
-    }
-    with rasterio.open(original, "w", **profile) as dst:
-        dst.write(scene)
+    original = write_band(tmp_path / "LE71400412000304SGS00.tif", scene)
     outlines = gpd.read_file(inventory_file(tmp_path))
     retreat = apply_retreat(
         [original], outlines, ["G1"], "RGIId", 2, tmp_path / "later", ["LE71400412010308SGS00"]
@@ -277,18 +275,7 @@ def test_a_generated_retreat_is_what_change_reports(tmp_path: Path) -> None:
 def test_the_retreating_glaciers_are_the_largest_wholly_inside_the_scene(tmp_path: Path) -> None:
     from glacier.data.spec import largest_inside
 
-    scene = tmp_path / "scene.tif"
-    profile = {
-        "driver": "GTiff",
-        "width": 30,
-        "height": 16,
-        "count": 1,
-        "dtype": "uint8",
-        "crs": CRS,
-        "transform": Affine(PIXEL, 0, X0, 0, -PIXEL, Y0),
-    }
-    with rasterio.open(scene, "w", **profile) as dst:
-        dst.write(np.zeros((1, 16, 30), dtype=np.uint8))
+    scene = write_band(tmp_path / "scene.tif", np.zeros((1, 16, 30), dtype=np.uint8))
     outlines = gpd.GeoDataFrame(
         {"RGIId": ["small", "large", "cut", "middle"]},
         geometry=[box(1, 1, 3, 3), box(4, 4, 14, 12), box(25, 2, 40, 14), box(20, 4, 24, 10)],
