@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -181,6 +182,9 @@ def interrupted(
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
+        # a job started in the background by a shell inherits SIGINT ignored; Python installs
+        # its Ctrl-C handler only where SIGINT is not ignored, as in a terminal
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     wait_for(pattern, folder, process, 300)
     process.send_signal(signum)
