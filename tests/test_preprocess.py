@@ -15,6 +15,7 @@ from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import pytest
 import rasterio
 import torch
@@ -25,7 +26,7 @@ from rasterio.features import rasterize
 from scene_files import slice_window, tree_checksums
 from scipy.ndimage import map_coordinates
 
-from glacier.data.contract import load_contract
+from glacier.data.contract import DatasetLayout, load_contract, storage_groups
 from glacier.data.raster.derived import slope_degrees
 from glacier.data.spec import SyntheticDataset, ensure_synthetic_dataset
 from glacier.errors import GlacierFileNotFoundError, GlacierInputError
@@ -71,6 +72,22 @@ def burn(data: SyntheticDataset, path: Path) -> np.ndarray:
 def near(mask: np.ndarray, row: float, col: float, channel: int = 0) -> set[int]:
     window = mask[int(row) - 2 : int(row) + 3, int(col) - 2 : int(col) + 3, channel]
     return set(window[window != 255].tolist())
+
+
+def test_the_layout_names_every_file_preprocessing_publishes(
+    run: tuple[SyntheticDataset, Path],
+) -> None:
+    _, out = run
+    layout = DatasetLayout(out)
+    names = {path.relative_to(out).as_posix() for path in layout.index_files()}
+    assert names == {"splits.csv", "dataset.json", "slices/slices.geojson", "mask_metadata.csv"}
+    assert all(path.is_file() for path in layout.index_files())
+    scenes = pd.read_csv(layout.index)["scene"].astype(str).unique()
+    contract, _ = load_contract(out)
+    for scene in scenes:
+        assert layout.mask(scene).is_file()
+        for group in storage_groups(contract.channels):
+            assert layout.image(scene, group).is_file()
 
 
 def test_masks_equal_an_independent_rasterization(run: tuple[SyntheticDataset, Path]) -> None:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from glacier.data.contract.layout import DatasetLayout
 from glacier.data.contract.qa import QaMask
 from glacier.errors import GlacierInputError
 
@@ -326,7 +327,7 @@ def load_contract(processed_dir: Path) -> tuple[DatasetContract, dict[str, Any]]
     """
     from glacier.data.contract.generations import check_published
 
-    path = Path(processed_dir) / "dataset.json"
+    path = DatasetLayout(Path(processed_dir)).info
     if not path.is_file():
         raise GlacierInputError(
             f"no processed dataset at {processed_dir} (dataset.json missing); run "

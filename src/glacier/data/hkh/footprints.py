@@ -24,6 +24,7 @@ from rasterio.windows import bounds as window_bounds
 
 from glacier.data.hkh.release import (
     PATCH_STEP_OVERLAP,
+    RELEASE_METADATA,
     RELEASE_TILES,
     SLICE_NAME,
     ReleaseSlice,
@@ -47,7 +48,7 @@ class TileGrid:
 
 def read_metadata(root: Path) -> gpd.GeoDataFrame | None:
     """``slices/slices.geojson`` with the tile number and window index of each feature, if any."""
-    path = root / "slices" / "slices.geojson"
+    path = root / RELEASE_METADATA
     if not path.is_file():
         return None
     frame = gpd.read_file(path)

@@ -12,9 +12,14 @@ import numpy as np
 import pandas as pd
 from joblib import Parallel, delayed
 
-from glacier.data.contract import DATASET_FILE, FORMAT_VERSION, DatasetContract
+from glacier.data.contract import FORMAT_VERSION, SLICES_FILE, DatasetContract, DatasetLayout
 from glacier.data.hkh.footprints import BOUNDS, release_footprints
-from glacier.data.hkh.release import HkhRelease, ReleaseSlice, slice_statistics
+from glacier.data.hkh.release import (
+    RELEASE_METADATA,
+    HkhRelease,
+    ReleaseSlice,
+    slice_statistics,
+)
 from glacier.data.hkh.store import ReleaseStore
 from glacier.data.preprocess import (
     SliceFilter,
@@ -100,8 +105,9 @@ class ReleasePreprocessor:
     def index_key(self, pairs: Sequence[ReleaseSlice]) -> str:
         """Fingerprint of every slice file, the tiles and the metadata."""
         root = self.data.root
-        extra = sorted((root / "raster_data").glob("*.tif")) + sorted(
-            (root / "slices").glob("slices.geojson")
+        metadata = root / RELEASE_METADATA
+        extra = sorted((root / "raster_data").glob("*.tif")) + (
+            [metadata] if metadata.is_file() else []
         )
         files = [path for pair in pairs for path in (pair.image, pair.mask)] + extra
         return fingerprint(FORMAT_VERSION, self.data.describe(), files_fingerprint(files))
@@ -149,7 +155,8 @@ class ReleasePreprocessor:
     def _published(self) -> bool:
         """Whether no publication is pending and every index file is there."""
         root = self.processed_dir
-        files = [root / name for name in ("splits.csv", DATASET_FILE)]
+        layout = DatasetLayout(root)
+        files = [layout.index, layout.info]
         return not pending_publications(root) and all(path.is_file() for path in files)
 
     def _assign(self, index: pd.DataFrame, classes: Sequence[str]) -> tuple[pd.DataFrame, Any]:
@@ -190,7 +197,7 @@ class ReleasePreprocessor:
         extra |= fold_info(chosen, self.split)
         extra["generation"] = (dataset_generation(self.processed_dir) or 0) + 1
         located = index.dropna(subset=BOUNDS)
-        files = {"slices/slices.geojson": slices_geojson(located)} if len(located) else {}
+        files = {SLICES_FILE: slices_geojson(located)} if len(located) else {}
         token = new_token()
         try:
             index_dir, info = stage_index(

@@ -34,6 +34,10 @@ from glacier.data.contract import DEFAULT_FLAGS, Channel, DatasetContract, Nodat
 from glacier.data.spec import DataSpec
 from glacier.errors import GlacierFileNotFoundError, GlacierInputError
 
+RELEASE_SLICES_DIR = "slices"
+RELEASE_METADATA = f"{RELEASE_SLICES_DIR}/slices.geojson"
+"""The release's slice folder and its footprints file (relative to ``glacier_data/``)."""
+
 RELEASE_BANDS = (
     *("B1", "B2", "B3", "B4", "B5", "B6_VCID_1", "B6_VCID_2", "B7", "B8", "BQA"),
     *("ndvi", "ndsi", "ndwi", "elevation", "slope"),
@@ -174,7 +178,7 @@ def find_release_root(root: Path) -> Path:
             "model"
         )
     for candidate in (root, root / "glacier_data"):
-        if (candidate / "slices").is_dir():
+        if (candidate / RELEASE_SLICES_DIR).is_dir():
             return candidate
     raise GlacierFileNotFoundError(
         f"data.root={root}: no slices/ folder here or in {root / 'glacier_data'}; give the "
@@ -269,7 +273,7 @@ class HkhRelease:
     @property
     def slices_dir(self) -> Path:
         """The release's ``slices/`` folder."""
-        return self.root / "slices"
+        return self.root / RELEASE_SLICES_DIR
 
     def slices(self) -> list[ReleaseSlice]:
         """Every image/mask pair (or the first ``limit``)."""

@@ -14,7 +14,13 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
-from glacier.data.contract import IGNORE_INDEX, SPLITS, ChannelStats, DatasetContract
+from glacier.data.contract import (
+    IGNORE_INDEX,
+    SPLITS,
+    ChannelStats,
+    DatasetContract,
+    DatasetLayout,
+)
 from glacier.data.preprocess.folds import FOLD, FOLD_COLUMNS
 from glacier.data.preprocess.protocol import Splitter
 from glacier.data.store import SceneStore, training_area
@@ -222,9 +228,10 @@ def write_dataset(
     Returns:
         The ``dataset.json`` content.
     """
-    write_text_atomic(processed_dir / "splits.csv", index.to_csv(index=False))
+    layout = DatasetLayout(processed_dir)
+    write_text_atomic(layout.index, index.to_csv(index=False))
     info = {**contract.to_dict(), **extra}
-    write_json_atomic(processed_dir / "dataset.json", info)
+    write_json_atomic(layout.info, info)
     return info
 
 

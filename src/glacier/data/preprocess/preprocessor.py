@@ -22,7 +22,14 @@ from typing import Any
 import pandas as pd
 
 from glacier.data.checks import InputHeaders, scene_input_fingerprint, validate_inputs
-from glacier.data.contract import DATASET_FILE, FORMAT_VERSION, DatasetContract, storage_groups
+from glacier.data.contract import (
+    FORMAT_VERSION,
+    SCENE_TABLE_FILE,
+    SLICES_FILE,
+    DatasetContract,
+    DatasetLayout,
+    storage_groups,
+)
 from glacier.data.preprocess.filtering import SliceFilter
 from glacier.data.preprocess.moments import CellMoments, training_stats
 from glacier.data.preprocess.postprocess import (
@@ -274,7 +281,7 @@ class Preprocessor:
         key = self.postprocess_key()
         if not staged and self.is_published(key):
             log.info("postprocess: unchanged, skipped")
-            return dict(json.loads((self.processed_dir / DATASET_FILE).read_text()))
+            return dict(json.loads(DatasetLayout(self.processed_dir).info.read_text()))
         keep = self.filter.select(slices, self.data.classes)
         index, counts = assign_splits(slices, keep, self.split, len(slices))
         roots = {s.scene_id: s.folder for s in staged}
@@ -294,8 +301,8 @@ class Preprocessor:
         extra |= {"generation": generation, "scene_generations": generations}
         contract = self.contract.with_stats(stats)
         files = {
-            "mask_metadata.csv": table.to_csv(index=False),
-            "slices/slices.geojson": slices_geojson(slices),
+            SCENE_TABLE_FILE: table.to_csv(index=False),
+            SLICES_FILE: slices_geojson(slices),
         }
         index_dir, info = stage_index(
             self.processed_dir,

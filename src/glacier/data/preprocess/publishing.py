@@ -20,7 +20,9 @@ from typing import Any
 
 from glacier.data.contract import (
     DATASET_FILE,
+    INDEX_FILES,
     Channel,
+    DatasetLayout,
     check_published,
     generation_path,
     generation_stamp,
@@ -43,8 +45,6 @@ from glacier.utils.io import write_json_atomic, write_text_atomic
 from glacier.utils.publish import Move, commit, create_staging, pending_publications
 
 log = logging.getLogger(__name__)
-# what the index is made of, in publication order; dataset.json (what readers trust) comes last
-INDEX_FILES = ("mask_metadata.csv", "slices/slices.geojson", "splits.csv")
 POSTPROCESS = "postprocess"
 SceneRecord = tuple[dict[str, Any] | None, StagedScene | None]
 
@@ -130,14 +130,14 @@ def index_is_whole(
         return False
     if read_record(stage_record_path(root, POSTPROCESS), key) is None:
         return False
-    needed = [root / name for name in (*INDEX_FILES, DATASET_FILE)]
+    needed = DatasetLayout(root).index_files()
     missing = [p for p in needed if not p.is_file()]
     missing += SceneStore(root, channels).missing(scene_ids)
     if missing:
         log.warning("processed dataset %s lacks %s: rebuilding", root, missing[:3])
         return False
     try:
-        check_published(root, json.loads((root / DATASET_FILE).read_text()))
+        check_published(root, json.loads(DatasetLayout(root).info.read_text()))
     except (GlacierInputError, ValueError) as error:
         log.warning("%s: rebuilding", error)
         return False
@@ -146,7 +146,7 @@ def index_is_whole(
 
 def dataset_generation(root: Path) -> int | None:
     """The generation of the published dataset (None: none, or one from before generations)."""
-    path = Path(root) / DATASET_FILE
+    path = DatasetLayout(Path(root)).info
     if not path.is_file():
         return None
     value = json.loads(path.read_text()).get("generation")
@@ -224,6 +224,7 @@ def _identical(a: Path, b: Path) -> bool:
 def index_moves(root: Path, index_dir: Path) -> list[Move]:
     """Moves publishing a staged index; files identical to the published ones stay untouched."""
     moves = []
+    # the index files in publication order; dataset.json (what readers trust) comes last
     for name in (*INDEX_FILES, f"{STAGES_DIR}/{POSTPROCESS}.json", DATASET_FILE):
         staged = index_dir / name
         if staged.is_file() and not _identical(staged, Path(root) / name):
