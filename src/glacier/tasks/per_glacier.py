@@ -15,7 +15,8 @@ from omegaconf import DictConfig
 from glacier.data.labels import Inventory, InventorySettings, load_inventory
 from glacier.data.spec import DataSpec, SceneSpec
 from glacier.errors import GlacierConfigError
-from glacier.inference.glaciers import RUN_PREFIX, SceneFootprint, format_largest, write_run_table
+from glacier.inference.glaciers import SceneFootprint, format_largest, write_run_table
+from glacier.inference.output_names import RUN_PER_GLACIER
 
 log = logging.getLogger(__name__)
 
@@ -102,4 +103,4 @@ def finish_run(
     table = write_run_table(run.inventory, paths, footprints, class_names, out_dir)
     print(f"\nPer-glacier areas (km², {len(table)} glaciers; largest by inventory area):")
     print(format_largest(table))
-    return out_dir / f"{RUN_PREFIX}.csv"
+    return out_dir / f"{RUN_PER_GLACIER}.csv"

@@ -29,6 +29,13 @@ from glacier.inference.glaciers import (
     scene_glacier_sums,
     write_scene_tables,
 )
+from glacier.inference.output_names import (
+    METRICS,
+    OVERLAY,
+    POLYGONS,
+    UNCERTAINTY_FIGURE,
+    output_path,
+)
 from glacier.inference.products.preview import scene_preview
 from glacier.inference.products.stac import GEOPACKAGE_MEDIA_TYPE, StacAsset, write_stac_item
 from glacier.inference.products.vectorize import vectorize_class_map, write_polygons
@@ -106,11 +113,6 @@ def glacier_products(
     return written, assets
 
 
-def sibling(prefix: Path, suffix: str) -> Path:
-    """``prefix`` with ``suffix`` appended to its name."""
-    return prefix.with_name(prefix.name + suffix)
-
-
 def make_products(
     scene_id: str, reader: SceneReader, outputs: PredictionOutputs, settings: ProductSettings
 ) -> dict[str, Any]:
@@ -135,7 +137,7 @@ def make_products(
         min_area_km2=settings.min_area_km2,
         simplify_tolerance_m=settings.simplify_m,
     )
-    gpkg = sibling(prefix, "_glaciers.gpkg")
+    gpkg = output_path(prefix, POLYGONS)
     write_polygons(polygons, gpkg)
     result: dict[str, Any] = {
         "scene": scene_id,
@@ -155,15 +157,15 @@ def make_products(
         if outputs.measures is not None:
             quality = evaluate_uncertainty(outputs.measures, outputs.classes, truth)
             metrics["uncertainty"] = quality.to_dict()
-            figure = sibling(prefix, "_uncertainty.png")
+            figure = output_path(prefix, UNCERTAINTY_FIGURE)
             uncertainty_figure(quality, figure, f"{scene_id}, full scene", written)
             result["uncertainty_figure"] = str(figure)
-        metrics_path = sibling(prefix, "_metrics.json")
+        metrics_path = output_path(prefix, METRICS)
         write_json_atomic(metrics_path, metrics)
         result["metrics"] = metrics
         result["metrics_json"] = str(metrics_path)
     rgb, transform = scene_preview(reader)
-    png = sibling(prefix, "_overlay.png")
+    png = output_path(prefix, OVERLAY)
     overlay_png(
         rgb,
         polygons,

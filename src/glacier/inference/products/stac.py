@@ -29,6 +29,7 @@ from rasterio.warp import transform as transform_points
 
 from glacier.data.contract import BACKGROUND, IGNORE_INDEX
 from glacier.inference.engine import COG_MEDIA_TYPE, PredictionOutputs
+from glacier.inference.output_names import CLASSES, STAC_ITEM
 from glacier.utils.io import write_json_atomic
 
 GEOPACKAGE_MEDIA_TYPE = "application/geopackage+sqlite3"
@@ -201,7 +202,7 @@ def write_stac_item(
         The item's path.
     """
     folder = outputs.classes.parent
-    item_path = folder / (outputs.classes.name.removesuffix("_classes.tif") + ".stac.json")
+    item_path = folder / (outputs.classes.name.removesuffix(CLASSES) + STAC_ITEM)
     names = [BACKGROUND, *class_names]
     rasters = {
         "classes": (outputs.classes, "Class map", None),

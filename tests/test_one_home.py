@@ -1,0 +1,29 @@
+"""Facts with one home: the homes agree with every place that still spells the fact."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from glacier.inference import output_names
+from glacier.inference.engine import PredictionOutputs
+from glacier.inference.products import read_records, write_record
+
+
+def test_the_engine_names_its_rasters_as_the_output_names_say(tmp_path: Path) -> None:
+    outputs = PredictionOutputs.at(tmp_path / "khumbu", True, True, passes=3)
+    expected = {
+        "classes": output_names.CLASSES,
+        "probs": output_names.PROBS,
+        "uncertainty": output_names.UNCERTAINTY,
+        "measures": output_names.MEASURES,
+        "passes": output_names.PASSES,
+    }
+    for key, suffix in expected.items():
+        assert getattr(outputs, key) == tmp_path / f"khumbu{suffix}", key
+
+
+def test_a_record_is_named_and_found_by_the_record_suffix(tmp_path: Path) -> None:
+    path = write_record(tmp_path, "khumbu", {"scene": "khumbu"})
+    assert path == tmp_path / "khumbu_prediction.json"
+    (tmp_path / "other.json").write_text('{"scene": "other"}')
+    assert [r["scene"] for r in read_records(tmp_path)] == ["khumbu"]
