@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import torch
+
 from glacier.inference import output_names
 from glacier.inference.engine import PredictionOutputs
 from glacier.inference.products import read_records, write_record
+from glacier.models.padding import padded_forward
 
 
 def test_the_engine_names_its_rasters_as_the_output_names_say(tmp_path: Path) -> None:
@@ -27,3 +30,19 @@ def test_a_record_is_named_and_found_by_the_record_suffix(tmp_path: Path) -> Non
     assert path == tmp_path / "khumbu_prediction.json"
     (tmp_path / "other.json").write_text('{"scene": "other"}')
     assert [r["scene"] for r in read_records(tmp_path)] == ["khumbu"]
+
+
+def test_padding_reaches_the_multiple_with_zeros_and_crops_back() -> None:
+    seen: list[tuple[int, ...]] = []
+
+    def run(x: torch.Tensor) -> torch.Tensor:
+        seen.append(tuple(x.shape))
+        return x * 2
+
+    x = torch.arange(2 * 3 * 37 * 50, dtype=torch.float32).reshape(2, 3, 37, 50) + 1
+    out = padded_forward(run, x, 16)
+    assert seen == [(2, 3, 48, 64)]
+    assert torch.equal(out, x * 2)
+    assert padded_forward(lambda p: p.sum(dim=(-2, -1), keepdim=True).expand_as(p), x, 16).equal(
+        x.sum(dim=(-2, -1), keepdim=True).expand_as(x)
+    )
