@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import torch
 
+from glacier.data.contract import (
+    NodataRule,
+)
 from glacier.inference import output_names
 from glacier.inference.engine import PredictionOutputs
 from glacier.inference.products import read_records, write_record
@@ -46,3 +50,15 @@ def test_padding_reaches_the_multiple_with_zeros_and_crops_back() -> None:
     assert padded_forward(lambda p: p.sum(dim=(-2, -1), keepdim=True).expand_as(p), x, 16).equal(
         x.sum(dim=(-2, -1), keepdim=True).expand_as(x)
     )
+
+
+def test_the_all_zero_rule_is_one_rule_for_arrays_and_tensors() -> None:
+    a = np.array([[[0, 0], [0, 5]], [[0, 0], [np.nan, 0]]], dtype=np.float32)  # (2, 2, 2)
+    b = np.array([[[0], [0]], [[3], [0]]], dtype=np.uint8)
+    expected = np.array([[True, False], [False, False]])
+    assert np.array_equal(NodataRule.zero_pixels([a, b]), expected)
+    tensors = [torch.from_numpy(a), torch.from_numpy(b)]
+    assert np.array_equal(NodataRule.zero_pixels(tensors).numpy(), expected)
+    channels_first = np.moveaxis(a, -1, 0)
+    alone = np.array([[True, False], [True, False]])  # b's 3 no longer keeps (1, 0)
+    assert np.array_equal(NodataRule.zero_pixels([channels_first], axis=0), alone)

@@ -13,7 +13,7 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from glacier.data.contract.layout import DatasetLayout
 from glacier.data.contract.qa import QaMask
@@ -23,6 +23,7 @@ FORMAT_VERSION = 2  # bump when the meaning of a stored artifact or contract fie
 IGNORE_INDEX = 255  # label value of nodata pixels: ignored by losses and metrics, nodata in maps
 BACKGROUND = "background"  # output 0 of every model; never a dataset class
 SPLITS = ("train", "dev", "test")
+ArrayT = TypeVar("ArrayT")
 CHANNEL_KINDS = ("band", "index", "dem", "file")
 STORED_DTYPES = ("uint8", "int8", "uint16", "int16", "uint32", "int32", "float16", "float32")
 REBUILD_HINT = "re-run `glacier preprocess` with the same data config to rebuild it"
@@ -135,6 +136,28 @@ class NodataRule:
     value: float | None = None
     all_zero: bool = False
     qa: QaMask | None = None
+
+    @staticmethod
+    def zero_pixels(arrays: Sequence[ArrayT], axis: int = -1) -> ArrayT:
+        """Pixels that are 0 in every channel of every array: nodata under ``all_zero``.
+
+        The one statement of the all-zero rule, for NumPy arrays and PyTorch tensors alike
+        (a NaN is not 0). Callers apply it where :attr:`all_zero` is set.
+
+        Args:
+            arrays: Channel stacks of the same pixels (e.g. one per storage group).
+            axis: Their channel axis.
+
+        Returns:
+            A boolean array of the pixels, the channel axis removed.
+        """
+        zero: Any = None
+        for array in arrays:
+            here = (cast(Any, array) == 0).all(axis=axis)
+            zero = here if zero is None else zero & here
+        if zero is None:
+            raise ValueError("zero_pixels needs at least one array")
+        return cast(ArrayT, zero)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serialisable plain dict (``qa`` only when set: older contracts are unchanged)."""

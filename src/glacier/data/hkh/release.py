@@ -34,6 +34,8 @@ from glacier.data.contract import DEFAULT_FLAGS, Channel, DatasetContract, Nodat
 from glacier.data.spec import DataSpec
 from glacier.errors import GlacierFileNotFoundError, GlacierInputError
 
+RELEASE_NODATA = NodataRule(value=None, all_zero=True)
+"""The release's nodata: NaN outside the HKH border, 0 in every channel outside the scene."""
 RELEASE_SLICES_DIR = "slices"
 RELEASE_METADATA = f"{RELEASE_SLICES_DIR}/slices.geojson"
 """The release's slice folder and its footprints file (relative to ``glacier_data/``)."""
@@ -211,6 +213,11 @@ def pair_slices(slices_dir: Path, limit: int | None = None) -> list[ReleaseSlice
     return pairs[:limit] if limit else pairs
 
 
+def valid_pixels(image: np.ndarray) -> np.ndarray:
+    """(H, W) pixels of a release slice (H, W, C) that hold data under :data:`RELEASE_NODATA`."""
+    return np.isfinite(image).all(axis=-1) & ~NodataRule.zero_pixels([image])
+
+
 def slice_statistics(
     image: np.ndarray, mask: np.ndarray, classes: Sequence[str]
 ) -> dict[str, float]:
@@ -219,7 +226,7 @@ def slice_statistics(
     A pixel is nodata when any channel is NaN (outside the HKH border) or every channel is 0
     (outside the Landsat scene); never because a single channel is 0.
     """
-    valid = np.isfinite(image).all(axis=-1) & (image != 0).any(axis=-1)
+    valid = valid_pixels(image)
     count = int(valid.sum())
     record = {"nodata_frac": 1.0 - count / valid.size}
     record["img_mean"] = float(image[valid].mean(dtype=np.float64)) if count else 0.0
@@ -300,7 +307,7 @@ class HkhRelease:
             classes=self.classes,
             band_layout=(RELEASE_BANDS,),
             band_roles=RELEASE_ROLES,
-            nodata=NodataRule(value=None, all_zero=True, qa=self.qa),
+            nodata=replace(RELEASE_NODATA, qa=self.qa),
             slice_size=slice_size,
             channel_sets=self.channel_sets,
         )

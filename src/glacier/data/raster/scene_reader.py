@@ -15,7 +15,7 @@ from rasterio.io import DatasetReader
 from rasterio.vrt import WarpedVRT
 from rasterio.windows import Window
 
-from glacier.data.contract import QaMask
+from glacier.data.contract import NodataRule, QaMask
 from glacier.data.raster.conversion import InputConversion
 from glacier.data.raster.derived import DemOnGrid, compute_index, validate_derived
 from glacier.data.raster.footprints import band_file_coverage, on_grid
@@ -294,7 +294,7 @@ class SceneReader:
         raw = self.read_raw(window, out=out[:raw_count])
         valid = self._inside_and_finite(raw, window)
         if self.nodata_all_zero:
-            valid &= (raw != 0).any(axis=0)
+            valid &= ~NodataRule.zero_pixels([raw], axis=0)
         if self.qa is not None:
             valid &= ~self.qa.flagged(raw[self._qa_band])
         invalid = ~valid
