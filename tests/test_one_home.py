@@ -8,8 +8,13 @@ import numpy as np
 import torch
 
 from glacier.data.contract import (
+    DEM_CHANNELS,
+    DERIVED,
+    INDEX_BANDS,
     NodataRule,
+    derived_channel,
 )
+from glacier.data.spec.data_spec import DERIVED_CHANNELS
 from glacier.inference import output_names
 from glacier.inference.engine import PredictionOutputs
 from glacier.inference.products import read_records, write_record
@@ -62,3 +67,15 @@ def test_the_all_zero_rule_is_one_rule_for_arrays_and_tensors() -> None:
     channels_first = np.moveaxis(a, -1, 0)
     alone = np.array([[True, False], [True, False]])  # b's 3 no longer keeps (1, 0)
     assert np.array_equal(NodataRule.zero_pixels([channels_first], axis=0), alone)
+
+
+def test_every_derived_channel_is_declared_once_in_the_registry() -> None:
+    assert set(INDEX_BANDS) | set(DEM_CHANNELS) == set(DERIVED)
+    assert tuple(DERIVED) == DERIVED_CHANNELS
+    bands = ["B1", "B2", "B3", "B4", "B5"]
+    roles = {"blue": "B1", "green": "B2", "red": "B3", "nir": "B4", "swir1": "B5"}
+    for name, entry in DERIVED.items():
+        channel = derived_channel(name, bands, roles)
+        assert channel.dtype == entry.dtype, name
+        assert channel.kind == ("index" if entry.roles else "dem"), name
+    assert derived_channel("ndsi", bands, roles).formula == "(B2-B5)/(B2+B5)"

@@ -6,7 +6,10 @@ processed folder's file layout, and how format-1 checkpoints are read. Imports n
 """
 
 from glacier.data.contract.channels import (
+    DEM_CHANNELS,
+    DERIVED,
     INDEX_BANDS,
+    DerivedChannel,
     build_contract,
     check_compatible,
     derived_channel,
@@ -53,6 +56,8 @@ __all__ = [
     "BACKGROUND",
     "DATASET_FILE",
     "DEFAULT_FLAGS",
+    "DEM_CHANNELS",
+    "DERIVED",
     "FORMAT_VERSION",
     "IGNORE_INDEX",
     "INDEX_BANDS",
@@ -67,6 +72,7 @@ __all__ = [
     "ChannelStats",
     "DatasetContract",
     "DatasetLayout",
+    "DerivedChannel",
     "NodataRule",
     "QaMask",
     "StorageGroup",

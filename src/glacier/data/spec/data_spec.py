@@ -8,7 +8,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from glacier.data.contract import BACKGROUND, DEFAULT_FLAGS, NodataRule, QaMask
+from glacier.data.contract import BACKGROUND, DEFAULT_FLAGS, DERIVED, NodataRule, QaMask
 from glacier.errors import (
     GlacierConfigError,
     GlacierInputError,
@@ -18,7 +18,7 @@ from glacier.errors import (
 )
 from glacier.utils.names import refuse_collisions, sanitize_name, validate_scene_id
 
-DERIVED_CHANNELS = ("ndvi", "ndwi", "ndsi", "elevation", "slope")
+DERIVED_CHANNELS = tuple(DERIVED)
 UNDATED_CHOICES = ("drop", "keep", "error")
 
 
