@@ -9,6 +9,7 @@ derived and DEM channels on another grid, undeclared nodata, and more bad inputs
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -88,6 +89,20 @@ def test_the_layout_names_every_file_preprocessing_publishes(
         assert layout.mask(scene).is_file()
         for group in storage_groups(contract.channels):
             assert layout.image(scene, group).is_file()
+
+
+def test_dataset_info_reads_and_writes_dataset_json_as_it_is(
+    run: tuple[SyntheticDataset, Path],
+) -> None:
+    _, out = run
+    contract, info = load_contract(out)
+    raw = json.loads(DatasetLayout(out).info.read_text())
+    rest = {key: value for key, value in raw.items() if key not in contract.to_dict()}
+    assert info.to_dict() == rest  # the same keys and values (the file sorts its keys)
+    assert info.storage == "scenes" and not info.in_release and info.release_root is None
+    assert info.overlap == 8 and info.folds is None and info.generation == 1
+    assert sum(info.counts.values()) == len(pd.read_csv(DatasetLayout(out).index))
+    assert info.scene_generations == {scene: 1 for scene in raw["scene_generations"]}
 
 
 def test_masks_equal_an_independent_rasterization(run: tuple[SyntheticDataset, Path]) -> None:

@@ -22,6 +22,7 @@ from glacier.data.contract.generations import (
     generation_stamp,
     scene_generation,
 )
+from glacier.data.contract.info import STORAGE_RELEASE, STORAGE_SCENES, DatasetInfo
 from glacier.data.contract.layout import (
     DATASET_FILE,
     INDEX_FILE,
@@ -68,9 +69,12 @@ __all__ = [
     "SCENE_TABLE_FILE",
     "SLICES_FILE",
     "SPLITS",
+    "STORAGE_RELEASE",
+    "STORAGE_SCENES",
     "Channel",
     "ChannelStats",
     "DatasetContract",
+    "DatasetInfo",
     "DatasetLayout",
     "DerivedChannel",
     "NodataRule",

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
+from glacier.data.contract.info import DatasetInfo
 from glacier.data.contract.layout import DatasetLayout
 from glacier.data.contract.qa import QaMask
 from glacier.errors import GlacierInputError
@@ -338,7 +339,7 @@ def _channel_dict(channel: Channel) -> dict[str, Any]:
     return data
 
 
-def load_contract(processed_dir: Path) -> tuple[DatasetContract, dict[str, Any]]:
+def load_contract(processed_dir: Path) -> tuple[DatasetContract, DatasetInfo]:
     """Read ``dataset.json``: the contract and the rest of its keys (counts, storage...).
 
     A dataset caught half-written (a run killed while publishing it, or scene arrays of another
@@ -361,4 +362,4 @@ def load_contract(processed_dir: Path) -> tuple[DatasetContract, dict[str, Any]]
     contract = DatasetContract.from_dict(info, where=str(path))
     if contract.stats is None:
         raise GlacierInputError(f"{path} has no normalization statistics; {REBUILD_HINT}")
-    return contract, info
+    return contract, DatasetInfo.from_dict(info)

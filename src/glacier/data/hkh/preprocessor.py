@@ -12,7 +12,14 @@ import numpy as np
 import pandas as pd
 from joblib import Parallel, delayed
 
-from glacier.data.contract import FORMAT_VERSION, SLICES_FILE, DatasetContract, DatasetLayout
+from glacier.data.contract import (
+    FORMAT_VERSION,
+    SLICES_FILE,
+    STORAGE_RELEASE,
+    DatasetContract,
+    DatasetInfo,
+    DatasetLayout,
+)
 from glacier.data.hkh.footprints import BOUNDS, release_footprints
 from glacier.data.hkh.release import (
     RELEASE_METADATA,
@@ -193,9 +200,15 @@ class ReleasePreprocessor:
         store = ReleaseStore(self.data.root, chosen, self.data.stats_max_slices, self.data.seed)
         train = chosen[chosen["split"] == "train"]
         stats = channel_stats(store, train, contract.channel_names, self.progress)
-        extra = {"counts": counts, "storage": "release", "root": str(self.data.root.resolve())}
-        extra |= fold_info(chosen, self.split)
-        extra["generation"] = (dataset_generation(self.processed_dir) or 0) + 1
+        folds, fold_counts = fold_info(chosen, self.split)
+        extra = DatasetInfo(
+            counts=counts,
+            storage=STORAGE_RELEASE,
+            release_root=self.data.root.resolve(),
+            folds=folds,
+            fold_counts=fold_counts,
+            generation=(dataset_generation(self.processed_dir) or 0) + 1,
+        )
         located = index.dropna(subset=BOUNDS)
         files = {SLICES_FILE: slices_geojson(located)} if len(located) else {}
         token = new_token()
@@ -212,7 +225,7 @@ class ReleasePreprocessor:
                 ),
                 key,
             )
-            publish_generation(self.processed_dir, [], index_dir, int(extra["generation"]), [])
+            publish_generation(self.processed_dir, [], index_dir, int(extra.generation or 0), [])
         except BaseException:
             discard_staging(self.processed_dir, token, keep_ready=False)
             raise

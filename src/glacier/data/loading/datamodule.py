@@ -176,7 +176,7 @@ class GlacierDataModule(pl.LightningDataModule):
         index_path = DatasetLayout(self.processed_dir).index
         if not index_path.is_file():
             raise GlacierInputError(f"{index_path} is missing; {REBUILD_HINT}")
-        folds = self.info.get("folds")
+        folds = self.info.folds
         index = resolve_fold(pd.read_csv(index_path), self.fold, folds, str(index_path))
         store = open_store(self.processed_dir, contract, self.info, index)
         missing = store.missing(sorted(index["scene"].astype(str).unique()))

@@ -26,7 +26,9 @@ from glacier.data.contract import (
     FORMAT_VERSION,
     SCENE_TABLE_FILE,
     SLICES_FILE,
+    STORAGE_SCENES,
     DatasetContract,
+    DatasetInfo,
     DatasetLayout,
     storage_groups,
 )
@@ -296,9 +298,16 @@ class Preprocessor:
         generation, generations, restamp = next_generation(
             self.processed_dir, ids, {s.scene_id for s in staged}
         )
-        extra = {"counts": counts, "storage": "scenes", "overlap": self.data.overlap}
-        extra |= fold_info(index, self.split)
-        extra |= {"generation": generation, "scene_generations": generations}
+        folds, fold_counts = fold_info(index, self.split)
+        extra = DatasetInfo(
+            counts=counts,
+            storage=STORAGE_SCENES,
+            overlap=self.data.overlap,
+            folds=folds,
+            fold_counts=fold_counts,
+            generation=generation,
+            scene_generations=generations,
+        )
         contract = self.contract.with_stats(stats)
         files = {
             SCENE_TABLE_FILE: table.to_csv(index=False),

@@ -22,6 +22,7 @@ from glacier.data.contract import (
     DATASET_FILE,
     INDEX_FILES,
     Channel,
+    DatasetInfo,
     DatasetLayout,
     check_published,
     generation_path,
@@ -149,8 +150,7 @@ def dataset_generation(root: Path) -> int | None:
     path = DatasetLayout(Path(root)).info
     if not path.is_file():
         return None
-    value = json.loads(path.read_text()).get("generation")
-    return None if value is None else int(value)
+    return DatasetInfo.from_dict(json.loads(path.read_text())).generation
 
 
 def next_generation(
