@@ -32,9 +32,13 @@ from glacier.inference.engine import PROBABILITY_FORMATS
 from glacier.inference.evaluation import reference_polygons
 from glacier.inference.inputs import expand_inputs, scenes_from_inputs
 from glacier.models import MEASURES, Passes
-from glacier.tasks.config import build
+from glacier.tasks.config import build_as
 
 log = logging.getLogger(__name__)
+DATA_HINT = (
+    "glacier predict maps the scenes of a scene data config (data=everest, data=hkh_2005...) "
+    "or input= files"
+)
 AS_IS = "as_is"
 
 
@@ -158,7 +162,7 @@ def scenes_to_map(
     needed = [contract.channel(name) for name in channel_names]
     data: DataSpec | None = None
     if cfg.input is None or cfg.labels == "data":
-        data = build(cfg.data, _convert_="all")
+        data = build_as(cfg.data, DataSpec, "data", DATA_HINT, _convert_="all")
     dem = Path(cfg.dem) if cfg.get("dem") else None
     conversion = input_conversion(cfg.input_conversion)
     if cfg.input is None:
