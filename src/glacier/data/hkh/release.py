@@ -215,7 +215,8 @@ def pair_slices(slices_dir: Path, limit: int | None = None) -> list[ReleaseSlice
 
 def valid_pixels(image: np.ndarray) -> np.ndarray:
     """(H, W) pixels of a release slice (H, W, C) that hold data under :data:`RELEASE_NODATA`."""
-    return np.isfinite(image).all(axis=-1) & ~NodataRule.zero_pixels([image])
+    valid: np.ndarray = np.isfinite(image).all(axis=-1) & ~NodataRule.zero_pixels([image])
+    return valid
 
 
 def slice_statistics(

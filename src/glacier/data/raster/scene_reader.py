@@ -85,7 +85,8 @@ def finite_everywhere(stack: np.ndarray) -> np.ndarray:
         total = np.add.reduce(stack, axis=0)
     if np.isfinite(total).all():
         return np.ones(stack.shape[1:], dtype=bool)
-    return np.isfinite(stack).all(axis=0)
+    finite: np.ndarray = np.isfinite(stack).all(axis=0)
+    return finite
 
 
 class SceneReader:

@@ -84,7 +84,8 @@ def _class_map(shapes: dict[str, Any], width: int, height: int) -> np.ndarray:
     ice = [shapely.make_valid(shapes[k]) for k in ("hole_ring", "multi", "edge", "bowtie", "old")]
     classes = rasterize(((g, 1) for g in ice), out_shape=(height, width), dtype=np.uint8)
     debris = rasterize([(shapes["debris"], 2)], out_shape=(height, width), dtype=np.uint8)
-    return np.where(debris == 2, debris, classes)
+    labels: np.ndarray = np.where(debris == 2, debris, classes)
+    return labels
 
 
 def _scene_pixels(classes: np.ndarray, rng: np.random.Generator) -> np.ndarray:

@@ -115,7 +115,8 @@ def run_cut_flags(inventory: Inventory, footprints: Sequence[SceneFootprint]) ->
     """(N,) True where an outline reaches beyond the union of the run's scene footprints."""
     crs = inventory.frame.crs
     union = shapely.union_all([f.in_crs(crs) for f in footprints])
-    return ~inventory.frame.geometry.within(union).to_numpy()
+    beyond: np.ndarray = ~inventory.frame.geometry.within(union).to_numpy()
+    return beyond
 
 
 def write_run_table(
