@@ -27,7 +27,7 @@ MOVED: dict[str, tuple[str, ...]] = {
     "glacier.config": ("glacier.tasks.config",),
     "glacier.callbacks": ("glacier.models.callbacks",),
     "glacier.utils.ddp": ("glacier.tasks.ddp",),
-    "glacier.data.schema": ("glacier.data.contract.schema",),
+    "glacier.data.schema": ("glacier.data.contract.schema", "glacier.data.contract.dataset_file"),
     "glacier.data.channels": (
         "glacier.data.contract.channels",
         "glacier.data.raster.config_contract",

@@ -17,6 +17,7 @@ from glacier.data.contract.channels import (
     raw_channels,
     role_band,
 )
+from glacier.data.contract.dataset_file import load_contract
 from glacier.data.contract.generations import (
     check_published,
     generation_stamp,
@@ -39,6 +40,7 @@ from glacier.data.contract.layout import (
     storage_groups,
 )
 from glacier.data.contract.legacy import checkpoint_contract
+from glacier.data.contract.nodata import NodataRule
 from glacier.data.contract.qa import DEFAULT_FLAGS, QA_BITS, QaMask
 from glacier.data.contract.schema import (
     BACKGROUND,
@@ -49,8 +51,6 @@ from glacier.data.contract.schema import (
     Channel,
     ChannelStats,
     DatasetContract,
-    NodataRule,
-    load_contract,
 )
 
 __all__ = [

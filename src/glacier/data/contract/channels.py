@@ -12,7 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from glacier.data.contract.schema import STORED_DTYPES, Channel, DatasetContract, NodataRule
+from glacier.data.contract.nodata import NodataRule
+from glacier.data.contract.schema import STORED_DTYPES, Channel, DatasetContract
 from glacier.errors import GlacierInputError
 
 
