@@ -37,7 +37,8 @@ from glacier.inference.output_names import (
     output_path,
 )
 from glacier.inference.products.preview import scene_preview
-from glacier.inference.products.stac import GEOPACKAGE_MEDIA_TYPE, StacAsset, write_stac_item
+from glacier.inference.products.stac import write_stac_item
+from glacier.inference.products.stac_assets import GEOPACKAGE_MEDIA_TYPE, StacAsset
 from glacier.inference.products.vectorize import vectorize_class_map, write_polygons
 from glacier.utils.io import write_json_atomic
 from glacier.viz import overlay_png
