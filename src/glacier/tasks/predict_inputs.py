@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from glacier.data.checks import check_scene_values, read_scene_header, validate_scenes
-from glacier.data.contract import DatasetContract, QaMask, check_compatible
+from glacier.data.contract import DatasetContract, NodataRule, check_compatible
 from glacier.data.labels import ClassOutlines, load_label_sources, load_outlines
 from glacier.data.raster import InputConversion, spec_contract
 from glacier.data.spec import DataSpec, LabelSource, SceneSpec
@@ -46,18 +46,14 @@ class ReadSettings:
         derived: Derived channels to compute (indices, DEM channels).
         band_roles: Index role → band name.
         dem: DEM file for elevation/slope.
-        nodata: Nodata value for files that declare none.
-        nodata_all_zero: A pixel 0 in every band is nodata.
-        qa: Pixels the scene's QA band flags are nodata.
+        nodata: The nodata rule (value of files that declare none, all-zero pixels, QA flags).
         conversion: The user's conversion of raw values (None: read as they are).
     """
 
     derived: list[str]
     band_roles: dict[str, str]
     dem: Path | None
-    nodata: float | None
-    nodata_all_zero: bool = False
-    qa: QaMask | None = None
+    nodata: NodataRule | None = None
     conversion: InputConversion | None = None
 
     def reader_args(self) -> tuple[Any, ...]:
@@ -67,8 +63,6 @@ class ReadSettings:
             self.band_roles,
             self.dem,
             self.nodata,
-            self.nodata_all_zero,
-            self.qa,
             self.conversion,
         )
 
@@ -93,21 +87,16 @@ def scenes_to_map(
             list(data.derived),
             dict(data.band_roles),
             data.dem or dem,
-            data.nodata,
-            data.nodata_all_zero,
-            data.qa,
+            data.nodata_rule,
             conversion,
         )
         return list(data.scenes), settings, data
     derived = [c.name for c in contract.channels if c.kind in ("index", "dem")]
-    nodata = contract.nodata
     settings = ReadSettings(
         derived,
         dict(contract.band_roles),
         dem,
-        nodata.value,
-        nodata.all_zero,
-        nodata.qa,
+        contract.nodata,
         conversion,
     )
     layout = [list(files) for files in contract.band_layout]
@@ -145,9 +134,7 @@ def check_input_values(
         )
         return
     for scene in scenes:
-        checks = check_scene_values(
-            scene, raw, ranges, read.nodata, read.nodata_all_zero, read.conversion, read.qa
-        )
+        checks = check_scene_values(scene, raw, ranges, read.nodata, read.conversion)
         for check in checks:
             if not check.mismatch(max_outside):
                 continue

@@ -15,7 +15,7 @@ from rasterio.io import DatasetReader
 from rasterio.vrt import WarpedVRT
 from rasterio.windows import Window
 
-from glacier.data.contract import NodataRule, QaMask
+from glacier.data.contract import NodataRule
 from glacier.data.raster.conversion import InputConversion
 from glacier.data.raster.derived import DemOnGrid, compute_index, validate_derived
 from glacier.data.raster.footprints import band_file_coverage, on_grid
@@ -109,10 +109,9 @@ class SceneReader:
         derived: Derived channel names to append (see :mod:`glacier.data.raster.derived`).
         band_roles: Index role → band name mapping.
         dem: DEM file for ``elevation``/``slope``.
-        nodata: Nodata value for files that declare none.
-        nodata_all_zero: A pixel that is 0 in every raw band is nodata (the HKH release's tiles
-            outside the Landsat scene); a single band at 0 never is.
-        qa: Pixels the scene's QA band flags (cloud, cloud shadow...) are nodata.
+        nodata: The nodata rule: the value of files that declare none, all-zero pixels (the
+            HKH release's tiles outside the Landsat scene; a single band at 0 never is), the
+            pixels the scene's QA band flags (cloud, cloud shadow...). None: declared values only.
         conversion: Converts valid raw values (after the nodata rules, before derived
             channels); None keeps them.
     """
@@ -123,14 +122,12 @@ class SceneReader:
         derived: Sequence[str] = (),
         band_roles: dict[str, str] | None = None,
         dem: Path | None = None,
-        nodata: float | None = None,
-        nodata_all_zero: bool = False,
-        qa: QaMask | None = None,
+        nodata: NodataRule | None = None,
         conversion: InputConversion | None = None,
     ) -> None:
         self.scene = scene
-        self.nodata_all_zero = nodata_all_zero
-        self.qa = qa
+        self.nodata = nodata or NodataRule()
+        qa = self.nodata.qa
         self._qa_band = (
             None if qa is None else qa.check_band(scene.band_names, f"scene {scene.id!r}")
         )
@@ -139,7 +136,7 @@ class SceneReader:
         self.band_roles = band_roles or {}
         self._stack = ExitStack()
         try:
-            self._open_sources(scene, nodata)
+            self._open_sources(scene, self.nodata.value)
             self._dem = self._open_dem(dem)
             if self.derived:
                 validate_derived(self.derived, scene.band_names, self.band_roles, dem is not None)
@@ -294,10 +291,10 @@ class SceneReader:
         raw_count = len(self.scene.band_names)
         raw = self.read_raw(window, out=out[:raw_count])
         valid = self._inside_and_finite(raw, window)
-        if self.nodata_all_zero:
+        if self.nodata.all_zero:
             valid &= ~NodataRule.zero_pixels([raw], axis=0)
-        if self.qa is not None:
-            valid &= ~self.qa.flagged(raw[self._qa_band])
+        if self.nodata.qa is not None:
+            valid &= ~self.nodata.qa.flagged(raw[self._qa_band])
         invalid = ~valid
         if invalid.any():
             raw[:, invalid] = np.nan
@@ -365,6 +362,4 @@ def open_scene(scene: SceneSpec, spec: object) -> SceneReader:
     from glacier.data.spec import DataSpec
 
     assert isinstance(spec, DataSpec)
-    return SceneReader(
-        scene, spec.derived, spec.band_roles, spec.dem, spec.nodata, spec.nodata_all_zero, spec.qa
-    )
+    return SceneReader(scene, spec.derived, spec.band_roles, spec.dem, spec.nodata_rule)
