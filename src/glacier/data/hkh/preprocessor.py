@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -29,6 +28,7 @@ from glacier.data.hkh.release import (
 )
 from glacier.data.hkh.store import ReleaseStore
 from glacier.data.preprocess import (
+    POSTPROCESS,
     SliceFilter,
     Splitter,
     assign_splits,
@@ -37,18 +37,20 @@ from glacier.data.preprocess import (
     discard_staging,
     fold_info,
     index_columns,
-    publish_generation,
+    publish_dataset,
     remove_dead_stagings,
     slices_geojson,
-    stage_index,
-    write_dataset,
+    stage_payload,
+    stage_record_path,
+    write_stage_record,
 )
 from glacier.errors import GlacierInputError
-from glacier.utils.io import files_fingerprint, fingerprint, write_json_atomic
+from glacier.utils.io import files_fingerprint, fingerprint
 from glacier.utils.progress import progress_bar
 from glacier.utils.publish import finish_publications, new_token, pending_publications
 
 log = logging.getLogger(__name__)
+INDEX_STAGE = "release_index"  # the stage record of the release's footprints and statistics
 
 
 def index_slice(pair: ReleaseSlice, classes: Sequence[str]) -> dict[str, Any]:
@@ -98,17 +100,6 @@ class ReleasePreprocessor:
         self.n_jobs = n_jobs
         self.progress = progress
 
-    def _state(self, name: str) -> Path:
-        return self.processed_dir / ".stages" / f"{name}.json"
-
-    def _cached(self, name: str, key: str) -> Any:
-        path = self._state(name)
-        if path.is_file():
-            state = json.loads(path.read_text())
-            if state.get("fingerprint") == key:
-                return state["payload"]
-        return None
-
     def index_key(self, pairs: Sequence[ReleaseSlice]) -> str:
         """Fingerprint of every slice file, the tiles and the metadata."""
         root = self.data.root
@@ -122,7 +113,7 @@ class ReleasePreprocessor:
     def build_index(self, pairs: Sequence[ReleaseSlice], size: int) -> pd.DataFrame:
         """Footprints and statistics of every pair (cached by :meth:`index_key`)."""
         key = self.index_key(pairs)
-        cached = self._cached("release_index", key)
+        cached = stage_payload(self.processed_dir, INDEX_STAGE, key)
         if cached is not None:
             return pd.DataFrame(cached)
         frame = release_footprints(self.data.root, pairs, size)
@@ -133,9 +124,8 @@ class ReleasePreprocessor:
         frame["size"] = size
         frame["image"] = [str(p.image.relative_to(self.data.root)) for p in pairs]
         frame["mask"] = [str(p.mask.relative_to(self.data.root)) for p in pairs]
-        write_json_atomic(
-            self._state("release_index"), {"fingerprint": key, "payload": frame.to_dict("list")}
-        )
+        path = stage_record_path(self.processed_dir, INDEX_STAGE)
+        write_stage_record(path, key, frame.to_dict("list"))
         return frame
 
     def contract_and_pairs(self) -> tuple[Any, list[ReleaseSlice]]:
@@ -146,7 +136,8 @@ class ReleasePreprocessor:
     def is_complete(self) -> bool:
         """Whether the index, split and statistics match the files and settings, published whole."""
         contract, pairs = self.contract_and_pairs()
-        return self._cached("postprocess", self.postprocess_key(contract, pairs)) is not None and (
+        key = self.postprocess_key(contract, pairs)
+        return stage_payload(self.processed_dir, POSTPROCESS, key) is not None and (
             self._published()
         )
 
@@ -192,7 +183,7 @@ class ReleasePreprocessor:
         contract, pairs = self.contract_and_pairs()
         index = self.build_index(pairs, contract.slice_size)
         key = self.postprocess_key(contract, pairs)
-        cached = self._cached("postprocess", key)
+        cached = stage_payload(self.processed_dir, POSTPROCESS, key)
         if cached is not None and self._published():
             log.info("postprocess: unchanged, skipped")
             return dict(cached)
@@ -213,19 +204,15 @@ class ReleasePreprocessor:
         files = {SLICES_FILE: slices_geojson(located)} if len(located) else {}
         token = new_token()
         try:
-            index_dir, info = stage_index(
+            info = publish_dataset(
                 self.processed_dir,
                 token,
                 files,
-                lambda folder: write_dataset(
-                    folder,
-                    chosen[[*index_columns(chosen), "image", "mask"]],
-                    contract.with_stats(stats),
-                    extra,
-                ),
+                chosen[[*index_columns(chosen), "image", "mask"]],
+                contract.with_stats(stats),
+                extra,
                 key,
             )
-            publish_generation(self.processed_dir, [], index_dir, int(extra.generation or 0), [])
         except BaseException:
             discard_staging(self.processed_dir, token, keep_ready=False)
             raise

@@ -39,7 +39,6 @@ from glacier.data.preprocess.postprocess import (
     fold_info,
     index_columns,
     training_ranges,
-    write_dataset,
 )
 from glacier.data.preprocess.protocol import Splitter
 from glacier.data.preprocess.publishing import (
@@ -48,8 +47,7 @@ from glacier.data.preprocess.publishing import (
     gather_scenes,
     index_is_whole,
     next_generation,
-    publish_generation,
-    stage_index,
+    publish_dataset,
 )
 from glacier.data.preprocess.scene_stage import slices_geojson, stage_scenes
 from glacier.data.preprocess.shards import (
@@ -313,14 +311,17 @@ class Preprocessor:
             SCENE_TABLE_FILE: table.to_csv(index=False),
             SLICES_FILE: slices_geojson(slices),
         }
-        index_dir, info = stage_index(
+        info = publish_dataset(
             self.processed_dir,
             token,
             files,
-            lambda folder: write_dataset(folder, index[index_columns(index)], contract, extra),
+            index[index_columns(index)],
+            contract,
+            extra,
             key,
+            staged,
+            restamp,
         )
-        publish_generation(self.processed_dir, staged, index_dir, generation, restamp)
         log.info("postprocess: %s", counts)
         return info
 

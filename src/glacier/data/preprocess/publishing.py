@@ -18,10 +18,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from glacier.data.contract import (
     DATASET_FILE,
     INDEX_FILES,
     Channel,
+    DatasetContract,
     DatasetInfo,
     DatasetLayout,
     check_published,
@@ -31,6 +34,7 @@ from glacier.data.contract import (
     scene_dir,
     scene_generation,
 )
+from glacier.data.preprocess.postprocess import write_dataset
 from glacier.data.preprocess.staging import (
     INDEX_PREFIX,
     READY_FILE,
@@ -39,10 +43,11 @@ from glacier.data.preprocess.staging import (
     read_record,
     ready_scenes,
     stage_record_path,
+    write_stage_record,
 )
 from glacier.data.store import SceneStore
 from glacier.errors import GlacierInputError
-from glacier.utils.io import write_json_atomic, write_text_atomic
+from glacier.utils.io import write_text_atomic
 from glacier.utils.publish import Move, commit, create_staging, pending_publications
 
 log = logging.getLogger(__name__)
@@ -201,8 +206,7 @@ def stage_index(
     for name, text in files.items():
         write_text_atomic(index_dir / name, text)
     info = write(index_dir)
-    record = {"fingerprint": key, "payload": info}
-    write_json_atomic(stage_record_path(index_dir, POSTPROCESS), record)
+    write_stage_record(stage_record_path(index_dir, POSTPROCESS), key, info)
     return index_dir, info
 
 
@@ -264,3 +268,41 @@ def publish_generation(
     moves += index_moves(root, index_dir)
     commit(root, moves, cleanup=[index_dir, *(s.folder for s in scenes)])
     log.info("published generation %d of %s (%d scene(s) stored)", generation, root, len(scenes))
+
+
+def publish_dataset(
+    root: Path,
+    token: str,
+    files: Mapping[str, str],
+    index: pd.DataFrame,
+    contract: DatasetContract,
+    info: DatasetInfo,
+    key: str,
+    staged: Sequence[StagedScene] = (),
+    restamp: Sequence[str] = (),
+) -> dict[str, Any]:
+    """Stage a new index and publish it with the ready scenes as generation ``info.generation``.
+
+    The one tail of every preprocessor: :func:`stage_index` (``files``, then ``splits.csv`` and
+    ``dataset.json`` by :func:`~glacier.data.preprocess.postprocess.write_dataset`, then the
+    postprocess record), then :func:`publish_generation`.
+
+    Args:
+        root: The dataset folder.
+        token: The run's staging token.
+        files: Index files written as they are (``mask_metadata.csv``, ``slices.geojson``).
+        index: The kept slices with their split (the columns ``splits.csv`` keeps).
+        contract: The contract, with statistics.
+        info: The rest of ``dataset.json`` (its generation is the one published).
+        key: The postprocess fingerprint.
+        staged: Ready scenes published with the index.
+        restamp: Published scenes without a generation stamp (they get this one).
+
+    Returns:
+        The ``dataset.json`` content.
+    """
+    index_dir, written = stage_index(
+        root, token, files, lambda folder: write_dataset(folder, index, contract, info), key
+    )
+    publish_generation(root, list(staged), index_dir, int(info.generation or 0), list(restamp))
+    return written

@@ -48,10 +48,21 @@ def read_record(path: Path, key: str | None = None) -> dict[str, Any] | None:
     return record if key is None or record.get("fingerprint") == key else None
 
 
+def write_stage_record(path: Path, key: str, payload: Any, indent: int | None = 2) -> None:
+    """Write a stage record: the fingerprint of a stage's inputs and what the stage made."""
+    write_json_atomic(path, {"fingerprint": key, "payload": payload}, indent=indent)
+
+
+def stage_payload(root: Path, name: str, key: str) -> Any:
+    """What the published stage ``name`` made, if its record is of fingerprint ``key``."""
+    record = read_record(stage_record_path(root, name), key)
+    return None if record is None else record["payload"]
+
+
 def mark_ready(folder: Path, key: str, payload: Any) -> None:
     """Mark a staged scene complete: its stage record, published with it later."""
     # compact: a scene's record holds every slice record and its cell moments
-    write_json_atomic(folder / READY_FILE, {"fingerprint": key, "payload": payload}, indent=None)
+    write_stage_record(folder / READY_FILE, key, payload, indent=None)
 
 
 @dataclass(frozen=True)
