@@ -56,7 +56,7 @@ MOVED: dict[str, tuple[str, ...]] = {
     "glacier.data.filtering": ("glacier.data.preprocess.filtering",),
     "glacier.data.splits": ("glacier.data.preprocess.splits",),
     "glacier.data.shards": ("glacier.data.preprocess.shards",),
-    "glacier.data.release": ("glacier.data.hkh.release",),
+    "glacier.data.release": ("glacier.data.hkh.release", "glacier.data.hkh.release_facts"),
     "glacier.data.release_footprints": ("glacier.data.hkh.footprints",),
     "glacier.data.release_store": ("glacier.data.hkh.store", "glacier.data.hkh.preprocessor"),
     "glacier.data.preprocessors": ("glacier.data.factory",),

@@ -22,13 +22,13 @@ from affine import Affine
 from rasterio.windows import Window
 from rasterio.windows import bounds as window_bounds
 
-from glacier.data.hkh.release import (
+from glacier.data.hkh.release import estimated_utm_epsg
+from glacier.data.hkh.release_facts import (
     PATCH_STEP_OVERLAP,
     RELEASE_METADATA,
     RELEASE_TILES,
     SLICE_NAME,
     ReleaseSlice,
-    estimated_utm_epsg,
 )
 from glacier.errors import GlacierInputError
 

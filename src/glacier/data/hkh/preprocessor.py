@@ -20,12 +20,8 @@ from glacier.data.contract import (
     DatasetLayout,
 )
 from glacier.data.hkh.footprints import BOUNDS, release_footprints
-from glacier.data.hkh.release import (
-    RELEASE_METADATA,
-    HkhRelease,
-    ReleaseSlice,
-    slice_statistics,
-)
+from glacier.data.hkh.release import HkhRelease, slice_statistics
+from glacier.data.hkh.release_facts import RELEASE_METADATA, ReleaseSlice
 from glacier.data.hkh.store import ReleaseStore
 from glacier.data.preprocess import (
     POSTPROCESS,
