@@ -39,6 +39,7 @@ from glacier.data.preprocess.staging import (
     INDEX_PREFIX,
     READY_FILE,
     STAGES_DIR,
+    ScenePayload,
     StagedScene,
     read_record,
     ready_scenes,
@@ -121,9 +122,10 @@ def gather_scenes(
         if record is None:
             found.missing.append(scene_id)
             continue
-        found.metas.append(record["payload"]["meta"])
-        found.records.extend(record["payload"]["slices"])
-        found.moments[scene_id] = record["payload"]["moments"]
+        payload = ScenePayload.from_dict(record["payload"])
+        found.metas.append(payload.meta)
+        found.records.extend(payload.slices)
+        found.moments[scene_id] = payload.moments
         found.staged += [staging] if staging is not None else []
     return found
 

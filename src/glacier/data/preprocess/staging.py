@@ -59,10 +59,35 @@ def stage_payload(root: Path, name: str, key: str) -> Any:
     return None if record is None else record["payload"]
 
 
-def mark_ready(folder: Path, key: str, payload: Any) -> None:
+@dataclass(frozen=True)
+class ScenePayload:
+    """What staging one scene made: the payload of its stage record.
+
+    Attributes:
+        meta: Its row of ``mask_metadata.csv``.
+        slices: Its slice records.
+        moments: Its valid pixels' moments per cell of the window grid
+            (:meth:`~glacier.data.preprocess.moments.CellMoments.to_text`).
+    """
+
+    meta: dict[str, Any]
+    slices: list[dict[str, Any]]
+    moments: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """The record's ``payload``."""
+        return {"meta": self.meta, "slices": self.slices, "moments": self.moments}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ScenePayload:
+        """Parse a record's ``payload``."""
+        return cls(dict(data["meta"]), list(data["slices"]), str(data["moments"]))
+
+
+def mark_ready(folder: Path, key: str, payload: ScenePayload) -> None:
     """Mark a staged scene complete: its stage record, published with it later."""
     # compact: a scene's record holds every slice record and its cell moments
-    write_stage_record(folder / READY_FILE, key, payload, indent=None)
+    write_stage_record(folder / READY_FILE, key, payload.to_dict(), indent=None)
 
 
 @dataclass(frozen=True)
