@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import rasterio
 
 from glacier.data.labels import ClassOutlines, Inventory
@@ -114,6 +115,39 @@ def glacier_products(
     return written, assets
 
 
+def score_scene(
+    scene_id: str,
+    reader: SceneReader,
+    outputs: PredictionOutputs,
+    settings: ProductSettings,
+    written: list[str],
+) -> tuple[np.ndarray | None, dict[str, Any]]:
+    """The scene's metrics against the reference (and its uncertainty figure), if it has one.
+
+    Returns:
+        The reference class map (None without one) and the result's keys: ``no_reference``,
+        or ``uncertainty_figure``, ``metrics`` and ``metrics_json``.
+    """
+    unreferenced = settings.no_reference.get(scene_id)
+    if unreferenced is not None:
+        return None, {"no_reference": unreferenced}
+    if settings.reference is None:
+        return None, {}
+    prefix = outputs.classes.with_name(scene_id)
+    scored: dict[str, Any] = {}
+    truth = reference_class_map(settings.reference, settings.class_names, reader)
+    metrics = evaluate_scene(outputs.classes, truth, settings.class_names)
+    if outputs.measures is not None:
+        quality = evaluate_uncertainty(outputs.measures, outputs.classes, truth)
+        metrics["uncertainty"] = quality.to_dict()
+        figure = output_path(prefix, UNCERTAINTY_FIGURE)
+        uncertainty_figure(quality, figure, f"{scene_id}, full scene", written)
+        scored["uncertainty_figure"] = str(figure)
+    metrics_path = output_path(prefix, METRICS)
+    write_json_atomic(metrics_path, metrics)
+    return truth, scored | {"metrics": metrics, "metrics_json": str(metrics_path)}
+
+
 def make_products(
     scene_id: str, reader: SceneReader, outputs: PredictionOutputs, settings: ProductSettings
 ) -> dict[str, Any]:
@@ -148,23 +182,8 @@ def make_products(
     written = band_measures(outputs.uncertainty) if outputs.uncertainty else []
     if written:
         result["uncertainty_bands"] = written
-    truth = None
-    unreferenced = settings.no_reference.get(scene_id)
-    if unreferenced is not None:
-        result["no_reference"] = unreferenced
-    elif settings.reference is not None:
-        truth = reference_class_map(settings.reference, settings.class_names, reader)
-        metrics = evaluate_scene(outputs.classes, truth, settings.class_names)
-        if outputs.measures is not None:
-            quality = evaluate_uncertainty(outputs.measures, outputs.classes, truth)
-            metrics["uncertainty"] = quality.to_dict()
-            figure = output_path(prefix, UNCERTAINTY_FIGURE)
-            uncertainty_figure(quality, figure, f"{scene_id}, full scene", written)
-            result["uncertainty_figure"] = str(figure)
-        metrics_path = output_path(prefix, METRICS)
-        write_json_atomic(metrics_path, metrics)
-        result["metrics"] = metrics
-        result["metrics_json"] = str(metrics_path)
+    truth, scored = score_scene(scene_id, reader, outputs, settings, written)
+    result.update(scored)
     rgb, transform = scene_preview(reader)
     png = output_path(prefix, OVERLAY)
     overlay_png(
