@@ -7,6 +7,7 @@ runs and their gather step.
 
 from glacier.data.preprocess.filtering import SliceFilter
 from glacier.data.preprocess.folds import FOLD, FOLD_COLUMNS, FOLD_TOUCH, SpatialFolds, resolve_fold
+from glacier.data.preprocess.gather import publish_dataset
 from glacier.data.preprocess.postprocess import (
     INDEX_COLUMNS,
     assign_splits,
@@ -20,7 +21,6 @@ from glacier.data.preprocess.protocol import DatasetPreprocessor, Splitter
 from glacier.data.preprocess.publishing import (
     POSTPROCESS,
     dataset_generation,
-    publish_dataset,
     publish_generation,
     stage_index,
 )

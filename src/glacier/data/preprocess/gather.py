@@ -1,4 +1,8 @@
-"""The gather step of scene preprocessing: every scene's records → the index, published.
+"""Publishing an index (the tail every preprocessor shares), and the gather step of scenes.
+
+:func:`publish_dataset` stages a new index and publishes it with the ready scenes as the next
+generation; :func:`publish_gathered` is the gather step of scene preprocessing: every scene's
+records → the index, published.
 
 Filter, split (or folds), statistics from the scenes' cell moments (no pixel is read again) and
 value ranges from every :data:`~glacier.data.preprocess.postprocess.RANGE_ROW_STEP`-th row of
@@ -9,6 +13,7 @@ the training windows; then the index is published with the ready scenes as the n
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -30,12 +35,14 @@ from glacier.data.preprocess.postprocess import (
     fold_info,
     index_columns,
     training_ranges,
+    write_dataset,
 )
 from glacier.data.preprocess.protocol import Splitter
 from glacier.data.preprocess.publishing import (
     GatheredScenes,
     next_generation,
-    publish_dataset,
+    publish_generation,
+    stage_index,
 )
 from glacier.data.preprocess.scene_stage import slices_geojson
 from glacier.data.preprocess.staging import StagedScene
@@ -123,4 +130,42 @@ def publish_gathered(
         root, token, files, index, contract.with_stats(stats), info, target.key, staged, restamp
     )
     log.info("postprocess: %s", counts)
+    return written
+
+
+def publish_dataset(
+    root: Path,
+    token: str,
+    files: Mapping[str, str],
+    index: pd.DataFrame,
+    contract: DatasetContract,
+    info: DatasetInfo,
+    key: str,
+    staged: Sequence[StagedScene] = (),
+    restamp: Sequence[str] = (),
+) -> dict[str, Any]:
+    """Stage a new index and publish it with the ready scenes as generation ``info.generation``.
+
+    The one tail of every preprocessor: :func:`stage_index` (``files``, then ``splits.csv`` and
+    ``dataset.json`` by :func:`~glacier.data.preprocess.postprocess.write_dataset`, then the
+    postprocess record), then :func:`publish_generation`.
+
+    Args:
+        root: The dataset folder.
+        token: The run's staging token.
+        files: Index files written as they are (``mask_metadata.csv``, ``slices.geojson``).
+        index: The kept slices with their split (the columns ``splits.csv`` keeps).
+        contract: The contract, with statistics.
+        info: The rest of ``dataset.json`` (its generation is the one published).
+        key: The postprocess fingerprint.
+        staged: Ready scenes published with the index.
+        restamp: Published scenes without a generation stamp (they get this one).
+
+    Returns:
+        The ``dataset.json`` content.
+    """
+    index_dir, written = stage_index(
+        root, token, files, lambda folder: write_dataset(folder, index, contract, info), key
+    )
+    publish_generation(root, list(staged), index_dir, int(info.generation or 0), list(restamp))
     return written

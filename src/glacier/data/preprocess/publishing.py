@@ -18,13 +18,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
 from glacier.data.contract import (
     DATASET_FILE,
     INDEX_FILES,
     Channel,
-    DatasetContract,
     DatasetInfo,
     DatasetLayout,
     check_published,
@@ -34,7 +31,6 @@ from glacier.data.contract import (
     scene_dir,
     scene_generation,
 )
-from glacier.data.preprocess.postprocess import write_dataset
 from glacier.data.preprocess.staging import (
     INDEX_PREFIX,
     READY_FILE,
@@ -270,41 +266,3 @@ def publish_generation(
     moves += index_moves(root, index_dir)
     commit(root, moves, cleanup=[index_dir, *(s.folder for s in scenes)])
     log.info("published generation %d of %s (%d scene(s) stored)", generation, root, len(scenes))
-
-
-def publish_dataset(
-    root: Path,
-    token: str,
-    files: Mapping[str, str],
-    index: pd.DataFrame,
-    contract: DatasetContract,
-    info: DatasetInfo,
-    key: str,
-    staged: Sequence[StagedScene] = (),
-    restamp: Sequence[str] = (),
-) -> dict[str, Any]:
-    """Stage a new index and publish it with the ready scenes as generation ``info.generation``.
-
-    The one tail of every preprocessor: :func:`stage_index` (``files``, then ``splits.csv`` and
-    ``dataset.json`` by :func:`~glacier.data.preprocess.postprocess.write_dataset`, then the
-    postprocess record), then :func:`publish_generation`.
-
-    Args:
-        root: The dataset folder.
-        token: The run's staging token.
-        files: Index files written as they are (``mask_metadata.csv``, ``slices.geojson``).
-        index: The kept slices with their split (the columns ``splits.csv`` keeps).
-        contract: The contract, with statistics.
-        info: The rest of ``dataset.json`` (its generation is the one published).
-        key: The postprocess fingerprint.
-        staged: Ready scenes published with the index.
-        restamp: Published scenes without a generation stamp (they get this one).
-
-    Returns:
-        The ``dataset.json`` content.
-    """
-    index_dir, written = stage_index(
-        root, token, files, lambda folder: write_dataset(folder, index, contract, info), key
-    )
-    publish_generation(root, list(staged), index_dir, int(info.generation or 0), list(restamp))
-    return written
