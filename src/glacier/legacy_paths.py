@@ -38,7 +38,7 @@ MOVED: dict[str, tuple[str, ...]] = {
     "glacier.data.headers": ("glacier.data.raster.headers",),
     "glacier.data.footprints": ("glacier.data.raster.footprints",),
     "glacier.data.bands": ("glacier.data.raster.derived", "glacier.data.contract.channels"),
-    "glacier.data.scene": ("glacier.data.raster.scene_reader",),
+    "glacier.data.scene": ("glacier.data.raster.scene_reader", "glacier.data.raster.windows"),
     "glacier.data.dates": ("glacier.data.labels.dates",),
     "glacier.data.outlines": ("glacier.data.labels.outlines",),
     "glacier.data.masks": ("glacier.data.labels.masks",),

@@ -19,7 +19,8 @@ from glacier.data.raster.headers import (
     check_scene_size,
     read_header,
 )
-from glacier.data.raster.scene_reader import SceneReader, finite_everywhere, open_scene
+from glacier.data.raster.scene_reader import SceneReader, open_scene
+from glacier.data.raster.windows import finite_everywhere
 
 __all__ = [
     "BandFileHeader",
