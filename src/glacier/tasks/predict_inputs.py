@@ -18,9 +18,7 @@ from glacier.data.contract import DatasetContract, NodataRule, check_compatible
 from glacier.data.labels import ClassOutlines, load_label_sources, load_outlines
 from glacier.data.raster import InputConversion, spec_contract
 from glacier.data.spec import DataSpec, LabelSource, SceneSpec
-from glacier.errors import (
-    GlacierInputError,
-)
+from glacier.errors import GlacierInputError
 from glacier.inference.evaluation import reference_polygons
 from glacier.inference.inputs import expand_inputs, scenes_from_inputs
 from glacier.tasks.predict_options import PredictOptions
