@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -11,9 +12,12 @@ from glacier.data.contract import (
     DEM_CHANNELS,
     DERIVED,
     INDEX_BANDS,
+    DatasetInfo,
     NodataRule,
     derived_channel,
 )
+from glacier.data.preprocess import stage_payload
+from glacier.data.preprocess.staging import READY_FILE, ScenePayload, mark_ready
 from glacier.data.spec.data_spec import DERIVED_CHANNELS
 from glacier.inference import output_names
 from glacier.inference.engine import PredictionOutputs
@@ -79,3 +83,20 @@ def test_every_derived_channel_is_declared_once_in_the_registry() -> None:
         assert channel.dtype == entry.dtype, name
         assert channel.kind == ("index" if entry.roles else "dem"), name
     assert derived_channel("ndsi", bands, roles).formula == "(B2-B5)/(B2+B5)"
+
+
+def test_dataset_info_reads_a_dataset_json_from_before_its_keys() -> None:
+    old = DatasetInfo.from_dict({"storage": "scenes"})  # no counts, folds, generation
+    assert old.storage == "scenes" and not old.in_release and old.folds is None
+    assert old.generation is None and old.to_dict() == {"counts": {}, "storage": "scenes"}
+    release = DatasetInfo.from_dict({"storage": "release", "root": "/data/glacier_data"})
+    assert release.in_release and release.release_root == Path("/data/glacier_data")
+
+
+def test_a_scene_payload_round_trips_through_its_stage_record(tmp_path: Path) -> None:
+    payload = ScenePayload({"id": "s", "mask": "masks/mask_s.npy"}, [{"slice": 0}], "moments")
+    mark_ready(tmp_path, "key", payload)
+    assert stage_payload(tmp_path.parent, "nothing", "key") is None
+    record = json.loads((tmp_path / READY_FILE).read_text())
+    assert record["fingerprint"] == "key"
+    assert ScenePayload.from_dict(record["payload"]) == payload

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import geopandas as gpd
 import numpy as np
 import rasterio
 
@@ -148,6 +149,22 @@ def score_scene(
     return truth, scored | {"metrics": metrics, "metrics_json": str(metrics_path)}
 
 
+def draw_overlay(
+    reader: SceneReader, polygons: gpd.GeoDataFrame, truth: np.ndarray | None, png: Path
+) -> Path:
+    """The scene's preview with the polygons (and the reference, if any) drawn on it."""
+    rgb, transform = scene_preview(reader)
+    overlay_png(
+        rgb,
+        polygons,
+        png,
+        transform=transform,
+        reference=truth,
+        reference_transform=reader.transform,
+    )
+    return png
+
+
 def make_products(
     scene_id: str, reader: SceneReader, outputs: PredictionOutputs, settings: ProductSettings
 ) -> dict[str, Any]:
@@ -184,16 +201,7 @@ def make_products(
         result["uncertainty_bands"] = written
     truth, scored = score_scene(scene_id, reader, outputs, settings, written)
     result.update(scored)
-    rgb, transform = scene_preview(reader)
-    png = output_path(prefix, OVERLAY)
-    overlay_png(
-        rgb,
-        polygons,
-        png,
-        transform=transform,
-        reference=truth,
-        reference_transform=reader.transform,
-    )
+    png = draw_overlay(reader, polygons, truth, output_path(prefix, OVERLAY))
     result["overlay"] = str(png)
     per_glacier, assets = glacier_products(scene_id, outputs, settings, prefix)
     result.update(per_glacier)
