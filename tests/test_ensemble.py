@@ -253,20 +253,17 @@ def test_predict_refuses_a_mismatched_ensemble_in_one_line_before_any_write(
 
 
 def test_a_sweeps_ensemble_takes_the_temperature_its_folds_dev_ece_chose(tmp_path: Path) -> None:
-    from omegaconf import OmegaConf
-
     from glacier.models import store_temperature
     from glacier.tasks.cv import sweep_calibration
-    from glacier.tasks.predict import member_temperatures
+    from glacier.tasks.predict_setup import member_temperatures
 
     sweep = tmp_path / "sweep"
     for fold in (0, 1):
         fold_run(sweep, fold, [0.6, 0.7])
         store_temperature(sweep / str(fold) / "checkpoints" / "last.ckpt", 1.5 + fold)
     members, _ = load_members(str(sweep), "last")
-    cfg = OmegaConf.create({"temperature": "checkpoint", "ckpt_path": str(sweep)})
     assert sweep_calibration(sweep) is None  # no cv.json: every member its own
-    assert member_temperatures(cfg, members) == pytest.approx((1.5, 2.5))
+    assert member_temperatures(None, str(sweep), members) == pytest.approx((1.5, 2.5))
 
     def record(none: float, pooled: float, one_strip: float) -> None:
         mean = {"none": none, "pooled": pooled, "one_strip": one_strip}
@@ -274,12 +271,10 @@ def test_a_sweeps_ensemble_takes_the_temperature_its_folds_dev_ece_chose(tmp_pat
         (sweep / "cv.json").write_text(json.dumps({"calibration": calibration}))
 
     record(none=0.05, pooled=0.09, one_strip=0.12)
-    assert member_temperatures(cfg, members) == (1.0, 1.0)
+    assert member_temperatures(None, str(sweep), members) == (1.0, 1.0)
     record(none=0.09, pooled=0.05, one_strip=0.12)
-    assert member_temperatures(cfg, members) == (1.8, 1.8)
+    assert member_temperatures(None, str(sweep), members) == (1.8, 1.8)
     record(none=0.09, pooled=0.12, one_strip=0.05)
-    assert member_temperatures(cfg, members) == pytest.approx((1.5, 2.5))
-    fixed = OmegaConf.create({"temperature": 1.2, "ckpt_path": str(sweep)})
-    assert member_temperatures(fixed, members) == (1.2, 1.2)
-    single = OmegaConf.create({"temperature": "checkpoint", "ckpt_path": str(sweep / "0")})
-    assert member_temperatures(single, members[:1]) == pytest.approx((1.5,))
+    assert member_temperatures(None, str(sweep), members) == pytest.approx((1.5, 2.5))
+    assert member_temperatures(1.2, str(sweep), members) == (1.2, 1.2)
+    assert member_temperatures(None, str(sweep / "0"), members[:1]) == pytest.approx((1.5,))

@@ -85,6 +85,6 @@ def test_pixels_are_stored_once_in_their_source_dtypes(everest: Path) -> None:
     assert not any((everest / split).exists() for split in ("train", "dev", "test"))
     index = pd.read_csv(everest / "splits.csv")
     assert set(index["split"]) <= {"train", "dev", "test"} and len(index) == sum(
-        info["counts"].values()
+        info.counts.values()
     )
     assert contract.stats is not None and contract.stats.pixels > 0

@@ -12,6 +12,7 @@ import shapely
 import torch
 from conftest import compose_config
 
+from glacier.data.contract import load_contract
 from glacier.data.loading import GlacierDataModule, RandomWindowDataset
 from glacier.data.loading.sampling import allowed_area, dilate
 from glacier.data.preprocess import FOLD, SpatialFolds, assign_splits, resolve_fold
@@ -140,6 +141,9 @@ def test_everest_folds_are_geometrically_sound(everest_folds: Path) -> None:
     located = index.merge(records[["slice", "x_min", "x_max", "y_min", "y_max"]], on="slice")
     assert len(located) == len(index) == 110  # 30 test + 80 in folds (9 touching test dropped)
     check_folds(located, 5)
+    _, info = load_contract(processed)
+    assert info.folds == 5 and len(info.fold_counts) == 5 and sum(info.fold_counts) == 80
+    assert info.to_dict()["fold_counts"] == list(info.fold_counts)
     # choosing another fold changes no preprocessing: the dataset stays up to date
     cfg = compose_config("preprocess", ["split=everest_folds", "split.fold=3"], everest_folds)
     assert build(cfg.preprocessor, _convert_="all").is_complete()

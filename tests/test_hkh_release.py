@@ -17,6 +17,7 @@ import shapely
 from conftest import compose_config
 from omegaconf import DictConfig
 
+from glacier.data.contract import load_contract
 from glacier.data.hkh import RELEASE_FORMULAS, estimated_utm_epsg, slice_statistics
 from glacier.data.hkh.release import RELEASE_BANDS
 from glacier.errors import GlacierFileNotFoundError, GlacierInputError
@@ -72,6 +73,9 @@ def test_patches_are_indexed_in_place_without_a_copy(
     formulas = {c["name"]: c["formula"] for c in info["channels"]}
     assert formulas["ndsi"] == "(B5-B2)/(B5+B2)" and formulas["ndwi"] == "(B4-B5)/(B4+B5)"
     assert info["nodata"] == {"value": None, "all_zero": True}
+    _, typed = load_contract(out)
+    assert typed.in_release and typed.release_root == release.root.resolve()
+    assert typed.to_dict() == {k: info[k] for k in ("counts", "storage", "root", "generation")}
 
 
 def test_footprints_are_the_true_ones_in_each_tile_crs(

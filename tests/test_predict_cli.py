@@ -162,6 +162,21 @@ def test_labels_without_the_checkpoint_classes(tmp_path: Path, trained: tuple[Pa
         run_predict(cfg)
 
 
+def test_a_data_config_of_another_kind_is_refused_at_the_door(
+    tmp_path: Path, trained: tuple[Path, Path]
+) -> None:
+    # data=hkh_lila is the release read in place for training: nothing predict can map, and
+    # its mandatory data.root is not even asked for before the refusal
+    cfg = compose_config(
+        "predict",
+        ["data=hkh_lila", f"ckpt_path={trained[0]}", f"out_dir={tmp_path}/maps"],
+        tmp_path,
+    )
+    with pytest.raises(GlacierInputError, match=r"makes a HkhRelease, not a DataSpec") as error:
+        run_predict(cfg)
+    assert "\n" not in str(error.value) and "data=everest" in str(error.value)
+
+
 def test_corrupt_checkpoint_is_named(tmp_path: Path, trained: tuple[Path, Path]) -> None:
     bad = tmp_path / "bad.ckpt"
     bad.write_bytes(trained[0].read_bytes()[:1000])

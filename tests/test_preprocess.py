@@ -9,12 +9,14 @@ derived and DEM channels on another grid, undeclared nodata, and more bad inputs
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import pytest
 import rasterio
 import torch
@@ -25,7 +27,7 @@ from rasterio.features import rasterize
 from scene_files import slice_window, tree_checksums
 from scipy.ndimage import map_coordinates
 
-from glacier.data.contract import load_contract
+from glacier.data.contract import DatasetLayout, load_contract, storage_groups
 from glacier.data.raster.derived import slope_degrees
 from glacier.data.spec import SyntheticDataset, ensure_synthetic_dataset
 from glacier.errors import GlacierFileNotFoundError, GlacierInputError
@@ -71,6 +73,36 @@ def burn(data: SyntheticDataset, path: Path) -> np.ndarray:
 def near(mask: np.ndarray, row: float, col: float, channel: int = 0) -> set[int]:
     window = mask[int(row) - 2 : int(row) + 3, int(col) - 2 : int(col) + 3, channel]
     return set(window[window != 255].tolist())
+
+
+def test_the_layout_names_every_file_preprocessing_publishes(
+    run: tuple[SyntheticDataset, Path],
+) -> None:
+    _, out = run
+    layout = DatasetLayout(out)
+    names = {path.relative_to(out).as_posix() for path in layout.index_files()}
+    assert names == {"splits.csv", "dataset.json", "slices/slices.geojson", "mask_metadata.csv"}
+    assert all(path.is_file() for path in layout.index_files())
+    scenes = pd.read_csv(layout.index)["scene"].astype(str).unique()
+    contract, _ = load_contract(out)
+    for scene in scenes:
+        assert layout.mask(scene).is_file()
+        for group in storage_groups(contract.channels):
+            assert layout.image(scene, group).is_file()
+
+
+def test_dataset_info_reads_and_writes_dataset_json_as_it_is(
+    run: tuple[SyntheticDataset, Path],
+) -> None:
+    _, out = run
+    contract, info = load_contract(out)
+    raw = json.loads(DatasetLayout(out).info.read_text())
+    rest = {key: value for key, value in raw.items() if key not in contract.to_dict()}
+    assert info.to_dict() == rest  # the same keys and values (the file sorts its keys)
+    assert info.storage == "scenes" and not info.in_release and info.release_root is None
+    assert info.overlap == 8 and info.folds is None and info.generation == 1
+    assert sum(info.counts.values()) == len(pd.read_csv(DatasetLayout(out).index))
+    assert info.scene_generations == {scene: 1 for scene in raw["scene_generations"]}
 
 
 def test_masks_equal_an_independent_rasterization(run: tuple[SyntheticDataset, Path]) -> None:

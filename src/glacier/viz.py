@@ -36,7 +36,8 @@ def to_display_rgb(image: np.ndarray, indices: Sequence[int]) -> np.ndarray:
     if not len(finite):
         return np.zeros(rgb.shape, dtype=np.float32)
     low, high = np.percentile(finite, [2, 98], axis=0)
-    return np.clip((np.nan_to_num(rgb) - low) / np.maximum(high - low, 1e-6), 0, 1)
+    stretched: np.ndarray = np.clip((np.nan_to_num(rgb) - low) / np.maximum(high - low, 1e-6), 0, 1)
+    return stretched
 
 
 def _class_cmap(classes: int) -> ListedColormap:

@@ -8,11 +8,10 @@ the sources themselves.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 
-from glacier.data.contract import Channel, DatasetContract
+from glacier.data.contract import Channel, DatasetContract, DatasetInfo
 from glacier.data.hkh import HkhRelease, ReleasePreprocessor, ReleaseStore, compact_release_channels
 from glacier.data.preprocess import Preprocessor, SliceFilter, Splitter
 from glacier.data.spec import DataSpec
@@ -77,12 +76,12 @@ def build_preprocessor(
 
 
 def open_store(
-    processed_dir: Path, contract: DatasetContract, info: dict[str, Any], index: pd.DataFrame
+    processed_dir: Path, contract: DatasetContract, info: DatasetInfo, index: pd.DataFrame
 ) -> SceneStore | ReleaseStore:
     """The pixel store of a processed dataset: its stored scenes, or the HKH release in place."""
-    if info.get("storage") == "release":
-        root = Path(str(info["root"]))
-        if not root.is_dir():
+    if info.in_release:
+        root = info.release_root
+        if root is None or not root.is_dir():
             raise GlacierInputError(
                 f"{processed_dir}/dataset.json reads the HKH release in place from {root}, "
                 "which is gone; re-run `glacier preprocess data=hkh_lila data.root=...`"
@@ -91,8 +90,8 @@ def open_store(
     return SceneStore(processed_dir, contract.channels)
 
 
-def cache_channels(contract: DatasetContract, info: dict[str, Any]) -> tuple[Channel, ...]:
+def cache_channels(contract: DatasetContract, info: DatasetInfo) -> tuple[Channel, ...]:
     """The channels as a training cache keeps them: as stored, or the release's compacted."""
-    if info.get("storage") == "release":
+    if info.in_release:
         return compact_release_channels(contract.channels)
     return contract.channels

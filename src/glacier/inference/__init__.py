@@ -7,8 +7,9 @@ Subpackages (each ``__init__`` is its public face):
 - :mod:`glacier.inference.products`: polygons, overlays, STAC items, per-scene records
 - :mod:`glacier.inference.inputs`: ``input=`` files turned into scenes laid out as the
   checkpoint's training data
+- :mod:`glacier.inference.output_names`: the names of a prediction's output files
 
 Nothing is imported here.
 """
 
-__all__ = ["engine", "evaluation", "inputs", "products"]
+__all__ = ["engine", "evaluation", "inputs", "output_names", "products"]

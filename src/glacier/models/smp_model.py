@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import segmentation_models_pytorch as smp
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from glacier.errors import GlacierInputError
+from glacier.models.padding import padded_forward
 
 UNET_DECODER = (256, 128, 64, 32, 16)
 
@@ -67,10 +67,4 @@ class SmpSegmentationModel(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """Logits (B, K, H, W) for an input (B, C, H, W) of any size."""
-        height, width = x.shape[-2:]
-        pad_h = (-height) % self.multiple
-        pad_w = (-width) % self.multiple
-        if pad_h or pad_w:
-            x = F.pad(x, (0, pad_w, 0, pad_h))
-        logits: Tensor = self.net(x)
-        return logits[..., :height, :width]
+        return padded_forward(self.net, x, self.multiple)

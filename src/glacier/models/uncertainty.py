@@ -326,7 +326,8 @@ def pick(values: Tensor, winner: Tensor) -> Tensor:
 
 def entropy_of(probs: Tensor) -> Tensor:
     """Entropy in nats over the class axis (0 ln 0 = 0)."""
-    return torch.special.entr(probs).sum(dim=CLASS_AXIS)
+    entropy: Tensor = torch.special.entr(probs).sum(dim=CLASS_AXIS)
+    return entropy
 
 
 def measure_maps(

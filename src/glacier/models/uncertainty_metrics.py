@@ -112,7 +112,8 @@ def harmonic(n: np.ndarray) -> np.ndarray:
     small = table[np.clip(n, 0, _EXACT_HARMONIC - 1).astype(np.int64)]
     big = np.maximum(n, _EXACT_HARMONIC)
     series = np.log(big) + _EULER_GAMMA + 1 / (2 * big) - 1 / (12 * big**2) + 1 / (120 * big**4)
-    return np.where(n < _EXACT_HARMONIC, small, series)
+    harmonic: np.ndarray = np.where(n < _EXACT_HARMONIC, small, series)
+    return harmonic
 
 
 def aurc(groups: TieGroups) -> float | None:

@@ -7,6 +7,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from glacier.errors import GlacierInputError
+from glacier.models.padding import padded_forward
 
 DROPOUT_TYPES = ("channel", "element")
 DROPOUT_POSITIONS = ("first_conv", "block_end", "bottleneck", "none")
@@ -157,11 +158,10 @@ class DropoutUNet(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """Logits (B, K, H, W) for an input (B, C, H, W) of any size."""
-        height, width = x.shape[-2:]
-        pad_h = (-height) % self.multiple
-        pad_w = (-width) % self.multiple
-        if pad_h or pad_w:
-            x = F.pad(x, (0, pad_w, 0, pad_h), mode="constant", value=0.0)
+        return padded_forward(self._forward, x, self.multiple)
+
+    def _forward(self, x: Tensor) -> Tensor:
+        """Logits for an input whose size is a multiple of ``self.multiple``."""
         skips = []
         for level, down in enumerate(self.down):
             x = down(x)
@@ -171,4 +171,4 @@ class DropoutUNet(nn.Module):
         for up, skip in zip(self.up, reversed(skips), strict=True):
             x = up(x, skip)
         logits: Tensor = self.head(x)
-        return logits[..., :height, :width]
+        return logits

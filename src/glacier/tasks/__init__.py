@@ -131,4 +131,7 @@ def hydra_entry(
     def task(cfg: DictConfig) -> Result:
         return run_task(run, cfg)
 
-    return hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name=config_name)(task)
+    entry: Callable[[], Result | None] = hydra.main(
+        version_base="1.3", config_path=CONFIG_PATH, config_name=config_name
+    )(task)
+    return entry

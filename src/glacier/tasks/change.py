@@ -18,7 +18,7 @@ from glacier.inference.change import (
     load_run,
 )
 from glacier.tasks import hydra_entry
-from glacier.tasks.per_glacier import inventory_settings
+from glacier.tasks.predict_options import InventoryOptions
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +62,7 @@ def run_change(cfg: DictConfig) -> ChangeResult:
     after = load_run(Path(str(cfg.after)), "after")
     if cfg.get("inventory") == "data":
         raise GlacierConfigError("inventory=data has no data config here: give the outline file")
-    found = inventory_settings(cfg, None)
+    found = InventoryOptions.from_config(cfg).settings(None)
     inventory = None if found is None else load_inventory(found)
     out_dir = Path(str(cfg.out_dir))
     result = compare_runs(before, after, out_dir, inventory, settings)

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from hydra.errors import InstantiationException
-from hydra.utils import instantiate
+from hydra.utils import get_object, instantiate
 from omegaconf import OmegaConf
 
 from glacier.errors import GlacierInputError
 from glacier.utils.cluster import on_rank_zero, rank_name, run_id
+
+T = TypeVar("T")
 
 
 def gpu_precision() -> str:
@@ -104,3 +106,49 @@ def build(node: Any, **kwargs: Any) -> Any:
         if cause is not None:
             raise cause from None
         raise
+
+
+def _target_class(node: Any) -> type | None:
+    """The class a node's ``_target_`` names (None: no target, a function, or unknown)."""
+    target = node.get("_target_") if hasattr(node, "get") else None
+    if not isinstance(target, str):
+        return None
+    try:
+        located = get_object(target)
+    except ImportError:
+        return None  # build() reports it
+    return located if isinstance(located, type) else None
+
+
+def build_as(node: Any, cls: type[T], what: str, hint: str = "", **kwargs: Any) -> T:
+    """:func:`build` a config node that must make a ``cls``; a wrong node fails at the door.
+
+    A ``_target_`` naming another class is refused before anything is built (its mandatory
+    keys and files are not looked at); what a factory function returns is checked after.
+
+    Args:
+        node: A config node with ``_target_``.
+        cls: The class the caller needs.
+        what: The config key, for the message (``data``).
+        hint: What to give instead, appended to the message.
+        **kwargs: Extra arguments for ``instantiate``.
+
+    Returns:
+        The built object.
+
+    Raises:
+        GlacierInputError: In one line, naming the key, its target and the class needed.
+    """
+    target = _target_class(node)
+    if target is not None and not issubclass(target, cls):
+        raise _wrong_class(what, node, target.__name__, cls, hint)
+    built = build(node, **kwargs)
+    if not isinstance(built, cls):
+        raise _wrong_class(what, node, type(built).__name__, cls, hint)
+    return built
+
+
+def _wrong_class(what: str, node: Any, made: str, cls: type, hint: str) -> GlacierInputError:
+    target = node.get("_target_") if hasattr(node, "get") else None
+    message = f"{what} (_target_ {target}) makes a {made}, not a {cls.__name__}"
+    return GlacierInputError(message + (f"; {hint}" if hint else ""))

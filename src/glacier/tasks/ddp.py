@@ -16,7 +16,9 @@ import pytorch_lightning as pl
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
-from pytorch_lightning.plugins.environments import LightningEnvironment
+from pytorch_lightning.plugins.environments import (  # type: ignore[attr-defined]
+    LightningEnvironment,
+)
 
 from glacier.data.loading import GlacierDataModule
 from glacier.errors import GlacierInputError
@@ -121,10 +123,11 @@ def single_device_trainer(
     Returns:
         The Trainer.
     """
-    return build(
+    trainer: pl.Trainer = build(
         trainer_cfg,
         **SINGLE_DEVICE,
         plugins=[LightningEnvironment()],  # not SLURM's or torchrun's: no other process
         callbacks=callbacks,
         logger=loggers or False,
     )
+    return trainer

@@ -10,12 +10,12 @@ from typing import Any
 
 import rasterio
 import shapely
-from omegaconf import DictConfig
 
-from glacier.data.labels import Inventory, InventorySettings, load_inventory
+from glacier.data.labels import Inventory, load_inventory
 from glacier.data.spec import DataSpec, SceneSpec
-from glacier.errors import GlacierConfigError
-from glacier.inference.glaciers import RUN_PREFIX, SceneFootprint, format_largest, write_run_table
+from glacier.inference.glaciers import SceneFootprint, format_largest, write_run_table
+from glacier.inference.output_names import RUN_PER_GLACIER
+from glacier.tasks.predict_options import InventoryOptions
 
 log = logging.getLogger(__name__)
 
@@ -43,32 +43,6 @@ class PerGlacierRun:
         }
 
 
-def inventory_settings(cfg: DictConfig, data: DataSpec | None) -> InventorySettings | None:
-    """``inventory=`` (none, ``data`` for the data config's outline file, or a file).
-
-    Raises:
-        GlacierConfigError: For ``inventory=data`` without a data config's outlines.
-    """
-    if cfg.get("inventory") is None:
-        return None
-    options = cfg.per_glacier
-    if cfg.inventory == "data":
-        if data is None or not data.labels:
-            raise GlacierConfigError("inventory=data needs a data config with outline files")
-        path, layer = data.labels[0].path, data.labels[0].layer
-    else:
-        path, layer = Path(str(cfg.inventory)), options.layer
-    return InventorySettings(
-        path=Path(path),
-        id_column=str(options.id_column),
-        keep=tuple(str(c) for c in options.keep),
-        area_column=None if options.area_column is None else str(options.area_column),
-        date_column=None if options.date_column is None else str(options.date_column),
-        layer=layer,
-        buffer_m=float(options.buffer_m),
-    )
-
-
 def scene_footprint(scene: SceneSpec) -> SceneFootprint:
     """A scene's grid bounds, read from its first band file's header."""
     with rasterio.open(scene.sources[0].path) as src:
@@ -76,10 +50,10 @@ def scene_footprint(scene: SceneSpec) -> SceneFootprint:
 
 
 def per_glacier_run(
-    cfg: DictConfig, data: DataSpec | None, scenes: Sequence[SceneSpec]
+    options: InventoryOptions, data: DataSpec | None, scenes: Sequence[SceneSpec]
 ) -> PerGlacierRun | None:
     """The inventory (checked now, before anything is mapped) and the run's footprints."""
-    settings = inventory_settings(cfg, data)
+    settings = options.settings(data)
     if settings is None:
         return None
     inventory = load_inventory(settings)
@@ -102,4 +76,4 @@ def finish_run(
     table = write_run_table(run.inventory, paths, footprints, class_names, out_dir)
     print(f"\nPer-glacier areas (km², {len(table)} glaciers; largest by inventory area):")
     print(format_largest(table))
-    return out_dir / f"{RUN_PREFIX}.csv"
+    return out_dir / f"{RUN_PER_GLACIER}.csv"

@@ -7,16 +7,13 @@ each scene's outputs are written in a staging folder and published together, rec
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from functools import partial
 from pathlib import Path
 from typing import Any
 
-import torch
 from omegaconf import DictConfig
 
-from glacier.data.labels import ClassOutlines
 from glacier.data.preprocess import select_scenes
 from glacier.data.raster import SceneReader
 from glacier.data.spec import SceneSpec
@@ -25,13 +22,8 @@ from glacier.inference.engine import (
     PredictionOutputs,
     PredictSettings,
     SceneJob,
-    default_batch_size,
-    default_readers,
-    memory_batch_size,
     precision_name,
     predict_scenes,
-    resolve_device,
-    resolve_precision,
 )
 from glacier.inference.evaluation import format_metrics_table, format_uncertainty_table
 from glacier.inference.products import (
@@ -46,129 +38,29 @@ from glacier.inference.products import (
 )
 from glacier.models import GlacierSegmenter, UncertaintyEvaluation
 from glacier.tasks import hydra_entry
-from glacier.tasks.cv import sweep_calibration
 from glacier.tasks.members import load_members
 from glacier.tasks.members import load_segmenter as load_segmenter  # its home before ensembles
-from glacier.tasks.per_glacier import PerGlacierRun, finish_run, per_glacier_run
+from glacier.tasks.per_glacier import finish_run, per_glacier_run
 from glacier.tasks.predict_inputs import (
     ReadSettings,
     check_input_values,
-    check_settings,
     label_files,
     reference_outlines,
     scenes_to_map,
-    uncertainty_choice,
     unreferenced_scenes,
 )
-from glacier.utils.io import file_sha256
+from glacier.tasks.predict_options import PredictOptions
+from glacier.tasks.predict_setup import (
+    checkpoint_names,
+    checkpoints_sha256,
+    output_settings,
+    predict_settings,
+    product_settings,
+)
 from glacier.utils.publish import new_token
 from glacier.utils.runtime import tune_malloc
 
 log = logging.getLogger(__name__)
-
-
-def forward_batch_size(
-    cfg: DictConfig, module: GlacierSegmenter, device: torch.device, precision: torch.dtype | None
-) -> int:
-    """``batch_size``: ``auto`` on a GPU is what fits in half its free memory (measured)."""
-    if str(cfg.batch_size) == "auto" and device.type == "cuda":
-        channels = len(module.channel_names)
-        return memory_batch_size(module, channels, int(cfg.tile_size), device, precision)
-    return default_batch_size(device, cfg.batch_size)
-
-
-def predict_settings(cfg: DictConfig, members: list[GlacierSegmenter]) -> PredictSettings:
-    """Device, precision, batch and reader defaults resolved for this machine.
-
-    Temperatures: see :func:`member_temperatures`.
-    """
-    device = resolve_device(cfg.device)
-    precision = resolve_precision(cfg.precision, device)
-    temperatures = member_temperatures(cfg, members)
-    return PredictSettings(
-        tile_size=int(cfg.tile_size),
-        overlap=int(cfg.overlap),
-        batch_size=forward_batch_size(cfg, members[0], device, precision),
-        mc_samples=int(cfg.mc_samples),
-        tta=int(cfg.tta),
-        seed=int(cfg.seed),
-        temperatures=temperatures,
-        uncertainty=uncertainty_choice(cfg.uncertainty),
-        score_measures=cfg.labels is not None,
-        device=device,
-        precision=precision,
-        probabilities=str(cfg.probabilities),
-        readers=default_readers(device, cfg.readers),
-        channels_last=bool(members[0].hparams["channels_last"]),
-        cog=bool(cfg.cog),
-        pass_maps=cfg.get("inventory") is not None,  # per-glacier intervals are summed from them
-        compile=bool(cfg.compile),
-    )
-
-
-def member_temperatures(cfg: DictConfig, members: list[GlacierSegmenter]) -> tuple[float, ...]:
-    """What divides each model's logits.
-
-    ``temperature=checkpoint``: one model's fitted temperature; an ensemble of a cross-validation
-    sweep (a folder with ``cv.json``) the calibration its folds' dev logits chose (none, one
-    temperature pooled over the folds, or each member's own: :func:`tasks.cv.sweep_calibration`);
-    any other ensemble, each member's own. A number: that, for every member.
-    """
-    if str(cfg.temperature) != "checkpoint":
-        return (float(cfg.temperature),) * len(members)
-    folder = Path(str(cfg.ckpt_path))
-    swept = sweep_calibration(folder) if len(members) > 1 and folder.is_dir() else None
-    if swept is not None:
-        log.info("ensemble temperature: %s (the sweep's dev ECE: %s)", swept.chosen, swept.dev_ece)
-    if swept is not None and swept.temperature is not None:
-        return (swept.temperature,) * len(members)
-    return tuple(member.temperature_value for member in members)
-
-
-def output_settings(cfg: DictConfig, settings: PredictSettings) -> dict[str, Any]:
-    """Every setting that changes a scene's outputs (part of its fingerprint)."""
-    chosen = {
-        "tile_size": settings.tile_size,
-        "overlap": settings.overlap,
-        "mc_samples": settings.mc_samples,
-        "tta": settings.tta,
-        "seed": settings.seed,
-        "temperature": temperature_setting(settings),
-        "uncertainty": settings.written_measures,
-        "scored_measures": settings.scored_measures,
-        "precision": precision_name(settings.precision),
-        "probabilities": settings.probabilities,
-        "cog": settings.cog,
-        "min_area_km2": float(cfg.min_area_km2),
-        "simplify_m": float(cfg.simplify_m),
-        "labels": None if cfg.labels is None else str(cfg.labels),
-        "label_class": cfg.get("label_class"),
-    }
-    extra = {"label_layer": cfg.get("label_layer"), "input_conversion": cfg.get("input_conversion")}
-    if settings.compile:  # compiled kernels may round differently; off: today's fingerprints
-        extra["compile"] = True
-    return chosen | {k: str(v) for k, v in extra.items() if v is not None}
-
-
-def temperature_setting(settings: PredictSettings) -> float | list[float]:
-    """The temperature of the passes; an ensemble's, one per member."""
-    temperatures = settings.temperatures
-    return settings.passes.temperature if len(temperatures) == 1 else list(temperatures)
-
-
-def checkpoint_names(paths: list[Path]) -> str | list[str]:
-    """The checkpoint's file name; an ensemble's members as ``<run>/<file>`` (no absolute path)."""
-    if len(paths) == 1:
-        return paths[0].name
-    return [f"{path.parent.parent.name}/{path.name}" for path in paths]
-
-
-def checkpoints_sha256(paths: list[Path]) -> str:
-    """The checkpoint file's SHA-256; an ensemble's: of its members' digests, in order."""
-    digests = [file_sha256(path) for path in paths]
-    if len(digests) == 1:
-        return digests[0]
-    return hashlib.sha256("\n".join(digests).encode()).hexdigest()
 
 
 def shard_of(scenes: list[SceneSpec], shard: int | None, num_shards: int) -> list[SceneSpec]:
@@ -178,35 +70,6 @@ def shard_of(scenes: list[SceneSpec], shard: int | None, num_shards: int) -> lis
     shards never write the same name.
     """
     return [scenes[i] for i in select_scenes(len(scenes), None, shard, num_shards)]
-
-
-def product_settings(
-    cfg: DictConfig,
-    module: GlacierSegmenter,
-    checkpoints: list[Path],
-    settings: PredictSettings,
-    reference: ClassOutlines | None,
-    no_reference: dict[str, str],
-    glaciers: PerGlacierRun | None,
-) -> ProductSettings:
-    """What to make of each map: polygons, metrics, per-glacier areas, the STAC item."""
-    return ProductSettings(
-        class_names=module.class_names,
-        min_area_km2=float(cfg.min_area_km2),
-        simplify_m=float(cfg.simplify_m),
-        reference=reference,
-        stac_properties={
-            "glacier:checkpoint": checkpoint_names(checkpoints),
-            "glacier:mc_samples": settings.mc_samples,
-            "glacier:tta": settings.tta,
-            "glacier:temperature": temperature_setting(settings),
-            "glacier:uncertainty": settings.written_measures,
-            "glacier:precision": precision_name(settings.precision),
-        },
-        inventory=None if glaciers is None else glaciers.inventory,
-        footprints=() if glaciers is None else glaciers.footprints,
-        no_reference=no_reference,
-    )
 
 
 def log_uncertainty(scene: str, quality: UncertaintyEvaluation, written: list[str]) -> None:
@@ -264,23 +127,31 @@ def run_predict(cfg: DictConfig) -> list[dict[str, Any]]:
     the first file is written; each scene's outputs are published together.
 
     Args:
-        cfg: A composed ``predict`` config.
+        cfg: A composed ``predict`` config (checked and typed at once: :class:`PredictOptions`).
 
     Returns:
         One result per scene (paths, metrics), skipped ones included.
     """
-    check_settings(cfg)
+    return predict(PredictOptions.from_config(cfg))
+
+
+def predict(options: PredictOptions) -> list[dict[str, Any]]:
+    """:func:`run_predict` with its settings checked and typed.
+
+    Returns:
+        One result per scene (paths, metrics), skipped ones included.
+    """
     tune_malloc()
-    members, checkpoints = load_members(cfg.ckpt_path, str(cfg.checkpoint))
+    members, checkpoints = load_members(options.ckpt_path, options.checkpoint)
     module = members[0]  # the ensemble's contract (every member shares it)
-    settings = predict_settings(cfg, members)
-    scenes, read, data = scenes_to_map(cfg, module.contract, module.channel_names)
-    glaciers = per_glacier_run(cfg, data, scenes)
-    scenes = shard_of(scenes, cfg.shard, cfg.num_shards)
-    out_dir = Path(str(cfg.out_dir))
+    settings = predict_settings(options, members)
+    scenes, read, data = scenes_to_map(options, module.contract, module.channel_names)
+    glaciers = per_glacier_run(options.inventory, data, scenes)
+    scenes = shard_of(scenes, options.shard, options.num_shards)
+    out_dir = options.out_dir
     recover_outputs(out_dir, [s.id for s in scenes])
-    files = label_files(cfg, data) + ([glaciers.inventory.settings.path] if glaciers else [])
-    output = output_settings(cfg, settings)
+    files = label_files(options, data) + ([glaciers.inventory.settings.path] if glaciers else [])
+    output = output_settings(options, settings)
     keys = {
         s.id: prediction_fingerprint(
             checkpoints,
@@ -290,7 +161,9 @@ def run_predict(cfg: DictConfig) -> list[dict[str, Any]]:
         )
         for s in scenes
     }
-    done = {s.id: None if cfg.overwrite else finished(out_dir, s.id, keys[s.id]) for s in scenes}
+    done = {
+        s.id: None if options.overwrite else finished(out_dir, s.id, keys[s.id]) for s in scenes
+    }
     todo = [s for s in scenes if done[s.id] is None]
     if len(todo) < len(scenes):
         log.info(
@@ -299,15 +172,19 @@ def run_predict(cfg: DictConfig) -> list[dict[str, Any]]:
             len(scenes) - len(todo),
             len(scenes),
         )
-    reference = reference_outlines(cfg, data, module.class_names) if todo else None
-    missing = unreferenced_scenes(reference, module.class_names, todo, str(cfg.labels))
+    reference = reference_outlines(options, data, module.class_names) if todo else None
+    missing = unreferenced_scenes(reference, module.class_names, todo, str(options.labels))
     names = checkpoint_names(checkpoints)
     checkpoint = names if isinstance(names, str) else ", ".join(names)
-    limit = float(cfg.max_outside_share)
+    limit = options.max_outside_share
     check_input_values(todo, module.contract, module.channel_names, read, checkpoint, limit)
-    products = product_settings(cfg, module, checkpoints, settings, reference, missing, glaciers)
+    products = product_settings(
+        options, module, checkpoints, settings, reference, missing, glaciers
+    )
     out_dir.mkdir(parents=True, exist_ok=True)
-    results = map_scenes(cfg, members, checkpoints, settings, todo, read, products, keys, out_dir)
+    results = map_scenes(
+        options, members, checkpoints, settings, todo, read, products, keys, out_dir
+    )
     ordered = [results.get(s.id) or {**(done[s.id] or {}), "skipped": True} for s in scenes]
     for result in ordered:
         log.info("%s: %s", result["scene"], result.get("classes"))
@@ -317,7 +194,7 @@ def run_predict(cfg: DictConfig) -> list[dict[str, Any]]:
 
 
 def map_scenes(
-    cfg: DictConfig,
+    options: PredictOptions,
     members: list[GlacierSegmenter],
     checkpoints: list[Path],
     settings: PredictSettings,
@@ -356,7 +233,7 @@ def map_scenes(
     )
     jobs = scene_jobs(todo, read, module, stagings)
     try:
-        predict_scenes(members, jobs, settings, on_done=on_done, progress=bool(cfg.progress))
+        predict_scenes(members, jobs, settings, on_done=on_done, progress=options.progress)
     except (KeyboardInterrupt, RunInterrupted) as stop:
         kept = (
             f"{len(results)} of {len(todo)} scene(s) mapped and published in {out_dir}"

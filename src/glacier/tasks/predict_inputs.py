@@ -8,34 +8,22 @@ value ranges, and the reference outlines (their layer, and whether they cover ea
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig, OmegaConf
-
 from glacier.data.checks import check_scene_values, read_scene_header, validate_scenes
-from glacier.data.contract import DatasetContract, QaMask, check_compatible
+from glacier.data.contract import DatasetContract, NodataRule, check_compatible
 from glacier.data.labels import ClassOutlines, load_label_sources, load_outlines
 from glacier.data.raster import InputConversion, spec_contract
 from glacier.data.spec import DataSpec, LabelSource, SceneSpec
-from glacier.errors import (
-    GlacierConfigError,
-    GlacierInputError,
-    require_choice,
-    require_non_negative,
-    require_positive,
-    require_range,
-)
-from glacier.inference.engine import PROBABILITY_FORMATS
+from glacier.errors import GlacierInputError
 from glacier.inference.evaluation import reference_polygons
 from glacier.inference.inputs import expand_inputs, scenes_from_inputs
-from glacier.models import MEASURES, Passes
-from glacier.tasks.config import build
+from glacier.tasks.predict_options import PredictOptions
 
 log = logging.getLogger(__name__)
-AS_IS = "as_is"
 
 
 def conversion_hint(scale: float | None) -> str:
@@ -56,18 +44,14 @@ class ReadSettings:
         derived: Derived channels to compute (indices, DEM channels).
         band_roles: Index role → band name.
         dem: DEM file for elevation/slope.
-        nodata: Nodata value for files that declare none.
-        nodata_all_zero: A pixel 0 in every band is nodata.
-        qa: Pixels the scene's QA band flags are nodata.
+        nodata: The nodata rule (value of files that declare none, all-zero pixels, QA flags).
         conversion: The user's conversion of raw values (None: read as they are).
     """
 
     derived: list[str]
     band_roles: dict[str, str]
     dem: Path | None
-    nodata: float | None
-    nodata_all_zero: bool = False
-    qa: QaMask | None = None
+    nodata: NodataRule | None = None
     conversion: InputConversion | None = None
 
     def reader_args(self) -> tuple[Any, ...]:
@@ -77,77 +61,12 @@ class ReadSettings:
             self.band_roles,
             self.dem,
             self.nodata,
-            self.nodata_all_zero,
-            self.qa,
             self.conversion,
         )
 
 
-def input_conversion(value: object) -> InputConversion | None:
-    """``input_conversion=`` as an :class:`InputConversion` (None when not stated).
-
-    Raises:
-        GlacierConfigError: For anything but null, ``as_is`` or ``{scale, offset}``.
-    """
-    if value is None:
-        return None
-    if value == AS_IS:
-        return InputConversion()
-    plain = OmegaConf.to_container(value) if OmegaConf.is_config(value) else value
-    if isinstance(plain, Mapping) and set(plain) <= {"scale", "offset"}:
-        scale = require_range("input_conversion.scale", plain.get("scale", 1.0))
-        offset = require_range("input_conversion.offset", plain.get("offset", 0.0))
-        return InputConversion(float(scale), float(offset))
-    raise GlacierConfigError(
-        f"input_conversion={value!r}: use null, as_is, or {{scale: S, offset: O}}"
-    )
-
-
-def check_settings(cfg: DictConfig) -> None:
-    """Refuse impossible settings before anything is loaded or written.
-
-    Raises:
-        GlacierConfigError: Naming the key and the bound.
-    """
-    require_range("tile_size", cfg.tile_size, 32, integer=True)
-    require_range("overlap", cfg.overlap, 0, cfg.tile_size, integer=True, high_inclusive=False)
-    require_non_negative("mc_samples", cfg.mc_samples)
-    require_range("tta", cfg.tta, 1, 8, integer=True, high_inclusive=True)
-    require_non_negative("min_area_km2", cfg.min_area_km2, integer=False)
-    require_non_negative("simplify_m", cfg.simplify_m, integer=False)
-    require_choice("probabilities", cfg.probabilities, PROBABILITY_FORMATS)
-    measures = uncertainty_choice(cfg.uncertainty)
-    Passes(views=int(cfg.tta), mc_samples=int(cfg.mc_samples)).check(measures or [])
-    if str(cfg.temperature) != "checkpoint":
-        require_range("temperature", cfg.temperature, 0, None, integer=False, low_inclusive=False)
-    require_positive("num_shards", cfg.num_shards)
-    require_range("max_outside_share", cfg.max_outside_share, 0, 1)
-    input_conversion(cfg.input_conversion)
-    if cfg.shard is not None:
-        require_range("shard", cfg.shard, 0, cfg.num_shards, integer=True, high_inclusive=False)
-    out_dir = Path(str(cfg.out_dir))
-    if out_dir.exists() and not out_dir.is_dir():
-        raise GlacierConfigError(f"out_dir={out_dir} is a file; give a folder for the maps")
-
-
-def uncertainty_choice(value: Any) -> tuple[str, ...] | None:
-    """The ``uncertainty=`` setting: None for ``auto``, the measures to write otherwise.
-
-    Raises:
-        GlacierConfigError: For a name that is no measure.
-    """
-    if value is None or str(value) == "none":
-        return ()
-    if str(value) == "auto":
-        return None
-    names = (str(value),) if isinstance(value, str) else tuple(str(v) for v in value)
-    for name in names:
-        require_choice("uncertainty", name, [*MEASURES, "auto", "none"])
-    return names
-
-
 def scenes_to_map(
-    cfg: DictConfig, contract: DatasetContract, channel_names: Sequence[str]
+    options: PredictOptions, contract: DatasetContract, channel_names: Sequence[str]
 ) -> tuple[list[SceneSpec], ReadSettings, DataSpec | None]:
     """Scenes to map (``input=`` files, or the data config's scenes) and how to read them.
 
@@ -156,12 +75,9 @@ def scenes_to_map(
     training data was.
     """
     needed = [contract.channel(name) for name in channel_names]
-    data: DataSpec | None = None
-    if cfg.input is None or cfg.labels == "data":
-        data = build(cfg.data, _convert_="all")
-    dem = Path(cfg.dem) if cfg.get("dem") else None
-    conversion = input_conversion(cfg.input_conversion)
-    if cfg.input is None:
+    data = options.build_data() if options.uses_data else None
+    dem, conversion = options.dem, options.conversion
+    if options.inputs is None:
         assert data is not None
         validate_scenes(data)  # every scene's headers before the first map is written
         check_compatible(spec_contract(data).channels, needed, f"data={data.name}")
@@ -169,25 +85,20 @@ def scenes_to_map(
             list(data.derived),
             dict(data.band_roles),
             data.dem or dem,
-            data.nodata,
-            data.nodata_all_zero,
-            data.qa,
+            data.nodata_rule,
             conversion,
         )
         return list(data.scenes), settings, data
     derived = [c.name for c in contract.channels if c.kind in ("index", "dem")]
-    nodata = contract.nodata
     settings = ReadSettings(
         derived,
         dict(contract.band_roles),
         dem,
-        nodata.value,
-        nodata.all_zero,
-        nodata.qa,
+        contract.nodata,
         conversion,
     )
     layout = [list(files) for files in contract.band_layout]
-    return scenes_from_inputs(expand_inputs(cfg.input), layout), settings, data
+    return scenes_from_inputs(expand_inputs(options.inputs), layout), settings, data
 
 
 def check_input_values(
@@ -221,9 +132,7 @@ def check_input_values(
         )
         return
     for scene in scenes:
-        checks = check_scene_values(
-            scene, raw, ranges, read.nodata, read.nodata_all_zero, read.conversion, read.qa
-        )
+        checks = check_scene_values(scene, raw, ranges, read.nodata, read.conversion)
         for check in checks:
             if not check.mismatch(max_outside):
                 continue
@@ -233,33 +142,32 @@ def check_input_values(
             log.warning("%s (after input_conversion)", check.describe(checkpoint))
 
 
-def label_files(cfg: DictConfig, data: DataSpec | None) -> list[Path]:
+def label_files(options: PredictOptions, data: DataSpec | None) -> list[Path]:
     """The reference outline files (they change the metrics)."""
-    if cfg.labels is None:
+    if options.labels is None:
         return []
-    if cfg.labels == "data":
+    if options.labels == "data":
         assert data is not None
         return [label.path for label in data.labels]
-    return [Path(str(cfg.labels))]
+    return [Path(options.labels)]
 
 
 def reference_outlines(
-    cfg: DictConfig, data: DataSpec | None, classes: list[str]
+    options: PredictOptions, data: DataSpec | None, classes: list[str]
 ) -> ClassOutlines | None:
     """Reference outlines: none, the data config's, or one polygon file (``label_layer=``)."""
-    if cfg.labels is None:
+    if options.labels is None:
         return None
-    if cfg.labels == "data":
+    if options.labels == "data":
         assert data is not None
         return load_outlines(data)
-    label_class = cfg.get("label_class") or (classes[0] if len(classes) == 1 else None)
+    label_class = options.label_class or (classes[0] if len(classes) == 1 else None)
     if label_class is None:
         raise GlacierInputError(
-            f"labels={cfg.labels}: the checkpoint predicts {classes}; say which one the file "
-            "holds with label_class=NAME, or use labels=data with a data config"
+            f"labels={options.labels}: the checkpoint predicts {classes}; say which one the "
+            "file holds with label_class=NAME, or use labels=data with a data config"
         )
-    layer = cfg.get("label_layer")
-    source = LabelSource(Path(str(cfg.labels)), str(label_class), layer=layer)
+    source = LabelSource(Path(options.labels), str(label_class), layer=options.label_layer)
     return load_label_sources([source], [str(label_class)], layer_keys=["label_layer"])
 
 

@@ -22,7 +22,8 @@ import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
 from glacier.errors import GlacierFileNotFoundError, GlacierInputError
-from glacier.inference.glaciers import PASS_NOTE, RUN_PREFIX, format_largest
+from glacier.inference.glaciers import PASS_NOTE, format_largest
+from glacier.inference.output_names import RUN_PER_GLACIER
 from glacier.inference.products import read_records
 from glacier.tasks import hydra_entry
 from glacier.tasks.report_cv import cv_folder, cv_metrics, format_cv_report
@@ -177,7 +178,7 @@ def demo_metrics(demo_dir: Path) -> dict[str, Any]:
 
 def per_glacier_summary(predict_dir: Path, count: int = 10) -> str:
     """The largest glaciers of a prediction run's ``per_glacier.csv`` (empty when none)."""
-    table_path = predict_dir / f"{RUN_PREFIX}.csv"
+    table_path = predict_dir / f"{RUN_PER_GLACIER}.csv"
     if not table_path.is_file():
         return ""
     table = pd.read_csv(table_path)

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from glacier.data.contract import IGNORE_INDEX
+from glacier.data.contract import IGNORE_INDEX, DatasetLayout
 from glacier.data.store import training_area
 from glacier.inference.evaluation import evaluate_scene, evaluate_uncertainty
 
@@ -40,8 +40,9 @@ def region_truth(
     Returns:
         (H, W) reference classes, or None when the dataset or the scene is not there.
     """
-    index_path = processed_dir / "splits.csv"
-    mask_path = processed_dir / "masks" / f"mask_{prediction['scene']}.npy"
+    layout = DatasetLayout(processed_dir)
+    index_path = layout.index
+    mask_path = layout.mask(str(prediction["scene"]))
     if not index_path.is_file() or not mask_path.is_file():
         return None
     index = pd.read_csv(index_path)

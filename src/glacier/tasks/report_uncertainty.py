@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from glacier.inference.evaluation import format_uncertainty_table
+from glacier.inference.output_names import UNCERTAINTY
 from glacier.models import MEASURES, UncertaintyEvaluation
 
 UNCERTAINTY_REGIONS = {
@@ -183,7 +184,7 @@ def format_uncertainty_seed_summary(summary: dict[str, Any] | None) -> list[str]
                 f"{_mean_std(region, f'ap/{name}')} {_mean_std(region, f'aurc/{name}')}  "
                 f"{inversions} (runs {per_run})  {cells}"
             )
-    lines.append("  * written as _uncertainty.tif; inversions: deciles whose error rate falls")
+    lines.append(f"  * written as {UNCERTAINTY}; inversions: deciles whose error rate falls")
     return lines
 
 

@@ -231,7 +231,7 @@ def _write_metrics(
                 "processed_dir": str(datamodule.processed_dir),
                 "fold": datamodule.fold,
                 "batch_size": datamodule.batch_size,
-                "folds": datamodule.info.get("folds"),
+                "folds": datamodule.info.folds,
             },
             "classes": datamodule.class_names,
             "channels": datamodule.channel_names,

@@ -44,7 +44,8 @@ def printable(url: str) -> str:
     """The URL with its password masked, for logs and messages."""
     from sqlalchemy.engine import make_url
 
-    return make_url(url).render_as_string(hide_password=True)
+    masked: str = make_url(url).render_as_string(hide_password=True)
+    return masked
 
 
 def prepare_storage(url: str, attempts: int = 5) -> None:

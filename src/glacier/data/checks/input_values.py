@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 from rasterio.windows import Window
 
-from glacier.data.contract import Channel, QaMask
+from glacier.data.contract import Channel, NodataRule
 from glacier.data.raster import InputConversion, SceneReader, read_header
 from glacier.data.spec import SceneSpec
 
@@ -118,10 +118,8 @@ def check_scene_values(
     scene: SceneSpec,
     channels: Sequence[Channel],
     ranges: Mapping[str, tuple[float, float]],
-    nodata: float | None = None,
-    nodata_all_zero: bool = False,
+    nodata: NodataRule | None = None,
     conversion: InputConversion | None = None,
-    qa: QaMask | None = None,
 ) -> list[BandCheck]:
     """Compare each raw band a model uses with its training dtypes and value range.
 
@@ -129,18 +127,14 @@ def check_scene_values(
         scene: The scene to map.
         channels: The model's raw channels (``band``/``file`` kinds) from its contract.
         ranges: The contract's training value ranges.
-        nodata: Nodata value for files that declare none.
-        nodata_all_zero: A pixel 0 in every band is nodata.
+        nodata: The nodata rule (its QA flags included), as when the scene is mapped.
         conversion: The stated conversion, applied to the sampled values.
-        qa: Pixels the QA band flags (clouds) are nodata, as when the scene is mapped.
 
     Returns:
         One check per channel, in order.
     """
     files = band_files(scene)
-    with SceneReader(
-        scene, (), None, None, nodata, nodata_all_zero, qa=qa, conversion=conversion
-    ) as reader:
+    with SceneReader(scene, (), None, None, nodata, conversion) as reader:
         values = sample_values(reader)
     names = scene.band_names
     checks = []

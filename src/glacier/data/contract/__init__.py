@@ -6,7 +6,10 @@ processed folder's file layout, and how format-1 checkpoints are read. Imports n
 """
 
 from glacier.data.contract.channels import (
+    DEM_CHANNELS,
+    DERIVED,
     INDEX_BANDS,
+    DerivedChannel,
     build_contract,
     check_compatible,
     derived_channel,
@@ -14,13 +17,20 @@ from glacier.data.contract.channels import (
     raw_channels,
     role_band,
 )
+from glacier.data.contract.dataset_file import load_contract
 from glacier.data.contract.generations import (
     check_published,
     generation_stamp,
     scene_generation,
 )
+from glacier.data.contract.info import STORAGE_RELEASE, STORAGE_SCENES, DatasetInfo
 from glacier.data.contract.layout import (
     DATASET_FILE,
+    INDEX_FILE,
+    INDEX_FILES,
+    SCENE_TABLE_FILE,
+    SLICES_FILE,
+    DatasetLayout,
     StorageGroup,
     fill_value,
     generation_path,
@@ -30,6 +40,7 @@ from glacier.data.contract.layout import (
     storage_groups,
 )
 from glacier.data.contract.legacy import checkpoint_contract
+from glacier.data.contract.nodata import NodataRule
 from glacier.data.contract.qa import DEFAULT_FLAGS, QA_BITS, QaMask
 from glacier.data.contract.schema import (
     BACKGROUND,
@@ -40,23 +51,32 @@ from glacier.data.contract.schema import (
     Channel,
     ChannelStats,
     DatasetContract,
-    NodataRule,
-    load_contract,
 )
 
 __all__ = [
     "BACKGROUND",
     "DATASET_FILE",
     "DEFAULT_FLAGS",
+    "DEM_CHANNELS",
+    "DERIVED",
     "FORMAT_VERSION",
     "IGNORE_INDEX",
     "INDEX_BANDS",
+    "INDEX_FILE",
+    "INDEX_FILES",
     "QA_BITS",
     "REBUILD_HINT",
+    "SCENE_TABLE_FILE",
+    "SLICES_FILE",
     "SPLITS",
+    "STORAGE_RELEASE",
+    "STORAGE_SCENES",
     "Channel",
     "ChannelStats",
     "DatasetContract",
+    "DatasetInfo",
+    "DatasetLayout",
+    "DerivedChannel",
     "NodataRule",
     "QaMask",
     "StorageGroup",

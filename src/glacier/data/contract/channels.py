@@ -8,22 +8,51 @@ tiles as ``(B5-B2)/(B5+B2)`` are different inputs, and a checkpoint refuses the 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
-from glacier.data.contract.schema import STORED_DTYPES, Channel, DatasetContract, NodataRule
+from glacier.data.contract.nodata import NodataRule
+from glacier.data.contract.schema import STORED_DTYPES, Channel, DatasetContract
 from glacier.errors import GlacierInputError
 
-# storage width of derived channels: indices in [-1, 1] keep ~3 decimals in float16, slope in
-# degrees 0.06°; elevation needs float32 (float16 steps by 4 m at 8000 m)
-DERIVED_DTYPES = {"ndvi": "float16", "ndwi": "float16", "ndsi": "float16", "slope": "float16"}
-DEM_FORMULAS = {"elevation": "elevation [m]", "slope": "slope [deg]"}
-# index name -> (numerator-positive role, numerator-negative role): (a - b) / (a + b)
-INDEX_BANDS: dict[str, tuple[str, str]] = {
-    "ndvi": ("nir", "red"),
-    "ndwi": ("green", "nir"),
-    "ndsi": ("green", "swir1"),
+
+@dataclass(frozen=True)
+class DerivedChannel:
+    """A channel computed from a scene's bands (an index) or from its DEM.
+
+    Attributes:
+        name: Channel name (``data.derived`` entries).
+        dtype: Stored dtype: indices in [-1, 1] keep ~3 decimals in float16, slope in degrees
+            0.06°; elevation needs float32 (float16 steps by 4 m at 8000 m).
+        roles: An index's (numerator-positive, numerator-negative) band roles: the index is
+            ``(a - b) / (a + b)`` of the bands playing them. None for a DEM channel.
+        formula: A DEM channel's formula as contracts spell it (``elevation [m]``).
+    """
+
+    name: str
+    dtype: str
+    roles: tuple[str, str] | None = None
+    formula: str = ""
+
+
+DERIVED: dict[str, DerivedChannel] = {
+    channel.name: channel
+    for channel in (
+        DerivedChannel("ndvi", "float16", roles=("nir", "red")),
+        DerivedChannel("ndwi", "float16", roles=("green", "nir")),
+        DerivedChannel("ndsi", "float16", roles=("green", "swir1")),
+        DerivedChannel("elevation", "float32", formula="elevation [m]"),
+        DerivedChannel("slope", "float16", formula="slope [deg]"),
+    )
 }
+"""The derived-channel registry: adding an index (e.g. NDBI) is one line here."""
+INDEX_BANDS: dict[str, tuple[str, str]] = {
+    name: channel.roles for name, channel in DERIVED.items() if channel.roles is not None
+}
+"""Index name → its two band roles (a view of :data:`DERIVED`)."""
+DEM_CHANNELS = tuple(name for name, channel in DERIVED.items() if channel.roles is None)
+"""The channels computed from the DEM (a view of :data:`DERIVED`)."""
 
 
 def role_band(role: str, band_names: Sequence[str], band_roles: Mapping[str, str]) -> str | None:
@@ -72,10 +101,11 @@ def index_formula(name: str, band_names: Sequence[str], band_roles: Mapping[str,
 
 def derived_channel(name: str, band_names: Sequence[str], band_roles: Mapping[str, str]) -> Channel:
     """The contract channel of a computed derived channel (index or DEM)."""
-    if name in DEM_FORMULAS:
-        dtype = DERIVED_DTYPES.get(name, "float32")
-        return Channel(name, "dem", DEM_FORMULAS[name], dtype)
-    return Channel(name, "index", index_formula(name, band_names, band_roles), "float16")
+    if name in DEM_CHANNELS:
+        dem = DERIVED[name]
+        return Channel(name, "dem", dem.formula, dem.dtype)
+    formula = index_formula(name, band_names, band_roles)
+    return Channel(name, "index", formula, DERIVED[name].dtype)
 
 
 def storable_dtype(dtype: str) -> str:

@@ -1,4 +1,9 @@
-"""The processed folder's layout: where each scene's stored arrays live and how they are grouped.
+"""The processed folder's layout: every file name in it, and how scene arrays are grouped.
+
+:class:`DatasetLayout` is the one home of the processed folder's file names: the index
+(``splits.csv``), the contract (``dataset.json``), the slice footprints
+(``slices/slices.geojson``), the scene table (``mask_metadata.csv``) and the scene and mask
+arrays. Code outside this module asks a layout for a path instead of spelling a name.
 
 Channels are stored in one array per dtype (a storage group); padding and nodata pixels of an
 array hold its dtype's fill value. Each scene folder carries the generation stamp of the run that
@@ -11,15 +16,22 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from glacier.data.contract.schema import Channel
+if TYPE_CHECKING:
+    from glacier.data.contract.schema import Channel
 
 SCENES_DIR = "scenes"
 MASKS_DIR = "masks"
 GENERATION_FILE = "generation.json"
 DATASET_FILE = "dataset.json"
+INDEX_FILE = "splits.csv"
+SLICES_FILE = "slices/slices.geojson"
+SCENE_TABLE_FILE = "mask_metadata.csv"
+INDEX_FILES = (SCENE_TABLE_FILE, SLICES_FILE, INDEX_FILE)
+"""The index files a generation publishes beside ``dataset.json`` (relative to the root)."""
 
 
 @dataclass(frozen=True)
@@ -78,3 +90,50 @@ def generation_path(root: Path, scene_id: str) -> Path:
 def fill_value(dtype: str) -> float:
     """What padding and nodata pixels hold in an array of ``dtype`` (NaN for floats)."""
     return float("nan") if np.dtype(dtype).kind == "f" else 0.0
+
+
+@dataclass(frozen=True)
+class DatasetLayout:
+    """Where each file of one processed folder lives.
+
+    Attributes:
+        root: The processed folder.
+    """
+
+    root: Path
+
+    @property
+    def info(self) -> Path:
+        """The contract and the dataset's other keys (``dataset.json``)."""
+        return self.root / DATASET_FILE
+
+    @property
+    def index(self) -> Path:
+        """Every kept slice with its split and window (``splits.csv``)."""
+        return self.root / INDEX_FILE
+
+    @property
+    def slices(self) -> Path:
+        """Footprints and statistics of every slice (``slices/slices.geojson``)."""
+        return self.root / SLICES_FILE
+
+    @property
+    def scene_table(self) -> Path:
+        """One row per scene (``mask_metadata.csv``)."""
+        return self.root / SCENE_TABLE_FILE
+
+    def index_files(self) -> list[Path]:
+        """The index files and ``dataset.json``, as a published generation holds them."""
+        return [self.root / name for name in (*INDEX_FILES, DATASET_FILE)]
+
+    def scene_dir(self, scene_id: str) -> Path:
+        """Folder of one scene's image arrays."""
+        return scene_dir(self.root, scene_id)
+
+    def image(self, scene_id: str, group: StorageGroup) -> Path:
+        """The array file of one storage group of a scene."""
+        return image_path(self.root, scene_id, group)
+
+    def mask(self, scene_id: str) -> Path:
+        """The label array of a scene."""
+        return mask_path(self.root, scene_id)

@@ -12,7 +12,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from glacier.data.contract.channels import derived_channel
-from glacier.data.contract.schema import Channel, ChannelStats, DatasetContract, NodataRule
+from glacier.data.contract.nodata import NodataRule
+from glacier.data.contract.schema import Channel, ChannelStats, DatasetContract
 from glacier.errors import GlacierInputError
 
 

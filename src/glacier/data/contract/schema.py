@@ -9,13 +9,11 @@ split names.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any
 
-from glacier.data.contract.qa import QaMask
+from glacier.data.contract.nodata import NodataRule
 from glacier.errors import GlacierInputError
 
 FORMAT_VERSION = 2  # bump when the meaning of a stored artifact or contract field changes
@@ -118,39 +116,6 @@ class ChannelStats:
         if missing:
             raise GlacierInputError(f"no normalization statistics for channel(s) {missing}")
         return [float(self.mean[c]) for c in channels], [float(self.std[c]) for c in channels]
-
-
-@dataclass(frozen=True)
-class NodataRule:
-    """Which raw values mean "no data" (NaN and non-finite values always do).
-
-    Attributes:
-        value: A raw band value meaning nodata, for files that declare none (any band equal).
-        all_zero: A pixel whose every channel is 0 is nodata (outside the scene in the HKH
-            release; never a single channel at 0: snow gives ndvi 0, flat ground slope 0).
-        qa: Pixels a Landsat QA band flags (cloud, cloud shadow...) are nodata (None: no QA).
-    """
-
-    value: float | None = None
-    all_zero: bool = False
-    qa: QaMask | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-serialisable plain dict (``qa`` only when set: older contracts are unchanged)."""
-        rule: dict[str, Any] = {"value": self.value, "all_zero": self.all_zero}
-        if self.qa is not None:
-            rule["qa"] = {**vars(self.qa), "flags": list(self.qa.flags)}
-        return rule
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> NodataRule:
-        """Parse :meth:`to_dict` output (contracts without ``qa`` have none)."""
-        qa = data.get("qa")
-        return cls(
-            value=data.get("value"),
-            all_zero=bool(data.get("all_zero", False)),
-            qa=None if qa is None else QaMask(qa["band"], tuple(qa["flags"]), qa["confidence"]),
-        )
 
 
 @dataclass(frozen=True)
@@ -312,29 +277,3 @@ def _channel_dict(channel: Channel) -> dict[str, Any]:
     else:
         del data["source_dtypes"]
     return data
-
-
-def load_contract(processed_dir: Path) -> tuple[DatasetContract, dict[str, Any]]:
-    """Read ``dataset.json``: the contract and the rest of its keys (counts, storage...).
-
-    A dataset caught half-written (a run killed while publishing it, or scene arrays of another
-    generation than the index names) is refused: see
-    :func:`glacier.data.contract.generations.check_published`.
-
-    Raises:
-        GlacierInputError: If it is missing, of another format, or half-written.
-    """
-    from glacier.data.contract.generations import check_published
-
-    path = Path(processed_dir) / "dataset.json"
-    if not path.is_file():
-        raise GlacierInputError(
-            f"no processed dataset at {processed_dir} (dataset.json missing); run "
-            "`glacier preprocess` with the same data config first"
-        )
-    info = json.loads(path.read_text())
-    check_published(Path(processed_dir), info)
-    contract = DatasetContract.from_dict(info, where=str(path))
-    if contract.stats is None:
-        raise GlacierInputError(f"{path} has no normalization statistics; {REBUILD_HINT}")
-    return contract, info

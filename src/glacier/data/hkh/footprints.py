@@ -22,12 +22,13 @@ from affine import Affine
 from rasterio.windows import Window
 from rasterio.windows import bounds as window_bounds
 
-from glacier.data.hkh.release import (
+from glacier.data.hkh.release import estimated_utm_epsg
+from glacier.data.hkh.release_facts import (
     PATCH_STEP_OVERLAP,
+    RELEASE_METADATA,
     RELEASE_TILES,
     SLICE_NAME,
     ReleaseSlice,
-    estimated_utm_epsg,
 )
 from glacier.errors import GlacierInputError
 
@@ -47,7 +48,7 @@ class TileGrid:
 
 def read_metadata(root: Path) -> gpd.GeoDataFrame | None:
     """``slices/slices.geojson`` with the tile number and window index of each feature, if any."""
-    path = root / "slices" / "slices.geojson"
+    path = root / RELEASE_METADATA
     if not path.is_file():
         return None
     frame = gpd.read_file(path)

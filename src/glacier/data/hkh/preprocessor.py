@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -12,11 +11,20 @@ import numpy as np
 import pandas as pd
 from joblib import Parallel, delayed
 
-from glacier.data.contract import DATASET_FILE, FORMAT_VERSION, DatasetContract
+from glacier.data.contract import (
+    FORMAT_VERSION,
+    SLICES_FILE,
+    STORAGE_RELEASE,
+    DatasetContract,
+    DatasetInfo,
+    DatasetLayout,
+)
 from glacier.data.hkh.footprints import BOUNDS, release_footprints
-from glacier.data.hkh.release import HkhRelease, ReleaseSlice, slice_statistics
+from glacier.data.hkh.release import HkhRelease, slice_statistics
+from glacier.data.hkh.release_facts import RELEASE_METADATA, ReleaseSlice
 from glacier.data.hkh.store import ReleaseStore
 from glacier.data.preprocess import (
+    POSTPROCESS,
     SliceFilter,
     Splitter,
     assign_splits,
@@ -25,18 +33,20 @@ from glacier.data.preprocess import (
     discard_staging,
     fold_info,
     index_columns,
-    publish_generation,
+    publish_dataset,
     remove_dead_stagings,
     slices_geojson,
-    stage_index,
-    write_dataset,
+    stage_payload,
+    stage_record_path,
+    write_stage_record,
 )
 from glacier.errors import GlacierInputError
-from glacier.utils.io import files_fingerprint, fingerprint, write_json_atomic
+from glacier.utils.io import files_fingerprint, fingerprint
 from glacier.utils.progress import progress_bar
 from glacier.utils.publish import finish_publications, new_token, pending_publications
 
 log = logging.getLogger(__name__)
+INDEX_STAGE = "release_index"  # the stage record of the release's footprints and statistics
 
 
 def index_slice(pair: ReleaseSlice, classes: Sequence[str]) -> dict[str, Any]:
@@ -86,22 +96,12 @@ class ReleasePreprocessor:
         self.n_jobs = n_jobs
         self.progress = progress
 
-    def _state(self, name: str) -> Path:
-        return self.processed_dir / ".stages" / f"{name}.json"
-
-    def _cached(self, name: str, key: str) -> Any:
-        path = self._state(name)
-        if path.is_file():
-            state = json.loads(path.read_text())
-            if state.get("fingerprint") == key:
-                return state["payload"]
-        return None
-
     def index_key(self, pairs: Sequence[ReleaseSlice]) -> str:
         """Fingerprint of every slice file, the tiles and the metadata."""
         root = self.data.root
-        extra = sorted((root / "raster_data").glob("*.tif")) + sorted(
-            (root / "slices").glob("slices.geojson")
+        metadata = root / RELEASE_METADATA
+        extra = sorted((root / "raster_data").glob("*.tif")) + (
+            [metadata] if metadata.is_file() else []
         )
         files = [path for pair in pairs for path in (pair.image, pair.mask)] + extra
         return fingerprint(FORMAT_VERSION, self.data.describe(), files_fingerprint(files))
@@ -109,7 +109,7 @@ class ReleasePreprocessor:
     def build_index(self, pairs: Sequence[ReleaseSlice], size: int) -> pd.DataFrame:
         """Footprints and statistics of every pair (cached by :meth:`index_key`)."""
         key = self.index_key(pairs)
-        cached = self._cached("release_index", key)
+        cached = stage_payload(self.processed_dir, INDEX_STAGE, key)
         if cached is not None:
             return pd.DataFrame(cached)
         frame = release_footprints(self.data.root, pairs, size)
@@ -120,9 +120,8 @@ class ReleasePreprocessor:
         frame["size"] = size
         frame["image"] = [str(p.image.relative_to(self.data.root)) for p in pairs]
         frame["mask"] = [str(p.mask.relative_to(self.data.root)) for p in pairs]
-        write_json_atomic(
-            self._state("release_index"), {"fingerprint": key, "payload": frame.to_dict("list")}
-        )
+        path = stage_record_path(self.processed_dir, INDEX_STAGE)
+        write_stage_record(path, key, frame.to_dict("list"))
         return frame
 
     def contract_and_pairs(self) -> tuple[Any, list[ReleaseSlice]]:
@@ -133,7 +132,8 @@ class ReleasePreprocessor:
     def is_complete(self) -> bool:
         """Whether the index, split and statistics match the files and settings, published whole."""
         contract, pairs = self.contract_and_pairs()
-        return self._cached("postprocess", self.postprocess_key(contract, pairs)) is not None and (
+        key = self.postprocess_key(contract, pairs)
+        return stage_payload(self.processed_dir, POSTPROCESS, key) is not None and (
             self._published()
         )
 
@@ -149,7 +149,8 @@ class ReleasePreprocessor:
     def _published(self) -> bool:
         """Whether no publication is pending and every index file is there."""
         root = self.processed_dir
-        files = [root / name for name in ("splits.csv", DATASET_FILE)]
+        layout = DatasetLayout(root)
+        files = [layout.index, layout.info]
         return not pending_publications(root) and all(path.is_file() for path in files)
 
     def _assign(self, index: pd.DataFrame, classes: Sequence[str]) -> tuple[pd.DataFrame, Any]:
@@ -178,7 +179,7 @@ class ReleasePreprocessor:
         contract, pairs = self.contract_and_pairs()
         index = self.build_index(pairs, contract.slice_size)
         key = self.postprocess_key(contract, pairs)
-        cached = self._cached("postprocess", key)
+        cached = stage_payload(self.processed_dir, POSTPROCESS, key)
         if cached is not None and self._published():
             log.info("postprocess: unchanged, skipped")
             return dict(cached)
@@ -186,26 +187,28 @@ class ReleasePreprocessor:
         store = ReleaseStore(self.data.root, chosen, self.data.stats_max_slices, self.data.seed)
         train = chosen[chosen["split"] == "train"]
         stats = channel_stats(store, train, contract.channel_names, self.progress)
-        extra = {"counts": counts, "storage": "release", "root": str(self.data.root.resolve())}
-        extra |= fold_info(chosen, self.split)
-        extra["generation"] = (dataset_generation(self.processed_dir) or 0) + 1
+        folds, fold_counts = fold_info(chosen, self.split)
+        extra = DatasetInfo(
+            counts=counts,
+            storage=STORAGE_RELEASE,
+            release_root=self.data.root.resolve(),
+            folds=folds,
+            fold_counts=fold_counts,
+            generation=(dataset_generation(self.processed_dir) or 0) + 1,
+        )
         located = index.dropna(subset=BOUNDS)
-        files = {"slices/slices.geojson": slices_geojson(located)} if len(located) else {}
+        files = {SLICES_FILE: slices_geojson(located)} if len(located) else {}
         token = new_token()
         try:
-            index_dir, info = stage_index(
+            info = publish_dataset(
                 self.processed_dir,
                 token,
                 files,
-                lambda folder: write_dataset(
-                    folder,
-                    chosen[[*index_columns(chosen), "image", "mask"]],
-                    contract.with_stats(stats),
-                    extra,
-                ),
+                chosen[[*index_columns(chosen), "image", "mask"]],
+                contract.with_stats(stats),
+                extra,
                 key,
             )
-            publish_generation(self.processed_dir, [], index_dir, int(extra["generation"]), [])
         except BaseException:
             discard_staging(self.processed_dir, token, keep_ready=False)
             raise

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from glacier.data.hkh.release import valid_pixels
 from glacier.data.store import read_npy_header
 from glacier.utils.progress import progress_bar
 
@@ -97,7 +98,7 @@ class ReleaseStore:
             log.info("statistics from %d of %d training slices", len(rows), len(train))
         for image_name in progress_bar(rows["image"], len(rows), "stats", progress):
             image = np.load(self.root / str(image_name))
-            valid = np.isfinite(image).all(axis=-1) & (image != 0).any(axis=-1)
+            valid = valid_pixels(image)
             yield image[valid].astype(np.float64)
 
 

@@ -100,7 +100,8 @@ def outside_region(region: Path, reader: SceneReader, layer: str | None = None) 
     inside = np.zeros((reader.height, reader.width), dtype=np.uint8)
     if len(shapes):
         rasterize(((g, 1) for g in shapes.values), out=inside, transform=reader.transform)
-    return inside == 0
+    outside: np.ndarray = inside == 0
+    return outside
 
 
 def burn_labels(

@@ -15,7 +15,13 @@ from dataclasses import dataclass, replace
 import torch
 from torch import Tensor
 
-from glacier.data.contract import IGNORE_INDEX, DatasetContract, StorageGroup, storage_groups
+from glacier.data.contract import (
+    IGNORE_INDEX,
+    DatasetContract,
+    NodataRule,
+    StorageGroup,
+    storage_groups,
+)
 
 LABEL_KEY = "label"
 
@@ -89,10 +95,7 @@ class BatchLayout:
         for number in self.float_groups:
             invalid |= ~torch.isfinite(batch[self.groups[number]]).all(dim=-1)
         if self.all_zero:
-            zero = torch.ones_like(invalid)
-            for key in self.groups:
-                zero &= (batch[key] == 0).all(dim=-1)
-            invalid |= zero
+            invalid |= NodataRule.zero_pixels([batch[key] for key in self.groups])
         if self.qa_source is not None:
             invalid |= self.qa_flagged(batch)
         return invalid

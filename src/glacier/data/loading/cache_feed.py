@@ -16,7 +16,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from glacier.data.contract import DatasetContract
+from glacier.data.contract import DatasetContract, DatasetInfo
 from glacier.data.factory import cache_channels
 from glacier.data.loading.batch import BatchLayout
 from glacier.data.loading.cache_budget import CacheChoice, CacheRequest, MemoryProbes
@@ -38,7 +38,7 @@ def positions(windows: WindowDataset) -> list[Position]:
 
 def cache_source(
     contract: DatasetContract,
-    info: dict[str, Any],
+    info: DatasetInfo,
     train: WindowDataset,
     val: WindowDataset,
     random: RandomWindowDataset | None,

@@ -18,7 +18,14 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from glacier.data.contract import IGNORE_INDEX, Channel, StorageGroup, fill_value, storage_groups
+from glacier.data.contract import (
+    IGNORE_INDEX,
+    Channel,
+    NodataRule,
+    StorageGroup,
+    fill_value,
+    storage_groups,
+)
 from glacier.data.loading.window_cache import CacheTile, WindowCache
 from glacier.data.store import PixelStore, read_window
 from glacier.utils.progress import progress_bar
@@ -92,7 +99,7 @@ class ChannelConversion:
                 finite &= np.isfinite(array).all(axis=-1)
         valid = finite & (label[..., 0] != IGNORE_INDEX)
         if self.all_zero:
-            valid &= ~np.logical_and.reduce([(a == 0).all(axis=-1) for a in images])
+            valid &= ~NodataRule.zero_pixels(images)
         where = {
             channel: (number, offset)
             for number, group in enumerate(self.source)

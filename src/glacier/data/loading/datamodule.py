@@ -21,7 +21,13 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader
 
-from glacier.data.contract import REBUILD_HINT, SPLITS, DatasetContract, load_contract
+from glacier.data.contract import (
+    REBUILD_HINT,
+    SPLITS,
+    DatasetContract,
+    DatasetLayout,
+    load_contract,
+)
 from glacier.data.factory import open_store
 from glacier.data.loading.augment import Augment
 from glacier.data.loading.batch import BatchLayout
@@ -167,10 +173,10 @@ class GlacierDataModule(pl.LightningDataModule):
             stage: Lightning stage (all splits are created regardless).
         """
         contract = self.contract
-        index_path = self.processed_dir / "splits.csv"
+        index_path = DatasetLayout(self.processed_dir).index
         if not index_path.is_file():
             raise GlacierInputError(f"{index_path} is missing; {REBUILD_HINT}")
-        folds = self.info.get("folds")
+        folds = self.info.folds
         index = resolve_fold(pd.read_csv(index_path), self.fold, folds, str(index_path))
         store = open_store(self.processed_dir, contract, self.info, index)
         missing = store.missing(sorted(index["scene"].astype(str).unique()))

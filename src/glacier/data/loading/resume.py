@@ -12,7 +12,7 @@ random windows) replays the interrupted epoch's order from the first batch not y
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import torch
 from torch.utils.data import DataLoader, Sampler
@@ -99,8 +99,7 @@ class ResumableLoader(DataLoader[Any]):
             yield batch
 
     def _order(self) -> Replayable:
-        sampler: Any = self.sampler
-        return sampler
+        return cast(Replayable, self.sampler)
 
     def state_dict(self) -> dict[str, Any]:
         """The epoch's order and the batches already handed out in it."""

@@ -57,9 +57,10 @@ def box_sums(mask: np.ndarray, height: int, width: int) -> np.ndarray:
     rows, cols = mask.shape[0] - height + 1, mask.shape[1] - width + 1
     if rows <= 0 or cols <= 0:
         return np.zeros((max(rows, 0), max(cols, 0)), dtype=np.int64)
-    return (
+    sums: np.ndarray = (
         table[height:, width:] - table[:rows, width:] - table[height:, :cols] + table[:rows, :cols]
     )
+    return sums
 
 
 def dilate(mask: np.ndarray, radius: int) -> np.ndarray:

@@ -187,4 +187,5 @@ def resolve_fold(
     resolved = index.copy()
     resolved.loc[dev, "split"] = "dev"
     resolved.loc[~held_out & ~dev, "split"] = "train"
-    return resolved[~touching]
+    kept: pd.DataFrame = resolved[~touching]
+    return kept

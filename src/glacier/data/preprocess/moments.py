@@ -126,7 +126,7 @@ def _edge_index(edges: np.ndarray, offsets: np.ndarray) -> np.ndarray:
         GlacierInputError: If an edge is not a cell edge (windows of another grid).
     """
     clipped = np.clip(offsets, 0, edges[-1])
-    index = np.searchsorted(edges, clipped)
+    index: np.ndarray = np.searchsorted(edges, clipped)
     if not np.array_equal(edges[np.minimum(index, len(edges) - 1)], clipped):
         raise GlacierInputError(
             "slice windows do not lie on the window grid their scene was sliced with; "

@@ -6,7 +6,7 @@ and ``dataset.json``. Normalization happens in the model (:mod:`glacier.models.n
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Protocol
@@ -14,7 +14,14 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
-from glacier.data.contract import IGNORE_INDEX, SPLITS, ChannelStats, DatasetContract
+from glacier.data.contract import (
+    IGNORE_INDEX,
+    SPLITS,
+    ChannelStats,
+    DatasetContract,
+    DatasetInfo,
+    DatasetLayout,
+)
 from glacier.data.preprocess.folds import FOLD, FOLD_COLUMNS
 from glacier.data.preprocess.protocol import Splitter
 from glacier.data.store import SceneStore, training_area
@@ -196,20 +203,20 @@ def index_columns(index: pd.DataFrame) -> list[str]:
     return [*INDEX_COLUMNS, *(name for name in FOLD_COLUMNS if name in index.columns)]
 
 
-def fold_info(index: pd.DataFrame, splitter: Splitter) -> dict[str, Any]:
-    """``dataset.json`` keys of a cross-validation index: fold count and slices per fold."""
+def fold_info(index: pd.DataFrame, splitter: Splitter) -> tuple[int | None, tuple[int, ...]]:
+    """A cross-validation index's fold count and slices per fold (None, () without folds)."""
     if FOLD not in index.columns:
-        return {}
+        return None, ()
     folds = int(getattr(splitter, "folds", int(index[FOLD].max()) + 1))
     sizes = index.loc[index[FOLD] >= 0, FOLD].value_counts()
-    return {"folds": folds, "fold_counts": [int(sizes.get(i, 0)) for i in range(folds)]}
+    return folds, tuple(int(sizes.get(i, 0)) for i in range(folds))
 
 
 def write_dataset(
     processed_dir: Path,
     index: pd.DataFrame,
     contract: DatasetContract,
-    extra: dict[str, Any],
+    extra: DatasetInfo | Mapping[str, Any],
 ) -> dict[str, Any]:
     """Write ``splits.csv`` (the index) and ``dataset.json`` (the contract + counts).
 
@@ -217,14 +224,17 @@ def write_dataset(
         processed_dir: Output root.
         index: Kept slices with their split and window (plus store-specific columns).
         contract: The contract, with statistics.
-        extra: More keys for ``dataset.json`` (counts, storage kind...).
+        extra: The rest of ``dataset.json`` (counts, storage kind...): a :class:`DatasetInfo`
+            (or, from older callers, its keys as a plain mapping).
 
     Returns:
         The ``dataset.json`` content.
     """
-    write_text_atomic(processed_dir / "splits.csv", index.to_csv(index=False))
-    info = {**contract.to_dict(), **extra}
-    write_json_atomic(processed_dir / "dataset.json", info)
+    layout = DatasetLayout(processed_dir)
+    write_text_atomic(layout.index, index.to_csv(index=False))
+    keys = extra.to_dict() if isinstance(extra, DatasetInfo) else dict(extra)
+    info = {**contract.to_dict(), **keys}
+    write_json_atomic(layout.info, info)
     return info
 
 

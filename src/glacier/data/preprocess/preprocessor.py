@@ -15,34 +15,25 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
 from glacier.data.checks import InputHeaders, scene_input_fingerprint, validate_inputs
-from glacier.data.contract import DATASET_FILE, FORMAT_VERSION, DatasetContract, storage_groups
-from glacier.data.preprocess.filtering import SliceFilter
-from glacier.data.preprocess.moments import CellMoments, training_stats
-from glacier.data.preprocess.postprocess import (
-    assign_splits,
-    fold_info,
-    index_columns,
-    training_ranges,
-    write_dataset,
+from glacier.data.contract import (
+    FORMAT_VERSION,
+    DatasetContract,
+    DatasetLayout,
 )
+from glacier.data.preprocess.filtering import SliceFilter
+from glacier.data.preprocess.gather import Gathered, IndexTarget, publish_gathered
 from glacier.data.preprocess.protocol import Splitter
 from glacier.data.preprocess.publishing import (
     current_scene,
     dataset_generation,
     gather_scenes,
     index_is_whole,
-    next_generation,
-    publish_generation,
-    stage_index,
 )
-from glacier.data.preprocess.scene_stage import slices_geojson, stage_scenes
+from glacier.data.preprocess.scene_stage import stage_scenes
 from glacier.data.preprocess.shards import (
     await_shards,
     check_stage,
@@ -50,14 +41,12 @@ from glacier.data.preprocess.shards import (
     select_scenes,
 )
 from glacier.data.preprocess.staging import (
-    StagedScene,
     discard_staging,
     ready_scenes,
     remove_dead_stagings,
 )
 from glacier.data.raster import spec_contract, validate_derived
 from glacier.data.spec import DataSpec, SceneSpec
-from glacier.data.store import SceneStore
 from glacier.errors import GlacierInputError, RunInterrupted
 from glacier.utils.io import files_fingerprint, fingerprint
 from glacier.utils.publish import finish_publications, new_token
@@ -66,23 +55,6 @@ log = logging.getLogger(__name__)
 # layout of a scene's stage record (its payload): part of every scene fingerprint, so records
 # written by another layout are redone, never misread. 2: cell moments for the statistics
 SCENE_RECORD = 2
-
-
-@dataclass(frozen=True)
-class Gathered:
-    """What the publication of a dataset is computed from.
-
-    Attributes:
-        table: Every scene's metadata row.
-        slices: Slice records of every scene.
-        staged: Ready scenes to publish with the index.
-        moments: Each scene's cell moments (the statistics of any training set).
-    """
-
-    table: pd.DataFrame
-    slices: pd.DataFrame
-    staged: list[StagedScene]
-    moments: dict[str, CellMoments]
 
 
 class Preprocessor:
@@ -251,17 +223,10 @@ class Preprocessor:
         found = gather_scenes(self.processed_dir, self.contract.channels, self.scene_keys())
         if found.missing:
             raise GlacierInputError(missing_message(found.missing, len(self.data.scenes), 0))
-        moments = {scene: CellMoments.from_text(text) for scene, text in found.moments.items()}
-        return Gathered(
-            pd.DataFrame(found.metas), pd.DataFrame(found.records), found.staged, moments
-        )
+        return Gathered.of(found)
 
     def publish(self, token: str, gathered: Gathered) -> dict[str, Any]:
         """Filter, split, compute statistics; publish the staged scenes and the index together.
-
-        The statistics come from the scenes' cell moments (no pixel is read again); the value
-        ranges (input checks at predict) from every :data:`RANGE_ROW_STEP`-th row of the
-        training windows.
 
         Args:
             token: This run's staging token.
@@ -270,43 +235,12 @@ class Preprocessor:
         Returns:
             The ``dataset.json`` content.
         """
-        table, slices, staged = gathered.table, gathered.slices, gathered.staged
         key = self.postprocess_key()
-        if not staged and self.is_published(key):
+        if not gathered.staged and self.is_published(key):
             log.info("postprocess: unchanged, skipped")
-            return dict(json.loads((self.processed_dir / DATASET_FILE).read_text()))
-        keep = self.filter.select(slices, self.data.classes)
-        index, counts = assign_splits(slices, keep, self.split, len(slices))
-        roots = {s.scene_id: s.folder for s in staged}
-        store = SceneStore(self.processed_dir, self.contract.channels, roots)
-        train = index[index["split"] == "train"]  # with folds: every non-test slice
-        names = self.contract.channel_names
-        stats = training_stats(
-            gathered.moments, train, names, storage_groups(self.contract.channels)
-        )
-        stats = replace(stats, ranges=training_ranges(store, train, names))
-        ids = [scene.id for scene in self.data.scenes]
-        generation, generations, restamp = next_generation(
-            self.processed_dir, ids, {s.scene_id for s in staged}
-        )
-        extra = {"counts": counts, "storage": "scenes", "overlap": self.data.overlap}
-        extra |= fold_info(index, self.split)
-        extra |= {"generation": generation, "scene_generations": generations}
-        contract = self.contract.with_stats(stats)
-        files = {
-            "mask_metadata.csv": table.to_csv(index=False),
-            "slices/slices.geojson": slices_geojson(slices),
-        }
-        index_dir, info = stage_index(
-            self.processed_dir,
-            token,
-            files,
-            lambda folder: write_dataset(folder, index[index_columns(index)], contract, extra),
-            key,
-        )
-        publish_generation(self.processed_dir, staged, index_dir, generation, restamp)
-        log.info("postprocess: %s", counts)
-        return info
+            return dict(json.loads(DatasetLayout(self.processed_dir).info.read_text()))
+        target = IndexTarget(self.processed_dir, self.data, self.contract, key)
+        return publish_gathered(target, self.filter, self.split, token, gathered)
 
     def kept(self, generation: int | None) -> str:
         """What an interrupted run leaves: the dataset it found, or the one it published."""

@@ -20,7 +20,10 @@ from typing import Any
 
 from glacier.data.contract import (
     DATASET_FILE,
+    INDEX_FILES,
     Channel,
+    DatasetInfo,
+    DatasetLayout,
     check_published,
     generation_path,
     generation_stamp,
@@ -32,19 +35,19 @@ from glacier.data.preprocess.staging import (
     INDEX_PREFIX,
     READY_FILE,
     STAGES_DIR,
+    ScenePayload,
     StagedScene,
     read_record,
     ready_scenes,
     stage_record_path,
+    write_stage_record,
 )
 from glacier.data.store import SceneStore
 from glacier.errors import GlacierInputError
-from glacier.utils.io import write_json_atomic, write_text_atomic
+from glacier.utils.io import write_text_atomic
 from glacier.utils.publish import Move, commit, create_staging, pending_publications
 
 log = logging.getLogger(__name__)
-# what the index is made of, in publication order; dataset.json (what readers trust) comes last
-INDEX_FILES = ("mask_metadata.csv", "slices/slices.geojson", "splits.csv")
 POSTPROCESS = "postprocess"
 SceneRecord = tuple[dict[str, Any] | None, StagedScene | None]
 
@@ -115,9 +118,10 @@ def gather_scenes(
         if record is None:
             found.missing.append(scene_id)
             continue
-        found.metas.append(record["payload"]["meta"])
-        found.records.extend(record["payload"]["slices"])
-        found.moments[scene_id] = record["payload"]["moments"]
+        payload = ScenePayload.from_dict(record["payload"])
+        found.metas.append(payload.meta)
+        found.records.extend(payload.slices)
+        found.moments[scene_id] = payload.moments
         found.staged += [staging] if staging is not None else []
     return found
 
@@ -130,14 +134,14 @@ def index_is_whole(
         return False
     if read_record(stage_record_path(root, POSTPROCESS), key) is None:
         return False
-    needed = [root / name for name in (*INDEX_FILES, DATASET_FILE)]
+    needed = DatasetLayout(root).index_files()
     missing = [p for p in needed if not p.is_file()]
     missing += SceneStore(root, channels).missing(scene_ids)
     if missing:
         log.warning("processed dataset %s lacks %s: rebuilding", root, missing[:3])
         return False
     try:
-        check_published(root, json.loads((root / DATASET_FILE).read_text()))
+        check_published(root, json.loads(DatasetLayout(root).info.read_text()))
     except (GlacierInputError, ValueError) as error:
         log.warning("%s: rebuilding", error)
         return False
@@ -146,11 +150,10 @@ def index_is_whole(
 
 def dataset_generation(root: Path) -> int | None:
     """The generation of the published dataset (None: none, or one from before generations)."""
-    path = Path(root) / DATASET_FILE
+    path = DatasetLayout(Path(root)).info
     if not path.is_file():
         return None
-    value = json.loads(path.read_text()).get("generation")
-    return None if value is None else int(value)
+    return DatasetInfo.from_dict(json.loads(path.read_text())).generation
 
 
 def next_generation(
@@ -201,8 +204,7 @@ def stage_index(
     for name, text in files.items():
         write_text_atomic(index_dir / name, text)
     info = write(index_dir)
-    record = {"fingerprint": key, "payload": info}
-    write_json_atomic(stage_record_path(index_dir, POSTPROCESS), record)
+    write_stage_record(stage_record_path(index_dir, POSTPROCESS), key, info)
     return index_dir, info
 
 
@@ -224,6 +226,7 @@ def _identical(a: Path, b: Path) -> bool:
 def index_moves(root: Path, index_dir: Path) -> list[Move]:
     """Moves publishing a staged index; files identical to the published ones stay untouched."""
     moves = []
+    # the index files in publication order; dataset.json (what readers trust) comes last
     for name in (*INDEX_FILES, f"{STAGES_DIR}/{POSTPROCESS}.json", DATASET_FILE):
         staged = index_dir / name
         if staged.is_file() and not _identical(staged, Path(root) / name):

@@ -8,6 +8,7 @@ slice records feed the gather step (:func:`slices_geojson`).
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -22,8 +23,8 @@ from glacier.data.contract import IGNORE_INDEX, DatasetContract
 from glacier.data.labels import ClassOutlines, burn_labels, load_outlines, outside_region
 from glacier.data.preprocess.shards import staging_name, stale_stagings
 from glacier.data.preprocess.slicing import open_scene_arrays, slice_scene
-from glacier.data.preprocess.staging import mark_ready
-from glacier.data.raster import open_scene
+from glacier.data.preprocess.staging import ScenePayload, mark_ready
+from glacier.data.raster import SceneReader, open_scene
 from glacier.data.spec import DataSpec, SceneSpec
 from glacier.data.store import SceneStore
 from glacier.errors import GlacierInputError
@@ -40,7 +41,7 @@ def process_scene(
     scene: SceneSpec,
     outlines: ClassOutlines,
     staging: Path,
-) -> dict[str, Any]:
+) -> ScenePayload:
     """Burn labels, store pixels and index the slice windows of one scene, into ``staging``.
 
     Args:
@@ -51,8 +52,8 @@ def process_scene(
         staging: Empty folder receiving ``scenes/{id}/`` and ``masks/mask_{id}.npy``.
 
     Returns:
-        ``{"meta": mask_metadata row, "slices": slice records, "moments": the valid pixels'
-        moments per cell of the window grid (:meth:`CellMoments.to_text`)}``.
+        Its ``mask_metadata.csv`` row, slice records and the valid pixels' moments per cell of
+        the window grid.
 
     Raises:
         GlacierInputError: If no outline overlaps the scene or it has no valid pixel.
@@ -86,22 +87,35 @@ def process_scene(
             )
         labels_path.parent.mkdir(parents=True, exist_ok=True)
         save_array(labels_path, labels)
-        meta = {
-            "id": scene.id,
-            "image": ";".join(str(s.path) for s in scene.sources),
-            "mask": str(labels_path.relative_to(staging)),
-            "width": reader.width,
-            "height": reader.height,
-            "crs": reader.crs.to_string(),
-            "classes": ";".join(spec.classes),
-            **counts,
-            "nodata_fraction": float(invalid.mean()),
-            **{
-                f"fraction_{c}": float((labels[..., i] == 1).mean())
-                for i, c in enumerate(spec.classes)
-            },
-        }
-    return {"meta": meta, "slices": records, "moments": moments.to_text()}
+        mask = str(labels_path.relative_to(staging))
+        meta = scene_meta(spec, scene, reader, labels, counts, mask)
+    return ScenePayload(meta, records, moments.to_text())
+
+
+def scene_meta(
+    spec: DataSpec,
+    scene: SceneSpec,
+    reader: SceneReader,
+    labels: np.ndarray,
+    counts: Mapping[str, Any],
+    mask: str,
+) -> dict[str, Any]:
+    """A scene's row of ``mask_metadata.csv`` (``mask``: its label array, relative)."""
+    invalid = labels[..., 0] == IGNORE_INDEX
+    return {
+        "id": scene.id,
+        "image": ";".join(str(s.path) for s in scene.sources),
+        "mask": mask,
+        "width": reader.width,
+        "height": reader.height,
+        "crs": reader.crs.to_string(),
+        "classes": ";".join(spec.classes),
+        **counts,
+        "nodata_fraction": float(invalid.mean()),
+        **{
+            f"fraction_{c}": float((labels[..., i] == 1).mean()) for i, c in enumerate(spec.classes)
+        },
+    }
 
 
 def save_array(path: Path, array: np.ndarray) -> None:
@@ -143,7 +157,7 @@ def stage_scenes(
             remove_folder(stale)
     stagings = {s.id: create_staging(root, staging_name(s.id, token)) for s in todo}
 
-    def work(scene: SceneSpec) -> dict[str, Any]:
+    def work(scene: SceneSpec) -> ScenePayload:
         return process_scene(spec, contract, scene, outlines, stagings[scene.id])
 
     runner = Parallel(n_jobs=n_jobs, return_as="generator")

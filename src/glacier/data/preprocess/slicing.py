@@ -9,7 +9,7 @@ bounded by a strip plus the (H, W, K) uint8 labels.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -208,20 +208,34 @@ def slice_scene(
         arrays.labels[row : row + inside] = labels_strip[:inside, :width]
         stats = _window_stats(strip, valid, labels_strip, contract.classes, col_starts, size)
         bounds = window_bounds(reader.transform, row, col_starts, size)
-        for col, box, record in zip(col_starts, bounds, stats, strict=True):
-            records.append(
-                {
-                    "scene": scene_id,
-                    "slice": len(records),
-                    "row_off": row,
-                    "col_off": col,
-                    "size": size,
-                    "crs": crs,
-                    **dict(zip(("x_min", "y_min", "x_max", "y_max"), box, strict=True)),
-                    **record,
-                }
-            )
+        records += _strip_records(scene_id, len(records), row, col_starts, size, crs, bounds, stats)
     return records, moments.moments
+
+
+def _strip_records(
+    scene_id: str,
+    first: int,
+    row: int,
+    cols: Sequence[int],
+    size: int,
+    crs: str,
+    bounds: Sequence[tuple[float, float, float, float]],
+    stats: Iterable[dict[str, float]],
+) -> list[dict[str, Any]]:
+    """The slice records of one strip's windows, numbered from ``first``."""
+    return [
+        {
+            "scene": scene_id,
+            "slice": first + number,
+            "row_off": row,
+            "col_off": col,
+            "size": size,
+            "crs": crs,
+            **dict(zip(("x_min", "y_min", "x_max", "y_max"), box, strict=True)),
+            **record,
+        }
+        for number, (col, box, record) in enumerate(zip(cols, bounds, stats, strict=True))
+    ]
 
 
 def window_bounds(

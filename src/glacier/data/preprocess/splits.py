@@ -10,10 +10,9 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from glacier.data.contract import SPLITS
 from glacier.data.labels import choose_layer
 from glacier.errors import GlacierInputError, require_file
-
-SPLITS = ("train", "dev", "test")
 
 
 class RandomSplit:

@@ -48,10 +48,46 @@ def read_record(path: Path, key: str | None = None) -> dict[str, Any] | None:
     return record if key is None or record.get("fingerprint") == key else None
 
 
-def mark_ready(folder: Path, key: str, payload: Any) -> None:
+def write_stage_record(path: Path, key: str, payload: Any, indent: int | None = 2) -> None:
+    """Write a stage record: the fingerprint of a stage's inputs and what the stage made."""
+    write_json_atomic(path, {"fingerprint": key, "payload": payload}, indent=indent)
+
+
+def stage_payload(root: Path, name: str, key: str) -> Any:
+    """What the published stage ``name`` made, if its record is of fingerprint ``key``."""
+    record = read_record(stage_record_path(root, name), key)
+    return None if record is None else record["payload"]
+
+
+@dataclass(frozen=True)
+class ScenePayload:
+    """What staging one scene made: the payload of its stage record.
+
+    Attributes:
+        meta: Its row of ``mask_metadata.csv``.
+        slices: Its slice records.
+        moments: Its valid pixels' moments per cell of the window grid
+            (:meth:`~glacier.data.preprocess.moments.CellMoments.to_text`).
+    """
+
+    meta: dict[str, Any]
+    slices: list[dict[str, Any]]
+    moments: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """The record's ``payload``."""
+        return {"meta": self.meta, "slices": self.slices, "moments": self.moments}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ScenePayload:
+        """Parse a record's ``payload``."""
+        return cls(dict(data["meta"]), list(data["slices"]), str(data["moments"]))
+
+
+def mark_ready(folder: Path, key: str, payload: ScenePayload) -> None:
     """Mark a staged scene complete: its stage record, published with it later."""
     # compact: a scene's record holds every slice record and its cell moments
-    write_json_atomic(folder / READY_FILE, {"fingerprint": key, "payload": payload}, indent=None)
+    write_stage_record(folder / READY_FILE, key, payload.to_dict(), indent=None)
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,8 @@ from glacier.data.raster.headers import (
     read_header,
 )
 from glacier.data.raster.rgb_sample import RgbSample, rgb_band_indices
-from glacier.data.raster.scene_reader import SceneReader, finite_everywhere, open_scene
+from glacier.data.raster.scene_reader import SceneReader, open_scene
+from glacier.data.raster.windows import finite_everywhere
 
 __all__ = [
     "BandFileHeader",

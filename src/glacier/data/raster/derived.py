@@ -17,7 +17,7 @@ from rasterio.enums import Resampling
 from rasterio.vrt import WarpedVRT
 from rasterio.windows import Window
 
-from glacier.data.contract import INDEX_BANDS, role_band
+from glacier.data.contract import DEM_CHANNELS, INDEX_BANDS, role_band
 from glacier.data.raster.footprints import coverage
 from glacier.data.raster.headers import (
     check_georeferenced,
@@ -27,8 +27,6 @@ from glacier.data.raster.headers import (
     representable_nodata,
 )
 from glacier.errors import GlacierFileError, GlacierInputError
-
-DEM_CHANNELS = ("elevation", "slope")
 
 
 def normalized_difference(a: np.ndarray, b: np.ndarray) -> np.ndarray:

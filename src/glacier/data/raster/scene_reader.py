@@ -8,84 +8,27 @@ from pathlib import Path
 from types import TracebackType
 
 import numpy as np
-import rasterio
 from affine import Affine
 from rasterio.crs import CRS
 from rasterio.io import DatasetReader
 from rasterio.vrt import WarpedVRT
 from rasterio.windows import Window
 
-from glacier.data.contract import QaMask
+from glacier.data.contract import NodataRule
 from glacier.data.raster.conversion import InputConversion
 from glacier.data.raster.derived import DemOnGrid, compute_index, validate_derived
 from glacier.data.raster.footprints import band_file_coverage, on_grid
-from glacier.data.raster.headers import (
-    RasterHeader,
-    check_band_count,
-    check_georeferenced,
-    check_scene_size,
-    has_dataset_mask,
-    header_of,
-    open_raster,
-    representable_nodata,
+from glacier.data.raster.headers import RasterHeader, check_scene_size, has_dataset_mask
+from glacier.data.raster.windows import (
+    EXACT_IN_FLOAT32,
+    finite_everywhere,
+    intersect,
+    open_checked,
+    output_array,
+    warped_onto,
 )
-from glacier.data.spec import BandSource, SceneSpec
+from glacier.data.spec import SceneSpec
 from glacier.errors import GlacierInputError
-
-# integer dtypes whose every value float32 holds exactly (widening them is the same either way)
-EXACT_IN_FLOAT32 = {"uint8", "int8", "uint16", "int16"}
-
-
-def _open_checked(source: BandSource, scene_id: str) -> tuple[DatasetReader, RasterHeader]:
-    """Open a band file; check its band count, CRS, transform and dtypes; return its header."""
-    what = f"scene '{scene_id}' band file"
-    dataset = open_raster(source.path, what)
-    try:
-        header = header_of(dataset, source.path)
-        check_band_count(header, source.bands, what)
-        check_georeferenced(header, what)
-    except GlacierInputError:
-        dataset.close()
-        raise
-    return dataset, header
-
-
-def _intersect(window: Window, width: int, height: int) -> tuple[Window, int, int] | None:
-    """Clip ``window`` to the raster; return the clipped window and its offset inside ``window``."""
-    row0 = max(0, int(window.row_off))
-    col0 = max(0, int(window.col_off))
-    row1 = min(height, int(window.row_off + window.height))
-    col1 = min(width, int(window.col_off + window.width))
-    if row1 <= row0 or col1 <= col0:
-        return None
-    inner = Window(col0, row0, col1 - col0, row1 - row0)
-    return inner, row0 - int(window.row_off), col0 - int(window.col_off)
-
-
-def _output(shape: tuple[int, int, int], out: np.ndarray | None) -> np.ndarray:
-    """``out`` checked against ``shape``, or a new float32 array of that shape."""
-    if out is None:
-        return np.empty(shape, dtype=np.float32)
-    if out.shape != shape or out.dtype != np.float32 or not out.flags.c_contiguous:
-        raise ValueError(
-            f"out must be a C-contiguous float32 array of shape {shape}, "
-            f"got {out.dtype} {out.shape}"
-        )
-    return out
-
-
-def finite_everywhere(stack: np.ndarray) -> np.ndarray:
-    """(h, w) mask of pixels finite in every channel of a (C, h, w) stack.
-
-    The per-channel sum is non-finite wherever a channel is (or, rarely, where it
-    overflows); when it is finite everywhere, as it is for most windows, the exact check of
-    every channel is skipped: a third of the time, and no (C, h, w) boolean temporary.
-    """
-    with np.errstate(over="ignore", invalid="ignore"):  # inf + -inf: NaN, as wanted
-        total = np.add.reduce(stack, axis=0)
-    if np.isfinite(total).all():
-        return np.ones(stack.shape[1:], dtype=bool)
-    return np.isfinite(stack).all(axis=0)
 
 
 class SceneReader:
@@ -108,10 +51,9 @@ class SceneReader:
         derived: Derived channel names to append (see :mod:`glacier.data.raster.derived`).
         band_roles: Index role → band name mapping.
         dem: DEM file for ``elevation``/``slope``.
-        nodata: Nodata value for files that declare none.
-        nodata_all_zero: A pixel that is 0 in every raw band is nodata (the HKH release's tiles
-            outside the Landsat scene); a single band at 0 never is.
-        qa: Pixels the scene's QA band flags (cloud, cloud shadow...) are nodata.
+        nodata: The nodata rule: the value of files that declare none, all-zero pixels (the
+            HKH release's tiles outside the Landsat scene; a single band at 0 never is), the
+            pixels the scene's QA band flags (cloud, cloud shadow...). None: declared values only.
         conversion: Converts valid raw values (after the nodata rules, before derived
             channels); None keeps them.
     """
@@ -122,14 +64,12 @@ class SceneReader:
         derived: Sequence[str] = (),
         band_roles: dict[str, str] | None = None,
         dem: Path | None = None,
-        nodata: float | None = None,
-        nodata_all_zero: bool = False,
-        qa: QaMask | None = None,
+        nodata: NodataRule | None = None,
         conversion: InputConversion | None = None,
     ) -> None:
         self.scene = scene
-        self.nodata_all_zero = nodata_all_zero
-        self.qa = qa
+        self.nodata = nodata or NodataRule()
+        qa = self.nodata.qa
         self._qa_band = (
             None if qa is None else qa.check_band(scene.band_names, f"scene {scene.id!r}")
         )
@@ -138,7 +78,7 @@ class SceneReader:
         self.band_roles = band_roles or {}
         self._stack = ExitStack()
         try:
-            self._open_sources(scene, nodata)
+            self._open_sources(scene, self.nodata.value)
             self._dem = self._open_dem(dem)
             if self.derived:
                 validate_derived(self.derived, scene.band_names, self.band_roles, dem is not None)
@@ -162,7 +102,7 @@ class SceneReader:
         """Open every band file; the first sets the grid, the others are warped onto it."""
         opened = []
         for source in scene.sources:
-            dataset, header = _open_checked(source, scene.id)
+            dataset, header = open_checked(source, scene.id)
             opened.append((self._stack.enter_context(dataset), header))
         grid, header = opened[0]
         check_scene_size(header, f"scene '{scene.id}' band file")
@@ -197,17 +137,7 @@ class SceneReader:
         self.coverage.append(covered)
         if on_grid(header, self.headers[0]):
             return dataset
-        vrt = WarpedVRT(
-            dataset,
-            crs=self.crs,
-            transform=self.transform,
-            width=self.width,
-            height=self.height,
-            resampling=rasterio.enums.Resampling.bilinear,
-            src_nodata=representable_nodata(nodata, header.dtypes[0]),
-            nodata=np.nan,
-            dtype="float32",
-        )
+        vrt = warped_onto(dataset, header, self._readers[0], nodata)
         return self._stack.enter_context(vrt)
 
     @property
@@ -234,8 +164,8 @@ class SceneReader:
             The raw band stack (``out`` when given).
         """
         height, width = int(window.height), int(window.width)
-        out = _output((len(self.scene.band_names), height, width), out)
-        clipped = _intersect(window, self.width, self.height)
+        out = output_array((len(self.scene.band_names), height, width), out)
+        clipped = intersect(window, self.width, self.height)
         if clipped is None:
             out.fill(np.nan)
             return out
@@ -294,16 +224,16 @@ class SceneReader:
         Returns:
             The channel stack and its validity mask.
         """
-        out = _output((len(self.band_names), int(window.height), int(window.width)), out)
+        out = output_array((len(self.band_names), int(window.height), int(window.width)), out)
         raw_count = len(self.scene.band_names)
         raw = self.read_raw(window, out=out[:raw_count])
         if raw_seen is not None:
             raw_seen(raw)
         valid = self._inside_and_finite(raw, window)
-        if self.nodata_all_zero:
-            valid &= (raw != 0).any(axis=0)
-        if self.qa is not None:
-            valid &= ~self.qa.flagged(raw[self._qa_band])
+        if self.nodata.all_zero:
+            valid &= ~NodataRule.zero_pixels([raw], axis=0)
+        if self.nodata.qa is not None:
+            valid &= ~self.nodata.qa.flagged(raw[self._qa_band])
         invalid = ~valid
         if invalid.any():
             raw[:, invalid] = np.nan
@@ -333,7 +263,7 @@ class SceneReader:
         Padding past the scene's edge reads as NaN: it is marked invalid without being looked at,
         so the finite check (:func:`finite_everywhere`) sees only the scene's own pixels.
         """
-        clipped = _intersect(window, self.width, self.height)
+        clipped = intersect(window, self.width, self.height)
         valid = np.zeros(raw.shape[1:], dtype=bool)
         if clipped is not None:
             inner, row, col = clipped
@@ -371,6 +301,4 @@ def open_scene(scene: SceneSpec, spec: object) -> SceneReader:
     from glacier.data.spec import DataSpec
 
     assert isinstance(spec, DataSpec)
-    return SceneReader(
-        scene, spec.derived, spec.band_roles, spec.dem, spec.nodata, spec.nodata_all_zero, spec.qa
-    )
+    return SceneReader(scene, spec.derived, spec.band_roles, spec.dem, spec.nodata_rule)

@@ -4,9 +4,10 @@ the ``data/`` config as typed objects, the embedded real sample, and the generat
 scenes.
 """
 
-from glacier.data.spec.data_spec import BandSource, DataSpec, DateFilter, LabelSource, SceneSpec
+from glacier.data.spec.data_spec import DataSpec
 from glacier.data.spec.retreat import Retreat, apply_retreat, largest_inside
 from glacier.data.spec.sample import sample_dir, sample_path, synthetic_data_spec
+from glacier.data.spec.scene_config import BandSource, DateFilter, LabelSource, SceneSpec
 from glacier.data.spec.synthetic import (
     SyntheticDataset,
     ensure_synthetic_dataset,

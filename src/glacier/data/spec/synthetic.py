@@ -84,7 +84,8 @@ def _class_map(shapes: dict[str, Any], width: int, height: int) -> np.ndarray:
     ice = [shapely.make_valid(shapes[k]) for k in ("hole_ring", "multi", "edge", "bowtie", "old")]
     classes = rasterize(((g, 1) for g in ice), out_shape=(height, width), dtype=np.uint8)
     debris = rasterize([(shapes["debris"], 2)], out_shape=(height, width), dtype=np.uint8)
-    return np.where(debris == 2, debris, classes)
+    labels: np.ndarray = np.where(debris == 2, debris, classes)
+    return labels
 
 
 def _scene_pixels(classes: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -144,6 +145,47 @@ def _dem(width: int, height: int, transform: Affine) -> tuple[np.ndarray, Affine
     return elevation[None].astype(np.float32), from_origin(x0, y0, 60.0, 60.0)
 
 
+def _write_outlines(paths: dict[str, Path], shapes: dict[str, Any], crs: str) -> None:
+    """The clean-ice (dated, one bow-tie), debris (EPSG:4326) and combined glacier files."""
+    ice_keys = ("hole_ring", "multi", "edge", "outside", "bowtie", "old")
+    years = [2000, 2001, 2000, 2000, 2000, 1990]
+    clean = gpd.GeoDataFrame(
+        {"name": list(ice_keys), "year": years, "date": [f"{y}-10-30" for y in years]},
+        geometry=[shapes[k] for k in ice_keys],
+        crs=crs,
+    )
+    _write_vector(paths["clean_ice"], clean)
+    debris = gpd.GeoDataFrame(
+        {"name": ["debris"], "year": [2000], "date": ["2000-10-30"]},
+        geometry=[shapes["debris"]],
+        crs=crs,
+    )
+    _write_vector(paths["debris"], debris.to_crs("EPSG:4326"))
+    valid = clean[clean["name"] != "bowtie"]
+    glaciers = gpd.GeoDataFrame(
+        {"Glaciers": ["Clean Ice"] * len(valid) + ["Debris covered"], "Year": [*valid.year, 2000]},
+        geometry=[*valid.geometry, shapes["debris"]],
+        crs=crs,
+    )
+    _write_vector(paths["glaciers"], glaciers)
+
+
+def _check_points(width: int, height: int, transform: Affine) -> dict[str, tuple[float, float]]:
+    """Map points tests look at: inside a hole, on a ring, debris, outside the region..."""
+    pixel_points = {
+        "hole": (0.25 * width, 0.3 * height),
+        "ring": (0.25 * width + 0.11 * min(width, height), 0.3 * height),
+        "debris": (0.52 * width, 0.56 * height),
+        "outside_region": (0.95 * width, 0.1 * height),
+        "background": (0.45 * width, 0.2 * height),
+    }
+    points = {}
+    for name, pixel in pixel_points.items():
+        x, y = transform @ pixel
+        points[name] = (float(x), float(y))
+    return points
+
+
 def generate_synthetic_dataset(
     out_dir: Path,
     width: int = 320,
@@ -176,40 +218,13 @@ def generate_synthetic_dataset(
     paths = {n: out_dir / f"{n}.gpkg" for n in ("clean_ice", "debris", "glaciers", "region")}
     scene = out_dir / "scene.tif"
     _write_raster(scene, image, transform, crs, nodata=0.0, descriptions=BANDS)
-    ice_keys = ("hole_ring", "multi", "edge", "outside", "bowtie", "old")
-    years = [2000, 2001, 2000, 2000, 2000, 1990]
-    clean = gpd.GeoDataFrame(
-        {"name": list(ice_keys), "year": years, "date": [f"{y}-10-30" for y in years]},
-        geometry=[shapes[k] for k in ice_keys],
-        crs=crs,
-    )
-    _write_vector(paths["clean_ice"], clean)
-    debris = gpd.GeoDataFrame(
-        {"name": ["debris"], "year": [2000], "date": ["2000-10-30"]},
-        geometry=[shapes["debris"]],
-        crs=crs,
-    )
-    _write_vector(paths["debris"], debris.to_crs("EPSG:4326"))
-    valid = clean[clean["name"] != "bowtie"]
-    glaciers = gpd.GeoDataFrame(
-        {"Glaciers": ["Clean Ice"] * len(valid) + ["Debris covered"], "Year": [*valid.year, 2000]},
-        geometry=[*valid.geometry, shapes["debris"]],
-        crs=crs,
-    )
-    _write_vector(paths["glaciers"], glaciers)
+    _write_outlines(paths, shapes, crs)
     region = _to_map(shapely.box(-5, -5, 0.9 * width, height + 5), transform)
     _write_vector(paths["region"], gpd.GeoDataFrame(geometry=[region], crs=crs).to_crs(4326))
     dem_data, dem_transform = _dem(width, height, transform)
     dem = out_dir / "dem.tif"
     _write_raster(dem, dem_data, dem_transform, crs)
-    pixel_points = {
-        "hole": (0.25 * width, 0.3 * height),
-        "ring": (0.25 * width + 0.11 * min(width, height), 0.3 * height),
-        "debris": (0.52 * width, 0.56 * height),
-        "outside_region": (0.95 * width, 0.1 * height),
-        "background": (0.45 * width, 0.2 * height),
-    }
-    points = {k: tuple(transform @ p) for k, p in pixel_points.items()}
+    points = _check_points(width, height, transform)
     return SyntheticDataset(
         scene=scene,
         dem=dem,

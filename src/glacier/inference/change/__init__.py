@@ -17,7 +17,6 @@ from glacier.inference.change.compare import (
 from glacier.inference.change.glaciers import change_summary, change_table, format_change
 from glacier.inference.change.maps import (
     CHANGE_CLASSES,
-    CHANGE_SUFFIX,
     GAIN,
     LOSS,
     STABLE_BACKGROUND,
@@ -28,7 +27,6 @@ from glacier.inference.change.runs import MappedScene, PredictionRun, load_run
 
 __all__ = [
     "CHANGE_CLASSES",
-    "CHANGE_SUFFIX",
     "GAIN",
     "LOSS",
     "STABLE_BACKGROUND",

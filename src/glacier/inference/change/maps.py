@@ -19,10 +19,10 @@ from rasterio.vrt import WarpedVRT
 from glacier.data.contract import IGNORE_INDEX
 from glacier.inference.change.runs import MappedScene
 from glacier.inference.engine import RESAMPLING_CATEGORICAL, to_cog
+from glacier.inference.output_names import CHANGE, scene_output
 
 STABLE_BACKGROUND, STABLE_GLACIER, LOSS, GAIN = 0, 1, 2, 3
 CHANGE_CLASSES = ("stable background", "stable glacier", "loss", "gain")
-CHANGE_SUFFIX = "_change.tif"
 
 
 def warp_onto(sources: Sequence[Path], target: Path) -> np.ndarray:
@@ -121,5 +121,5 @@ def scene_change(
     with rasterio.open(after.classes) as src:
         now = src.read(1)
     change = change_classes(warped, now)
-    path = write_change_map(change, after.classes, out_dir / f"{after.scene}{CHANGE_SUFFIX}", cog)
+    path = write_change_map(change, after.classes, scene_output(out_dir, after.scene, CHANGE), cog)
     return path, warped, now, change

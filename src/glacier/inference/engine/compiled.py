@@ -52,7 +52,9 @@ class CompiledNetwork:
         """The network's logits of ``batch`` (compiled while that works)."""
         if self.compiled is not None:
             try:
-                return self.compiled(batch)
+                logits: Tensor = self.compiled(batch)
+                return logits
             except Exception as error:  # any failure: run uncompiled
                 self._fall_back(error)
-        return self.model(batch)
+        plain: Tensor = self.model(batch)
+        return plain

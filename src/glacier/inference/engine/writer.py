@@ -20,8 +20,10 @@ from rasterio.windows import Window
 
 from glacier.data.contract import BACKGROUND, IGNORE_INDEX
 from glacier.data.raster import RgbSample, SceneReader
+from glacier.inference import output_names as names
 from glacier.inference.engine.cog import RESAMPLING_CATEGORICAL, RESAMPLING_CONTINUOUS, to_cog
 from glacier.inference.engine.encode import NODATA_PERCENT, EncodedRows
+from glacier.inference.output_names import output_path
 from glacier.models import MEASURES, UNCALIBRATED_CONFIDENCE, Passes
 
 BLOCK = 256
@@ -59,17 +61,15 @@ class PredictionOutputs:
     ) -> PredictionOutputs:
         """The output paths for ``prefix`` (``_classes.tif`` etc. appended)."""
 
-        def path(suffix: str, wanted: bool = True) -> Path | None:
-            return prefix.with_name(prefix.name + suffix) if wanted else None
+        def path(suffix: str, wanted: bool) -> Path | None:
+            return output_path(prefix, suffix) if wanted else None
 
-        classes, probs = path("_classes.tif"), path("_probs.tif")
-        assert classes is not None and probs is not None
         return cls(
-            classes=classes,
-            probs=probs,
-            uncertainty=path("_uncertainty.tif", with_uncertainty),
-            measures=path("_uncertainty_measures.tif", with_measures),
-            passes=path("_passes.tif", passes > 0),
+            classes=output_path(prefix, names.CLASSES),
+            probs=output_path(prefix, names.PROBS),
+            uncertainty=path(names.UNCERTAINTY, with_uncertainty),
+            measures=path(names.MEASURES, with_measures),
+            passes=path(names.PASSES, passes > 0),
             pass_count=passes,
         )
 

@@ -16,6 +16,7 @@ import rasterio
 from rasterio.windows import Window
 
 from glacier.data.contract import IGNORE_INDEX
+from glacier.inference.output_names import UNCERTAINTY
 from glacier.models import (
     MEASURES,
     UNCALIBRATED_CONFIDENCE,
@@ -126,7 +127,7 @@ def format_uncertainty_table(
         )
     lines.append(text)
     if written:
-        lines.append("  * written as _uncertainty.tif; inv = deciles whose error rate falls")
+        lines.append(f"  * written as {UNCERTAINTY}; inv = deciles whose error rate falls")
     return "\n".join(lines)
 
 

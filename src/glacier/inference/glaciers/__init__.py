@@ -15,8 +15,6 @@ from glacier.inference.glaciers.counts import (
     scene_sums,
 )
 from glacier.inference.glaciers.scenes import (
-    RUN_PREFIX,
-    SCENE_SUFFIX,
     SceneFootprint,
     earlier_footprints,
     scene_glacier_sums,
@@ -33,8 +31,6 @@ from glacier.inference.glaciers.table import (
 
 __all__ = [
     "PASS_NOTE",
-    "RUN_PREFIX",
-    "SCENE_SUFFIX",
     "ArrayPasses",
     "FilePasses",
     "GlacierPixels",

@@ -67,7 +67,8 @@ class FilePasses:
         """(P, rows, W) class maps of ``rows``."""
         with rasterio.open(self.path) as src:
             window = Window(0, rows.start, src.width, min(rows.stop, src.height) - rows.start)
-            return src.read(window=window)
+            maps: np.ndarray = src.read(window=window)
+            return maps
 
 
 @dataclass

@@ -23,9 +23,8 @@ from glacier.data.raster import row_pixel_areas_km2
 from glacier.inference.glaciers.assign import SceneGrid, assign_pixels
 from glacier.inference.glaciers.counts import GlacierSums, PassMaps, scene_sums
 from glacier.inference.glaciers.table import glacier_table, write_glacier_table
+from glacier.inference.output_names import PER_GLACIER, RUN_PER_GLACIER, output_path
 
-SCENE_SUFFIX = "_per_glacier"
-RUN_PREFIX = "per_glacier"
 EDGE_POINTS = 32  # points per footprint edge when reprojecting between scene CRSs
 
 
@@ -105,7 +104,7 @@ def write_scene_tables(
     prefix: Path,
 ) -> dict[str, str]:
     """Write a scene's table and sums; the paths, by result key."""
-    base = prefix.with_name(prefix.name + SCENE_SUFFIX)
+    base = output_path(prefix, PER_GLACIER)
     gpkg, csv = write_glacier_table(glacier_table(inventory, sums, class_names, cut), base)
     npz = base.with_name(base.name + ".npz")
     sums.save(npz)
@@ -116,7 +115,8 @@ def run_cut_flags(inventory: Inventory, footprints: Sequence[SceneFootprint]) ->
     """(N,) True where an outline reaches beyond the union of the run's scene footprints."""
     crs = inventory.frame.crs
     union = shapely.union_all([f.in_crs(crs) for f in footprints])
-    return ~inventory.frame.geometry.within(union).to_numpy()
+    beyond: np.ndarray = ~inventory.frame.geometry.within(union).to_numpy()
+    return beyond
 
 
 def write_run_table(
@@ -135,5 +135,5 @@ def write_run_table(
     for path in scene_sums_paths[1:]:
         total = total + GlacierSums.load(path)
     table = glacier_table(inventory, total, class_names, run_cut_flags(inventory, footprints))
-    write_glacier_table(table, out_dir / RUN_PREFIX)
+    write_glacier_table(table, out_dir / RUN_PER_GLACIER)
     return table

@@ -55,7 +55,8 @@ def _status(nodata_share: np.ndarray, reference_km2: np.ndarray, cut: np.ndarray
         "unobserved",
         np.where((nodata_share > PARTLY_OBSERVED) | cut, "partly observed", "observed"),
     )
-    return status.tolist()
+    statuses: list[str] = status.tolist()
+    return statuses
 
 
 def glacier_table(

@@ -17,12 +17,8 @@ from glacier.inference.products.records import (
     write_record,
 )
 from glacier.inference.products.scene_products import ProductSettings, make_products
-from glacier.inference.products.stac import (
-    GEOPACKAGE_MEDIA_TYPE,
-    StacAsset,
-    footprint_wgs84,
-    scene_datetime,
-)
+from glacier.inference.products.stac import footprint_wgs84, scene_datetime
+from glacier.inference.products.stac_assets import GEOPACKAGE_MEDIA_TYPE, StacAsset
 
 __all__ = [
     "GEOPACKAGE_MEDIA_TYPE",

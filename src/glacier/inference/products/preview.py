@@ -31,7 +31,8 @@ def stretch(rgb: np.ndarray) -> np.ndarray:
     finite = rgb[np.isfinite(rgb).all(axis=-1)]
     low, high = np.percentile(finite, [2, 98], axis=0) if len(finite) else (0.0, 1.0)
     scaled = np.clip((rgb - low) / np.maximum(high - low, 1e-6), 0, 1)
-    return np.nan_to_num(scaled * 255).astype(np.uint8)
+    image: np.ndarray = np.nan_to_num(scaled * 255).astype(np.uint8)
+    return image
 
 
 def scene_preview(

@@ -16,9 +16,9 @@ from typing import Any
 
 from glacier.data.contract import FORMAT_VERSION
 from glacier.data.spec import SceneSpec
+from glacier.inference.output_names import RECORD, scene_output
 from glacier.utils.io import file_fingerprint, files_fingerprint, fingerprint, write_json_atomic
 
-RECORD_SUFFIX = "_prediction.json"
 OUTPUT_KEYS = (
     *("classes", "probs", "uncertainty", "measures", "polygons", "overlay"),
     *("uncertainty_figure", "metrics_json", "stac"),
@@ -28,7 +28,7 @@ OUTPUT_KEYS = (
 
 def record_path(out_dir: Path, scene_id: str) -> Path:
     """Where a scene's record lives."""
-    return out_dir / f"{scene_id}{RECORD_SUFFIX}"
+    return scene_output(out_dir, scene_id, RECORD)
 
 
 def prediction_fingerprint(
@@ -88,7 +88,7 @@ def write_record(out_dir: Path, scene_id: str, record: dict[str, Any]) -> Path:
 def read_records(out_dir: Path) -> list[dict[str, Any]]:
     """Every scene record in ``out_dir`` (any shard's), sorted by scene."""
     records = []
-    for path in sorted(out_dir.glob(f"*{RECORD_SUFFIX}")):
+    for path in sorted(out_dir.glob(f"*{RECORD}")):
         try:
             records.append(json.loads(path.read_text()))
         except (OSError, ValueError):

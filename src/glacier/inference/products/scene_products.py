@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import geopandas as gpd
+import numpy as np
 import rasterio
 
 from glacier.data.labels import ClassOutlines, Inventory
@@ -29,8 +31,16 @@ from glacier.inference.glaciers import (
     scene_glacier_sums,
     write_scene_tables,
 )
+from glacier.inference.output_names import (
+    METRICS,
+    OVERLAY,
+    POLYGONS,
+    UNCERTAINTY_FIGURE,
+    output_path,
+)
 from glacier.inference.products.preview import scene_preview
-from glacier.inference.products.stac import GEOPACKAGE_MEDIA_TYPE, StacAsset, write_stac_item
+from glacier.inference.products.stac import write_stac_item
+from glacier.inference.products.stac_assets import GEOPACKAGE_MEDIA_TYPE, StacAsset
 from glacier.inference.products.vectorize import vectorize_class_map, write_polygons
 from glacier.utils.io import write_json_atomic
 from glacier.viz import overlay_png
@@ -106,9 +116,57 @@ def glacier_products(
     return written, assets
 
 
-def sibling(prefix: Path, suffix: str) -> Path:
-    """``prefix`` with ``suffix`` appended to its name."""
-    return prefix.with_name(prefix.name + suffix)
+def score_scene(
+    scene_id: str,
+    reader: SceneReader,
+    outputs: PredictionOutputs,
+    settings: ProductSettings,
+    written: list[str],
+) -> tuple[np.ndarray | None, dict[str, Any]]:
+    """The scene's metrics against the reference (and its uncertainty figure), if it has one.
+
+    Returns:
+        The reference class map (None without one) and the result's keys: ``no_reference``,
+        or ``uncertainty_figure``, ``metrics`` and ``metrics_json``.
+    """
+    unreferenced = settings.no_reference.get(scene_id)
+    if unreferenced is not None:
+        return None, {"no_reference": unreferenced}
+    if settings.reference is None:
+        return None, {}
+    prefix = outputs.classes.with_name(scene_id)
+    scored: dict[str, Any] = {}
+    truth = reference_class_map(settings.reference, settings.class_names, reader)
+    metrics = evaluate_scene(outputs.classes, truth, settings.class_names)
+    if outputs.measures is not None:
+        quality = evaluate_uncertainty(outputs.measures, outputs.classes, truth)
+        metrics["uncertainty"] = quality.to_dict()
+        figure = output_path(prefix, UNCERTAINTY_FIGURE)
+        uncertainty_figure(quality, figure, f"{scene_id}, full scene", written)
+        scored["uncertainty_figure"] = str(figure)
+    metrics_path = output_path(prefix, METRICS)
+    write_json_atomic(metrics_path, metrics)
+    return truth, scored | {"metrics": metrics, "metrics_json": str(metrics_path)}
+
+
+def draw_overlay(
+    reader: SceneReader,
+    outputs: PredictionOutputs,
+    polygons: gpd.GeoDataFrame,
+    truth: np.ndarray | None,
+    png: Path,
+) -> Path:
+    """The scene's preview (the predictor's samples, if kept) with polygons and reference."""
+    rgb, transform = scene_preview(reader, outputs.preview)
+    overlay_png(
+        rgb,
+        polygons,
+        png,
+        transform=transform,
+        reference=truth,
+        reference_transform=reader.transform,
+    )
+    return png
 
 
 def make_products(
@@ -135,7 +193,7 @@ def make_products(
         min_area_km2=settings.min_area_km2,
         simplify_tolerance_m=settings.simplify_m,
     )
-    gpkg = sibling(prefix, "_glaciers.gpkg")
+    gpkg = output_path(prefix, POLYGONS)
     write_polygons(polygons, gpkg)
     result: dict[str, Any] = {
         "scene": scene_id,
@@ -145,33 +203,9 @@ def make_products(
     written = band_measures(outputs.uncertainty) if outputs.uncertainty else []
     if written:
         result["uncertainty_bands"] = written
-    truth = None
-    unreferenced = settings.no_reference.get(scene_id)
-    if unreferenced is not None:
-        result["no_reference"] = unreferenced
-    elif settings.reference is not None:
-        truth = reference_class_map(settings.reference, settings.class_names, reader)
-        metrics = evaluate_scene(outputs.classes, truth, settings.class_names)
-        if outputs.measures is not None:
-            quality = evaluate_uncertainty(outputs.measures, outputs.classes, truth)
-            metrics["uncertainty"] = quality.to_dict()
-            figure = sibling(prefix, "_uncertainty.png")
-            uncertainty_figure(quality, figure, f"{scene_id}, full scene", written)
-            result["uncertainty_figure"] = str(figure)
-        metrics_path = sibling(prefix, "_metrics.json")
-        write_json_atomic(metrics_path, metrics)
-        result["metrics"] = metrics
-        result["metrics_json"] = str(metrics_path)
-    rgb, transform = scene_preview(reader, outputs.preview)
-    png = sibling(prefix, "_overlay.png")
-    overlay_png(
-        rgb,
-        polygons,
-        png,
-        transform=transform,
-        reference=truth,
-        reference_transform=reader.transform,
-    )
+    truth, scored = score_scene(scene_id, reader, outputs, settings, written)
+    result.update(scored)
+    png = draw_overlay(reader, outputs, polygons, truth, output_path(prefix, OVERLAY))
     result["overlay"] = str(png)
     per_glacier, assets = glacier_products(scene_id, outputs, settings, prefix)
     result.update(per_glacier)

@@ -8,10 +8,8 @@ and it has no self link: the output folder can be moved or uploaded as a whole.
 from __future__ import annotations
 
 import math
-import os
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -20,24 +18,26 @@ import numpy as np
 import pystac
 import rasterio
 import shapely
-from pystac.extensions.classification import Classification, ClassificationExtension
-from pystac.extensions.projection import ProjectionExtension
-from pystac.extensions.raster import DataType, NoDataStrings, RasterBand, RasterExtension
 from rasterio.crs import CRS
-from rasterio.enums import WktVersion
 from rasterio.warp import transform as transform_points
 
-from glacier.data.contract import BACKGROUND, IGNORE_INDEX
-from glacier.inference.engine import COG_MEDIA_TYPE, PredictionOutputs
+from glacier.data.contract import BACKGROUND
+from glacier.inference.engine import PredictionOutputs
+from glacier.inference.output_names import CLASSES, STAC_ITEM
+from glacier.inference.products.stac_assets import (
+    StacAsset,
+    add_file_asset,
+    add_raster_assets,
+    scene_files,
+    scene_rasters,
+    set_projection,
+)
 from glacier.utils.io import write_json_atomic
 
-GEOPACKAGE_MEDIA_TYPE = "application/geopackage+sqlite3"
 #: Lower bound of ``start_datetime`` when the acquisition date is unknown: Landsat 7's launch.
 LANDSAT7_LAUNCH = datetime(1999, 4, 15, tzinfo=UTC)
 EDGE_POINTS = 16  # points per footprint edge before reprojection to EPSG:4326
 DECIMALS = 7  # of longitudes and latitudes in the item: about a centimetre
-UNCERTAINTY_TITLE = "Uncertainty (band descriptions and metadata say how it is made): "
-MEASURES_TITLE = "Every uncertainty measure of the prediction, to score them against references"
 
 # Landsat Collection product ids (LE07_L1TP_140041_20001020_20170208_01_T1) and pre-collection
 # scene ids (LE71400412000294SGS00: year and day of year)
@@ -105,66 +105,6 @@ def _outward(bounds: tuple[float, float, float, float]) -> list[float]:
     ]
 
 
-def _nodata(value: float | None) -> float | NoDataStrings | None:
-    if value is None:
-        return None
-    if math.isnan(value):
-        return NoDataStrings.NAN
-    return value
-
-
-def _raster_bands(path: Path, names: list[str] | None) -> tuple[list[RasterBand], dict[str, Any]]:
-    """The raster bands of a GeoTIFF (data type, nodata, unit, names) and its grid."""
-    with rasterio.open(path) as src:
-        bands = []
-        for index in range(src.count):
-            band = RasterBand.create(
-                nodata=_nodata(src.nodatavals[index]),
-                data_type=DataType(src.dtypes[index]),
-                unit=src.units[index] or None,
-                spatial_resolution=abs(src.res[0]) if src.crs and src.crs.is_projected else None,
-            )
-            if names:
-                band.properties["name"] = names[index]
-            bands.append(band)
-        grid = {
-            "crs": src.crs,
-            "transform": src.transform,
-            "shape": [src.height, src.width],
-            "bounds": list(src.bounds),
-        }
-    return bands, grid
-
-
-def _descriptions(path: Path) -> list[str]:
-    with rasterio.open(path) as src:
-        return [str(name) for name in src.descriptions]
-
-
-@dataclass(frozen=True)
-class StacAsset:
-    """A further file of a scene to list in its item.
-
-    Attributes:
-        key: Asset key.
-        path: The file.
-        title: What it is.
-        media_type: Its media type.
-        role: ``data``, ``metadata`` or ``overview``.
-    """
-
-    key: str
-    path: Path
-    title: str
-    media_type: str
-    role: str = "data"
-
-
-def _relative(path: Path | str, start: Path) -> str:
-    relative = os.path.relpath(Path(path).resolve(), start.resolve())
-    return relative if relative.startswith("..") else f"./{relative}"
-
-
 def write_stac_item(
     scene_id: str,
     outputs: PredictionOutputs,
@@ -201,24 +141,10 @@ def write_stac_item(
         The item's path.
     """
     folder = outputs.classes.parent
-    item_path = folder / (outputs.classes.name.removesuffix("_classes.tif") + ".stac.json")
+    item_path = folder / (outputs.classes.name.removesuffix(CLASSES) + STAC_ITEM)
     names = [BACKGROUND, *class_names]
-    rasters = {
-        "classes": (outputs.classes, "Class map", None),
-        "probs": (outputs.probs, "Class probabilities", names),
-    }
-    if outputs.uncertainty is not None:
-        written = _descriptions(outputs.uncertainty)
-        rasters["uncertainty"] = (
-            outputs.uncertainty,
-            UNCERTAINTY_TITLE + ", ".join(written),
-            written,
-        )
-    if outputs.measures is not None:
-        rasters["measures"] = (outputs.measures, MEASURES_TITLE, _descriptions(outputs.measures))
-    bands = {key: _raster_bands(path, band_names) for key, (path, _, band_names) in rasters.items()}
-    grid = bands["classes"][1]
-
+    rasters = scene_rasters(outputs, names)
+    grid = rasters["classes"].grid
     footprint = footprint_wgs84(grid["crs"], grid["transform"], grid["shape"][1], grid["shape"][0])
     created = datetime.now(UTC).replace(microsecond=0)
     acquired = acquired or scene_datetime(scene_id)
@@ -232,79 +158,10 @@ def write_stac_item(
         properties={"glacier:classes": list(class_names), **(properties or {})},
     )
     item.common_metadata.created = created
-    projection = ProjectionExtension.ext(item, add_if_missing=True)
-    crs: CRS = grid["crs"]
-    authority = crs.to_authority()
-    projection.code = ":".join(authority) if authority else None
-    if authority is None:
-        projection.wkt2 = crs.to_wkt(version=WktVersion.WKT2_2019)
-    projection.bbox = grid["bounds"]
-
-    for key, (path, title, _) in rasters.items():
-        asset = pystac.Asset(
-            _relative(path, folder), title=title, media_type=COG_MEDIA_TYPE, roles=["data"]
-        )
-        item.add_asset(key, asset)
-        raster_bands, raster_grid = bands[key]
-        RasterExtension.ext(asset, add_if_missing=True).apply(raster_bands)
-        asset_projection = ProjectionExtension.ext(asset)
-        asset_projection.shape = raster_grid["shape"]
-        asset_projection.transform = list(raster_grid["transform"])[:6]
-    ClassificationExtension.ext(item.assets["classes"], add_if_missing=True).classes = [
-        *(
-            Classification.create(value=value, name=name, title=name.replace("_", " ").title())
-            for value, name in enumerate(names)
-        ),
-        Classification.create(value=IGNORE_INDEX, name="nodata", title="No data", nodata=True),
-    ]
-    item.add_asset(
-        "polygons",
-        pystac.Asset(
-            _relative(polygons_path, folder),
-            title="Glacier polygons (class, class_id, area_km2)",
-            media_type=GEOPACKAGE_MEDIA_TYPE,
-            roles=["data"],
-        ),
-    )
-    if overlay_path is not None:
-        item.add_asset(
-            "overlay",
-            pystac.Asset(
-                _relative(overlay_path, folder),
-                title="Scene preview with the predicted outlines",
-                media_type=pystac.MediaType.PNG,
-                roles=["overview"],
-            ),
-        )
-    if uncertainty_figure is not None:
-        item.add_asset(
-            "uncertainty_figure",
-            pystac.Asset(
-                _relative(uncertainty_figure, folder),
-                title="How well each uncertainty measure ranks the map's errors; reliability",
-                media_type=pystac.MediaType.PNG,
-                roles=["overview"],
-            ),
-        )
-    if metrics_path is not None:
-        item.add_asset(
-            "metrics",
-            pystac.Asset(
-                _relative(metrics_path, folder),
-                title="Evaluation against reference outlines",
-                media_type=pystac.MediaType.JSON,
-                roles=["metadata"],
-            ),
-        )
-    for listed in extra:
-        item.add_asset(
-            listed.key,
-            pystac.Asset(
-                _relative(listed.path, folder),
-                title=listed.title,
-                media_type=listed.media_type,
-                roles=[listed.role],
-            ),
-        )
+    set_projection(item, grid)
+    add_raster_assets(item, rasters, folder, names)
+    files = scene_files(polygons_path, overlay_path, uncertainty_figure, metrics_path)
+    for listed in [*files, *extra]:
+        add_file_asset(item, listed, folder)
     write_json_atomic(item_path, item.to_dict(include_self_link=False))
     return item_path
