@@ -32,6 +32,13 @@ if TYPE_CHECKING:
     )
     from glacier.models.metrics import METRICS, confusion_matrix, metrics_from_confusion
     from glacier.models.normalize import Normalizer
+    from glacier.models.pass_statistics import (
+        PassStats,
+        StatsNeeds,
+        StatsSum,
+        mean_of_members,
+        pass_stats,
+    )
     from glacier.models.requeue import RandomStates, RequeueBetweenBatches
     from glacier.models.segmenter import GlacierSegmenter
     from glacier.models.smp_model import SmpSegmentationModel
@@ -41,12 +48,7 @@ if TYPE_CHECKING:
         MEASURES,
         UNCALIBRATED_CONFIDENCE,
         Passes,
-        PassStats,
-        StatsNeeds,
-        StatsSum,
-        mean_of_members,
         measure_maps,
-        pass_stats,
     )
     from glacier.models.uncertainty_metrics import Calibration, ReliabilityBin, TieGroups
     from glacier.models.uncertainty_tally import (
@@ -92,13 +94,13 @@ _HOMES = {
     "DEFAULT_MEASURE": "uncertainty",
     "MEASURES": "uncertainty",
     "Passes": "uncertainty",
-    "PassStats": "uncertainty",
-    "StatsNeeds": "uncertainty",
-    "StatsSum": "uncertainty",
+    "PassStats": "pass_statistics",
+    "StatsNeeds": "pass_statistics",
+    "StatsSum": "pass_statistics",
     "UNCALIBRATED_CONFIDENCE": "uncertainty",
     "measure_maps": "uncertainty",
-    "mean_of_members": "uncertainty",
-    "pass_stats": "uncertainty",
+    "mean_of_members": "pass_statistics",
+    "pass_stats": "pass_statistics",
     "Calibration": "uncertainty_metrics",
     "ReliabilityBin": "uncertainty_metrics",
     "TieGroups": "uncertainty_metrics",

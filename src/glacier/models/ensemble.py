@@ -18,9 +18,10 @@ from torch import Tensor
 
 from glacier.errors import GlacierInputError
 from glacier.models.metrics import confusion_matrix, stage_metrics
+from glacier.models.pass_statistics import PassStats, StatsNeeds, mean_of_members
 from glacier.models.segmenter import GlacierSegmenter
 from glacier.models.test_uncertainty import TestUncertainty
-from glacier.models.uncertainty import Passes, PassStats, StatsNeeds, mean_of_members
+from glacier.models.uncertainty import Passes
 from glacier.models.uncertainty_tally import UncertaintyEvaluation
 
 

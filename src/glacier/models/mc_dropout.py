@@ -8,7 +8,8 @@ from contextlib import contextmanager
 import torch
 from torch import Tensor, nn
 
-from glacier.models.uncertainty import CLASS_AXIS, PassStats, StatsNeeds, StatsSum, pass_stats
+from glacier.models.pass_statistics import PassStats, StatsNeeds, StatsSum, pass_stats
+from glacier.models.uncertainty import CLASS_AXIS
 
 DROPOUT_LAYERS = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout)
 

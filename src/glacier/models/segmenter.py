@@ -15,9 +15,10 @@ from glacier.errors import GlacierInputError
 from glacier.models.losses import ordered_class_weights
 from glacier.models.metrics import stage_metrics
 from glacier.models.normalize import Normalizer
+from glacier.models.pass_statistics import PassStats, StatsNeeds, pass_stats
 from glacier.models.test_uncertainty import TestUncertainty
 from glacier.models.tta import tta_stats
-from glacier.models.uncertainty import Passes, PassStats, StatsNeeds, pass_stats
+from glacier.models.uncertainty import Passes
 from glacier.models.uncertainty_tally import UncertaintyEvaluation
 
 STAGES = ("train", "val", "test")

@@ -5,7 +5,8 @@ from __future__ import annotations
 from torch import Tensor
 
 from glacier.data.contract import IGNORE_INDEX
-from glacier.models.uncertainty import CLASS_AXIS, Passes, PassStats, measure_maps
+from glacier.models.pass_statistics import PassStats
+from glacier.models.uncertainty import CLASS_AXIS, Passes, measure_maps
 from glacier.models.uncertainty_tally import UncertaintyEvaluation, UncertaintyTally
 
 

@@ -19,7 +19,7 @@ from torch import Tensor, nn
 
 from glacier.errors import GlacierInputError
 from glacier.models.mc_dropout import mc_dropout_sampling
-from glacier.models.uncertainty import PassStats, StatsNeeds, pass_stats
+from glacier.models.pass_statistics import PassStats, StatsNeeds, pass_stats
 
 DIHEDRAL = tuple(range(8))  # code = quarter turns + 4 x horizontal flip (as in data.augment)
 
