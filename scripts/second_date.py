@@ -4,13 +4,14 @@
 ``LE71400412010308SGS00_RGB.TIF`` and ``LE71400412010308SGS00_B4_crop.TIF`` (the scene's two
 band files as if acquired on 2010-11-04) in which the chosen glaciers lost every pixel within
 ``--pixels`` pixel widths of their outline's edge, and ``lost.csv`` (the known loss per glacier,
-km²), then prints the two file paths and the inventory's path (what ``make demo-change`` maps and
-compares: README, "Glacier change").
+km²; its sum on stderr), then prints the two file paths and the inventory's path (what
+``make demo-change`` maps and compares: README, "Glacier change").
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 import geopandas as gpd
@@ -37,6 +38,10 @@ def main() -> None:
     stems = [LATER + Path(suffix).stem for suffix in FILES]
     retreat = apply_retreat(sources, outlines, chosen, ID_COLUMN, args.pixels, args.out_dir, stems)
     retreat.lost.to_csv(args.out_dir / "lost.csv", index=False)
+    known = (
+        f"known loss (lost.csv): {retreat.lost['km2'].sum():.2f} km² over {len(chosen)} glaciers"
+    )
+    print(known, file=sys.stderr)
     print(*retreat.files, inventory)
 
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import rasterio
 import shapely
-from test_cli import glacier as run_glacier
+from test_report import glacier
 
 from glacier.tasks.cv import fold_runs, is_cross_validation
 from glacier.tasks.cv_summary import summarize_sweep
@@ -33,12 +33,6 @@ TINY = [
     "tta=true",
     "checkpoint=cv",
 ]
-
-
-def glacier(args: list[str], cwd: Path) -> str:
-    done = run_glacier(args, cwd)
-    assert done.returncode == 0, done.stderr[-3000:]
-    return done.stdout
 
 
 @pytest.mark.slow

@@ -192,10 +192,13 @@ def test_ensembles(
             continue
         own = [member.temperature_value for member in members]
         calibration = cross_fitted_calibration(out_of_fold_logits(runs, members, device), own)
-        for name, temperature in (("pooled", calibration["pooled_temperature"]), ("none", 1.0)):
+        candidates = {
+            "ensemble_with_pooled_temperature": calibration["pooled_temperature"],
+            "ensemble_without_temperature": 1.0,
+        }
+        for key, temperature in candidates.items():
             for member in members:
                 member.get_buffer("temperature").fill_(temperature)
-            key = f"ensemble_{'with_pooled' if name == 'pooled' else 'without'}_temperature"
             calibration[key] = ensemble_test(members, datamodule, device)
         choice = choose_calibration(calibration)
         calibration["chosen"] = None if choice is None else choice.chosen  # what predict uses

@@ -80,7 +80,10 @@ def _pm(stats: dict[str, Any], key: str) -> str:
 
 
 def _value(metrics: dict[str, Any], key: str) -> str:
-    value = metrics.get(key)
+    return _number(metrics.get(key))
+
+
+def _number(value: float | None) -> str:
     return "–" if value is None else f"{value:.3f}"
 
 
@@ -152,8 +155,8 @@ def calibration_lines(calibration: dict[str, Any] | None) -> list[str]:
         iou = (tested.get("test") or {}).get("test/iou_mean")
         if tested:
             lines.append(
-                f"  ensemble test with {label}: mean IoU {_value({'v': iou}, 'v')}, ECE "
-                f"{_value({'e': ece}, 'e')}, mutual information AUROC {_value({'a': auroc}, 'a')}"
+                f"  ensemble test with {label}: mean IoU {_number(iou)}, ECE {_number(ece)}, "
+                f"mutual information AUROC {_number(auroc)}"
             )
     return lines
 

@@ -212,11 +212,12 @@ def test_checkpoints(
     module: GlacierSegmenter,
     datamodule: GlacierDataModule,
     rebuild: Callable[[], GlacierSegmenter],
-    test: bool = True,
+    test: bool,
 ) -> dict[str, CheckpointTest]:
     """Calibrate (``calibrate``) and test (``test``) the checkpoints of the policy, in order.
 
-    ``test=False`` (the test split is empty) calibrates without testing.
+    ``test``: whether to test (``cfg.test``, and a test split that is not empty); without,
+    the checkpoints are only calibrated.
 
     Returns:
         Per checkpoint name (``best``, ``last``), what it gave; the reported one first.
@@ -228,7 +229,7 @@ def test_checkpoints(
         path = paths.get(name)
         calibrated = cfg.get("calibrate")
         fit = calibrate(name, path, trainer, datamodule, loggers) if calibrated else None
-        if not (cfg.get("test") and test):
+        if not test:
             results[name] = CheckpointTest(path, fit)
         elif number == 0:
             results[name] = lightning_test(cfg, path, trainer, module, datamodule, rebuild)
