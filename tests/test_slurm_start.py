@@ -19,12 +19,14 @@ def test_start_script_without_root_exits_3_with_the_reason(tmp_path: Path) -> No
     folder = tmp_path / "cluster"
     folder.mkdir(mode=0o777)
     tmp_path.chmod(0o755)
-    done = subprocess.run(
-        ["runuser", "-u", "nobody", "--", "bash", str(START), str(folder)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    with START.open() as script:  # on stdin: nobody may not read the clone (mktemp -d: 0700)
+        done = subprocess.run(
+            ["runuser", "-u", "nobody", "--", "bash", "-s", "--", str(folder)],
+            stdin=script,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
     assert done.returncode == CANNOT_START
     assert done.stderr.strip().splitlines()[-1].startswith("cannot start Slurm here: ")
     assert not (folder / "slurm.conf").exists()  # nothing started, nothing written
