@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from contextlib import ExitStack
+from contextlib import ExitStack, closing
 from pathlib import Path
 from typing import Any
 
@@ -19,15 +19,17 @@ import pyproj
 import shapely
 from joblib import Parallel, delayed
 
-from glacier.data.contract import IGNORE_INDEX, DatasetContract
+from glacier.data.contract import DatasetContract
 from glacier.data.labels import ClassOutlines, burn_labels, load_outlines, outside_region
 from glacier.data.preprocess.shards import staging_name, stale_stagings
-from glacier.data.preprocess.slicing import open_scene_arrays, slice_scene
+from glacier.data.preprocess.slice_labels import LabelTotals, label_pass
+from glacier.data.preprocess.slicing import SlicedPixels, open_scene_arrays, slice_scene
 from glacier.data.preprocess.staging import ScenePayload, mark_ready
 from glacier.data.raster import SceneReader, open_scene
 from glacier.data.spec import DataSpec, SceneSpec
 from glacier.data.store import SceneStore
 from glacier.errors import GlacierInputError
+from glacier.utils.forked import Forked
 from glacier.utils.progress import progress_bar
 from glacier.utils.publish import create_staging, remove_folder, staging_root
 
@@ -44,11 +46,15 @@ def process_scene(
 ) -> ScenePayload:
     """Burn labels, store pixels and index the slice windows of one scene, into ``staging``.
 
+    The labels are burned in a forked child (:class:`glacier.utils.forked.Forked`: GDAL's
+    rasterizer holds the GIL) while this process stores the pixels; the label pass then marks
+    the pixel pass's nodata in them and builds the slice records.
+
     Args:
         spec: The data config.
         contract: The dataset contract (channel order and dtypes).
         scene: The scene.
-        outlines: Loaded outlines.
+        outlines: Loaded outlines (loaded here, so that what loading logs is logged here).
         staging: Empty folder receiving ``scenes/{id}/`` and ``masks/mask_{id}.npy``.
 
     Returns:
@@ -64,44 +70,74 @@ def process_scene(
                 f"scene {scene.id!r} reads channels {reader.band_names}, the dataset stores "
                 f"{contract.channel_names}; give every scene the same bands"
             )
-        labels, counts = burn_labels(spec, scene, outlines, reader)
-        region = (
-            outside_region(spec.region, reader, spec.region_layer)
-            if spec.region is not None
-            else None
-        )
         store = SceneStore(staging, contract.channels)
         *images, labels_path = store.paths(scene.id)
-        narrowed_names = set(spec.storage_dtypes)
-        narrowed = {i for i, name in enumerate(contract.channel_names) if name in narrowed_names}
-        with ExitStack() as stack:
-            arrays = open_scene_arrays(contract, labels.shape[:2], labels, images, stack)
-            records, moments = slice_scene(
-                reader, contract, arrays, region, spec.overlap, scene.id, narrowed
-            )
-        invalid = labels[..., 0] == IGNORE_INDEX
-        if invalid.all():
+        with closing(Forked(burn_labels_into, spec, scene, outlines, reader, labels_path)) as burn:
+            sliced = _pixel_pass(spec, contract, scene, reader, images)
+            counts = burn.result()
+        labels = np.load(labels_path, mmap_mode="r+")
+        records, totals = label_pass(
+            sliced,
+            labels,
+            contract.classes,
+            len(contract.channels),
+            scene.id,
+            reader.crs.to_string(),
+            reader.transform,
+        )
+        labels.flush()
+        del labels
+        if totals.invalid == totals.pixels:
             raise GlacierInputError(
                 f"scene '{scene.id}' ({scene.sources[0].path}) has no valid pixel: every pixel "
                 "is nodata (declared nodata value, NaN, outside the band files or data.region)"
             )
-        labels_path.parent.mkdir(parents=True, exist_ok=True)
-        save_array(labels_path, labels)
         mask = str(labels_path.relative_to(staging))
-        meta = scene_meta(spec, scene, reader, labels, counts, mask)
-    return ScenePayload(meta, records, moments.to_text())
+        meta = scene_meta(spec, scene, reader, totals, counts, mask)
+    return ScenePayload(meta, records, sliced.moments.to_text())
+
+
+def _pixel_pass(
+    spec: DataSpec,
+    contract: DatasetContract,
+    scene: SceneSpec,
+    reader: SceneReader,
+    images: list[Path],
+) -> SlicedPixels:
+    """Store the scene's pixels into ``images`` (see :func:`slice_scene`)."""
+    region = (
+        outside_region(spec.region, reader, spec.region_layer) if spec.region is not None else None
+    )
+    narrowed_names = set(spec.storage_dtypes)
+    narrowed = {i for i, name in enumerate(contract.channel_names) if name in narrowed_names}
+    with ExitStack() as stack:
+        arrays = open_scene_arrays(contract, (reader.height, reader.width), images, stack)
+        return slice_scene(reader, contract, arrays, region, spec.overlap, scene.id, narrowed)
+
+
+def burn_labels_into(
+    spec: DataSpec, scene: SceneSpec, outlines: ClassOutlines, reader: SceneReader, path: Path
+) -> dict[str, int]:
+    """Burn the scene's labels (:func:`glacier.data.labels.burn_labels`) into the file ``path``.
+
+    Returns:
+        The ``polygons_{class}`` counts of polygons touching the scene.
+    """
+    labels, counts = burn_labels(spec, scene, outlines, reader)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_array(path, labels)
+    return counts
 
 
 def scene_meta(
     spec: DataSpec,
     scene: SceneSpec,
     reader: SceneReader,
-    labels: np.ndarray,
+    totals: LabelTotals,
     counts: Mapping[str, Any],
     mask: str,
 ) -> dict[str, Any]:
     """A scene's row of ``mask_metadata.csv`` (``mask``: its label array, relative)."""
-    invalid = labels[..., 0] == IGNORE_INDEX
     return {
         "id": scene.id,
         "image": ";".join(str(s.path) for s in scene.sources),
@@ -111,10 +147,8 @@ def scene_meta(
         "crs": reader.crs.to_string(),
         "classes": ";".join(spec.classes),
         **counts,
-        "nodata_fraction": float(invalid.mean()),
-        **{
-            f"fraction_{c}": float((labels[..., i] == 1).mean()) for i, c in enumerate(spec.classes)
-        },
+        "nodata_fraction": totals.nodata_fraction,
+        **{f"fraction_{c}": totals.class_fraction(i) for i, c in enumerate(spec.classes)},
     }
 
 

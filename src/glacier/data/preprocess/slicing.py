@@ -1,26 +1,25 @@
-"""Store a scene once (raw values, compact dtypes) with its labels, and index its slice windows.
+"""Store a scene once (raw values, compact dtypes): the pixel pass over its slice windows.
 
 One pass over the scene, strip by strip of slice rows: each strip is read (raw bands + derived
 channels, NaN where nodata), written into the scene's arrays (see
-:mod:`glacier.data.store.scene_store`), its nodata marked in the labels, and the statistics of every
-slice window in it computed from column sums (each window spans the whole strip height). Memory is
-bounded by a strip plus the (H, W, K) uint8 labels.
+:mod:`glacier.data.store.scene_store`), its pixels' moments added per cell of the window grid,
+and its validity and column totals kept for the label pass
+(:mod:`glacier.data.preprocess.slice_labels`), which needs the burned labels. Memory is bounded
+by a strip plus the scene's (H, W) validity.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from affine import Affine
 from rasterio.windows import Window
 
 from glacier.data.contract import (
-    IGNORE_INDEX,
     DatasetContract,
     StorageGroup,
     fill_value,
@@ -56,12 +55,10 @@ class WritableSceneArrays:
     Attributes:
         groups: Storage groups of the contract's channels.
         images: One (H, W, C) array per group.
-        labels: (H, W, K) uint8 labels (0/1 per class; nodata marked while slicing).
     """
 
     groups: list[StorageGroup]
     images: list[np.ndarray]
-    labels: np.ndarray
 
 
 def _check_lossless(values: np.ndarray, dtype: str, name: str, scene: str) -> None:
@@ -104,7 +101,7 @@ def _store_rows(
     complete = bool(keep.all())
     stored = []
     for group, target in zip(arrays.groups, arrays.images, strict=True):
-        part = np.empty((height, width, len(group.channels)), dtype=group.dtype)
+        part = np.asarray(target)[rows]  # written in place: no copy of the strip in between
         integer = np.dtype(group.dtype).kind in "iu"
         for offset, channel in enumerate(group.channels):
             values = strip[channel, :height, :width]
@@ -114,42 +111,62 @@ def _store_rows(
                 part[..., offset] = values
         if integer and not complete:
             part[~keep] = fill_value(group.dtype)
-        target[rows] = part
         stored.append(part)
     return stored
 
 
-def _window_stats(
-    strip: np.ndarray,
-    valid: np.ndarray,
-    labels: np.ndarray,
-    classes: tuple[str, ...],
-    cols: list[int],
-    size: int,
-) -> Iterator[dict[str, float]]:
-    """Per window of a strip: nodata fraction, class fractions of valid pixels, image mean.
+@dataclass
+class StripPixels:
+    """What the pixel pass keeps of one strip of slice windows for the label pass.
 
-    Every window spans the strip's full height, so column sums and one cumulative sum give all
-    windows at once (no per-window pass over pixels).
+    Attributes:
+        row: The strip's first scene row.
+        inside: Its rows inside the scene.
+        owned: Its rows no later strip writes (up to the next strip's start; all for the last).
+        valid: (size, cover) valid pixels (False past the scene's edge).
+        count: (cover + 1,) valid pixels of the columns before each column (a cumulative sum).
+        image: (cover + 1,) the same for the valid pixels' sums over every channel (float64).
+    """
+
+    row: int
+    inside: int
+    owned: int
+    valid: np.ndarray
+    count: np.ndarray
+    image: np.ndarray
+
+
+@dataclass
+class SlicedPixels:
+    """The pixel pass over a scene: every strip, the window columns, the cell moments.
+
+    Attributes:
+        strips: Each strip of windows, top to bottom.
+        col_starts: The windows' column offsets (the same in every strip).
+        size: The window size.
+        moments: The valid pixels' moments per cell of the window grid.
+    """
+
+    strips: list[StripPixels]
+    col_starts: list[int]
+    size: int
+    moments: CellMoments
+
+
+def _column_totals(strip: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Cumulative valid pixels and valid channel sums along the columns of a strip.
+
+    Every window spans the strip's full height, so a window's pixels and sum are differences
+    of these (no per-window pass over pixels).
     """
     count = np.concatenate([[0], np.cumsum(valid.sum(axis=0, dtype=np.int64))])
+    channel_sum = strip[0].astype(np.float64)  # channel after channel, as strip.sum(axis=0)
     with np.errstate(invalid="ignore"):
-        channel_sum = np.where(valid, strip.sum(axis=0, dtype=np.float64), 0.0)
+        for channel in strip[1:]:
+            channel_sum += channel
+    channel_sum[~valid] = 0.0
     image = np.concatenate([[0.0], np.cumsum(channel_sum.sum(axis=0))])
-    fractions = [
-        np.concatenate([[0], np.cumsum(((labels[..., k] == 1) & valid).sum(axis=0))])
-        for k in range(labels.shape[2])
-    ]
-    channels = strip.shape[0]
-    for col in cols:
-        end = col + size
-        pixels = int(count[end] - count[col])
-        record = {"nodata_frac": 1.0 - pixels / (size * size)}
-        mean = (image[end] - image[col]) / (pixels * channels) if pixels else 0.0
-        record["img_mean"] = float(mean)
-        for name, sums in zip(classes, fractions, strict=True):
-            record[f"mask_mean_{name}"] = float((sums[end] - sums[col]) / pixels) if pixels else 0.0
-        yield record
+    return count, image
 
 
 def slice_scene(
@@ -160,22 +177,24 @@ def slice_scene(
     overlap: int,
     scene_id: str,
     narrowed: set[int] | None = None,
-) -> tuple[list[dict[str, Any]], CellMoments]:
-    """Store the scene into ``arrays``; return one record per slice window and cell moments.
+) -> SlicedPixels:
+    """Store the scene into ``arrays``, strip by strip of slice windows (the pixel pass).
+
+    The labels are not needed here: they are burned meanwhile (in another process) and marked
+    with this pass's nodata afterwards (:func:`glacier.data.preprocess.slice_labels.label_pass`).
 
     Args:
         reader: The open scene (raw bands + derived channels in contract order).
-        contract: The dataset contract (channel dtypes, classes, slice size).
-        arrays: Where to write; the labels get 255 at every nodata pixel.
+        contract: The dataset contract (channel dtypes, slice size).
+        arrays: Where to write.
         extra_invalid: (H, W) pixels to treat as nodata besides the bands' own (the region).
         overlap: Pixels shared by neighbouring windows.
-        scene_id: Scene id (records and messages).
+        scene_id: Scene id (messages).
         narrowed: Channels stored in a narrower integer dtype than read (checked lossless).
 
     Returns:
-        Slice records (scene, slice number, offsets, size, CRS, footprint bounds in the scene
-        CRS, ``nodata_frac``, ``img_mean`` and ``mask_mean_{class}``) and the valid pixels'
-        moments per cell of the window grid (the statistics of any split, see
+        Each strip's validity and column totals, and the valid pixels' moments per cell of
+        the window grid (the statistics of any split, see
         :mod:`glacier.data.preprocess.moments`).
     """
     size = contract.slice_size
@@ -184,58 +203,24 @@ def slice_scene(
     row_starts = window_starts(height, size, overlap)
     cover = col_starts[-1] + size
     buffer = np.empty((len(contract.channels), size, cover), dtype=np.float32)
-    labels_strip = np.empty((size, cover, len(contract.classes)), dtype=np.uint8)
-    records: list[dict[str, Any]] = []
     moments = MomentAccumulator(
         cell_edges(row_starts, size, height), cell_edges(col_starts, size, width), arrays.groups
     )
-    crs = reader.crs.to_string()
-    names = contract.channel_names
+    strips = []
     for index, row in enumerate(row_starts):
         strip, valid = reader.read_with_mask(Window(0, row, cover, size), out=buffer)
         inside = min(size, height - row)
         if extra_invalid is not None:
             valid[:inside, :width] &= ~extra_invalid[row : row + inside]
-        # the rows only this strip writes: up to the next strip's start (all for the last)
         stop = row_starts[index + 1] if index + 1 < len(row_starts) else height
         rows = slice(row, min(stop, height))
         keep = valid[: rows.stop - rows.start, :width]
+        names = contract.channel_names
         stored = _store_rows(arrays, names, narrowed or set(), strip, keep, rows, scene_id)
         moments.add(row, stored, keep)
-        labels_strip.fill(IGNORE_INDEX)
-        labels_strip[:inside, :width] = arrays.labels[row : row + inside]
-        labels_strip[~valid] = IGNORE_INDEX
-        arrays.labels[row : row + inside] = labels_strip[:inside, :width]
-        stats = _window_stats(strip, valid, labels_strip, contract.classes, col_starts, size)
-        bounds = window_bounds(reader.transform, row, col_starts, size)
-        records += _strip_records(scene_id, len(records), row, col_starts, size, crs, bounds, stats)
-    return records, moments.moments
-
-
-def _strip_records(
-    scene_id: str,
-    first: int,
-    row: int,
-    cols: Sequence[int],
-    size: int,
-    crs: str,
-    bounds: Sequence[tuple[float, float, float, float]],
-    stats: Iterable[dict[str, float]],
-) -> list[dict[str, Any]]:
-    """The slice records of one strip's windows, numbered from ``first``."""
-    return [
-        {
-            "scene": scene_id,
-            "slice": first + number,
-            "row_off": row,
-            "col_off": col,
-            "size": size,
-            "crs": crs,
-            **dict(zip(("x_min", "y_min", "x_max", "y_max"), box, strict=True)),
-            **record,
-        }
-        for number, (col, box, record) in enumerate(zip(cols, bounds, stats, strict=True))
-    ]
+        count, image = _column_totals(strip, valid)
+        strips.append(StripPixels(row, inside, rows.stop - row, valid, count, image))
+    return SlicedPixels(strips, col_starts, size, moments.moments)
 
 
 def window_bounds(
@@ -257,7 +242,6 @@ def window_bounds(
 def open_scene_arrays(
     contract: DatasetContract,
     shape: tuple[int, int],
-    labels: np.ndarray,
     paths: list[Path],
     stack: ExitStack,
 ) -> WritableSceneArrays:
@@ -269,7 +253,6 @@ def open_scene_arrays(
     Args:
         contract: The dataset contract.
         shape: Scene rows and columns.
-        labels: The burned (H, W, K) labels.
         paths: Destination of each storage group's array (temporary names).
         stack: Closes (flushes) the memory maps.
 
@@ -286,7 +269,7 @@ def open_scene_arrays(
         stack.callback(_flush, array)
         reserve_space(path)  # a full disk: ENOSPC here, not a SIGBUS while writing the map
         images.append(array)
-    return WritableSceneArrays(groups, images, labels)
+    return WritableSceneArrays(groups, images)
 
 
 def _flush(array: np.memmap) -> None:

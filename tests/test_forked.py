@@ -1,0 +1,88 @@
+"""The forked worker that burns labels beside the pixel pass: results, errors, stops, signals."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from contextlib import closing
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from glacier.errors import GlacierInputError
+from glacier.utils.forked import Forked
+
+
+def child_pid_and(value: int) -> tuple[int, int]:
+    return os.getpid(), value * 2
+
+
+def refuse(path: str) -> None:
+    raise GlacierInputError(f"{path}: no outline polygon overlaps the scene")
+
+
+def unpicklable() -> Any:
+    return threading.Lock()
+
+
+def killed() -> None:
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def sleep_then_write(path: Path) -> None:
+    time.sleep(30)
+    path.write_text("finished")
+
+
+@pytest.mark.parametrize("fork", [True, False])
+def test_the_result_comes_back_from_a_child_or_inline(fork: bool) -> None:
+    with closing(Forked(child_pid_and, 21, fork=fork)) as worker:
+        pid, value = worker.result()
+    assert value == 42
+    assert (pid != os.getpid()) is fork
+
+
+@pytest.mark.parametrize("fork", [True, False])
+def test_the_childs_input_error_is_raised_again_as_it_was(fork: bool) -> None:
+    refused = pytest.raises(GlacierInputError, match=r"^outlines.gpkg: no outline polygon")
+    with closing(Forked(refuse, "outlines.gpkg", fork=fork)) as worker, refused:
+        worker.result()
+
+
+def test_an_unpicklable_result_is_an_error_naming_it() -> None:
+    with closing(Forked(unpicklable)) as worker, pytest.raises(RuntimeError, match="pickle"):
+        worker.result()
+
+
+def test_a_child_killed_without_a_result_is_an_error_with_its_exit_code() -> None:
+    with closing(Forked(killed)) as worker, pytest.raises(RuntimeError, match=r"exit code -9"):
+        worker.result()
+
+
+def test_leaving_early_stops_the_child_quietly_and_the_parents_handler_stays_its_own(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """An error in the parent's own work: the child is stopped, prints nothing, runs no handler.
+
+    The parent's SIGTERM handler (a graceful stop in ``glacier``'s tasks) is not the child's:
+    stopping the child must neither run it there nor print a traceback.
+    """
+    calls: list[int] = []
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: calls.append(signum))
+    try:
+        marker = tmp_path / "marker"
+        start = time.perf_counter()
+        failed = pytest.raises(ValueError, match="parent failed")
+        with failed, closing(Forked(sleep_then_write, marker)) as worker:
+            raise ValueError("parent failed")
+        assert time.perf_counter() - start < 10
+        assert not worker._process.is_alive()
+        assert worker._process.exitcode == -signal.SIGTERM
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert not marker.exists()
+    assert calls == []
+    assert capfd.readouterr().err == ""
