@@ -11,6 +11,7 @@ by a strip plus the scene's (H, W) validity.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -202,24 +203,33 @@ def slice_scene(
     col_starts = window_starts(width, size, overlap)
     row_starts = window_starts(height, size, overlap)
     cover = col_starts[-1] + size
-    buffer = np.empty((len(contract.channels), size, cover), dtype=np.float32)
+    buffers = [np.empty((len(contract.channels), size, cover), dtype=np.float32) for _ in "ab"]
     moments = MomentAccumulator(
         cell_edges(row_starts, size, height), cell_edges(col_starts, size, width), arrays.groups
     )
-    strips = []
-    for index, row in enumerate(row_starts):
-        strip, valid = reader.read_with_mask(Window(0, row, cover, size), out=buffer)
-        inside = min(size, height - row)
-        if extra_invalid is not None:
-            valid[:inside, :width] &= ~extra_invalid[row : row + inside]
-        stop = row_starts[index + 1] if index + 1 < len(row_starts) else height
-        rows = slice(row, min(stop, height))
-        keep = valid[: rows.stop - rows.start, :width]
-        names = contract.channel_names
-        stored = _store_rows(arrays, names, narrowed or set(), strip, keep, rows, scene_id)
-        moments.add(row, stored, keep)
-        count, image = _column_totals(strip, valid)
-        strips.append(StripPixels(row, inside, rows.stop - row, valid, count, image))
+    names, strips = contract.channel_names, []
+
+    def read(index: int) -> tuple[np.ndarray, np.ndarray]:
+        window = Window(0, row_starts[index], cover, size)
+        return reader.read_with_mask(window, out=buffers[index % 2])
+
+    # the next strip is read (GDAL and numpy let go of the GIL) while this one is stored
+    with ThreadPoolExecutor(1, thread_name_prefix="strip-reader") as pool:
+        pending = pool.submit(read, 0)
+        for index, row in enumerate(row_starts):
+            strip, valid = pending.result()
+            if index + 1 < len(row_starts):
+                pending = pool.submit(read, index + 1)
+            inside = min(size, height - row)
+            if extra_invalid is not None:
+                valid[:inside, :width] &= ~extra_invalid[row : row + inside]
+            stop = row_starts[index + 1] if index + 1 < len(row_starts) else height
+            rows = slice(row, min(stop, height))
+            keep = valid[: rows.stop - rows.start, :width]
+            stored = _store_rows(arrays, names, narrowed or set(), strip, keep, rows, scene_id)
+            moments.add(row, stored, keep)
+            count, image = _column_totals(strip, valid)
+            strips.append(StripPixels(row, inside, rows.stop - row, valid, count, image))
     return SlicedPixels(strips, col_starts, size, moments.moments)
 
 
