@@ -157,7 +157,8 @@ def demo_metrics(demo_dir: Path) -> dict[str, Any]:
         "best_checkpoint": _relative(train.get("best_checkpoint")),
     }
     outputs = {
-        p["scene"]: {k: _relative(p[k]) for k in OUTPUT_NAMES if p.get(k)} for p in predictions
+        p.scene: {k: _relative(p.outputs[k]) for k in OUTPUT_NAMES if k in p.outputs}
+        for p in predictions
     }
     summary = {
         "format": FORMAT,
@@ -168,11 +169,7 @@ def demo_metrics(demo_dir: Path) -> dict[str, Any]:
         "outputs": outputs,
     }
     notes = [f"test: {train['test_skipped']}"] if train.get("test_skipped") else []
-    notes += [
-        f"{p['scene']}: no reference ({p['no_reference']})"
-        for p in predictions
-        if p.get("no_reference")
-    ]
+    notes += [f"{p.scene}: no reference ({p.no_reference})" for p in predictions if p.no_reference]
     return summary | ({"notes": notes} if notes else {})
 
 
