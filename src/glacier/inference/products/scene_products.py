@@ -191,6 +191,20 @@ def draw_overlay(
     return png
 
 
+def scene_polygons(
+    outputs: PredictionOutputs, settings: ProductSettings, gpkg: Path
+) -> tuple[gpd.GeoDataFrame, Path]:
+    """The class map's polygons with their areas, written to ``gpkg``."""
+    polygons = vectorize_class_map(
+        outputs.classes,
+        settings.class_names,
+        min_area_km2=settings.min_area_km2,
+        simplify_tolerance_m=settings.simplify_m,
+    )
+    write_polygons(polygons, gpkg)
+    return polygons, gpkg
+
+
 def make_products(
     scene_id: str, reader: SceneReader, outputs: PredictionOutputs, settings: ProductSettings
 ) -> PredictionRecord:
@@ -210,14 +224,7 @@ def make_products(
         run's fingerprint, checkpoint and classes are the caller's to add).
     """
     prefix = outputs.classes.with_name(scene_id)
-    polygons = vectorize_class_map(
-        outputs.classes,
-        settings.class_names,
-        min_area_km2=settings.min_area_km2,
-        simplify_tolerance_m=settings.simplify_m,
-    )
-    gpkg = output_path(prefix, POLYGONS)
-    write_polygons(polygons, gpkg)
+    polygons, gpkg = scene_polygons(outputs, settings, output_path(prefix, POLYGONS))
     written = band_measures(outputs.uncertainty) if outputs.uncertainty else []
     truth, scored = score_scene(scene_id, reader, outputs, settings, written)
     png = draw_overlay(reader, outputs, polygons, truth, output_path(prefix, OVERLAY))
