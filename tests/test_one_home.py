@@ -21,7 +21,8 @@ from glacier.data.preprocess.staging import READY_FILE, ScenePayload, mark_ready
 from glacier.data.spec.data_spec import DERIVED_CHANNELS
 from glacier.inference import output_names
 from glacier.inference.engine import PredictionOutputs
-from glacier.inference.products import read_records, write_record
+from glacier.inference.products import PredictionRecord, read_records, write_record
+from glacier.inference.products.records import record_path
 from glacier.models.padding import padded_forward
 
 
@@ -39,10 +40,10 @@ def test_the_engine_names_its_rasters_as_the_output_names_say(tmp_path: Path) ->
 
 
 def test_a_record_is_named_and_found_by_the_record_suffix(tmp_path: Path) -> None:
-    path = write_record(tmp_path, "khumbu", {"scene": "khumbu"})
+    path = write_record(record_path(tmp_path, "khumbu"), PredictionRecord("khumbu", Path("k")))
     assert path == tmp_path / "khumbu_prediction.json"
     (tmp_path / "other.json").write_text('{"scene": "other"}')
-    assert [r["scene"] for r in read_records(tmp_path)] == ["khumbu"]
+    assert [r.scene for r in read_records(tmp_path)] == ["khumbu"]
 
 
 def test_padding_reaches_the_multiple_with_zeros_and_crops_back() -> None:

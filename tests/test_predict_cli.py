@@ -69,38 +69,38 @@ def test_predict_writes_georeferenced_maps_and_metrics(
     with rasterio.open(scene) as src:
         grid = (src.crs, src.transform, src.width, src.height)
     for key in ("classes", "probs", "uncertainty"):
-        with rasterio.open(result[key]) as out:
+        with rasterio.open(getattr(result, key)) as out:
             assert (out.crs, out.transform, out.width, out.height) == grid
-    polygons = gpd.read_file(result["polygons"])
+    polygons = gpd.read_file(result.polygons)
     assert polygons.crs == grid[0] and set(polygons["class"]) <= {"clean_ice", "debris"}
-    metrics = json.loads(Path(result["metrics_json"]).read_text())
+    metrics = json.loads(Path(result.metrics_json).read_text())
     assert 0.0 <= metrics["metrics"]["iou_mean"] <= 1.0
     assert metrics["areas_km2"]["reference"]["clean_ice"] > 0
-    assert Path(result["overlay"]).stat().st_size > 10_000
-    with rasterio.open(result["classes"]) as out:
+    assert Path(result.overlay).stat().st_size > 10_000
+    with rasterio.open(result.classes) as out:
         classes = out.read(1)
     with rasterio.open(scene) as src:
         nodata = (src.read() == 0).all(axis=0) | np.isnan(src.read()).any(axis=0)
     assert (classes[nodata] == 255).all() and (classes[~nodata] != 255).all()
     record = json.loads((tmp_path / "maps" / "synthetic_prediction.json").read_text())
     assert record["scene"] == "synthetic" and record["metrics"] == metrics
-    assert record["classes"] == result["classes"] and record["fingerprint"]
-    item = json.loads(Path(result["stac"]).read_text())
-    assert Path(result["stac"]) == tmp_path / "maps" / "synthetic.stac.json"
+    assert record["classes"] == str(result.classes) and record["fingerprint"]
+    item = json.loads(Path(result.stac).read_text())
+    assert Path(result.stac) == tmp_path / "maps" / "synthetic.stac.json"
     keys = ("classes", "probs", "uncertainty", "measures", "polygons", "overlay")
-    files = {key: result[key] for key in (*keys, "uncertainty_figure")}
-    files["metrics"] = result["metrics_json"]
+    files = {key: getattr(result, key) for key in (*keys, "uncertainty_figure")}
+    files["metrics"] = result.metrics_json
     hrefs = {key: asset["href"] for key, asset in item["assets"].items()}
     assert hrefs == {key: f"./{Path(path).name}" for key, path in files.items()}
     assert item["properties"]["glacier:checkpoint"] == "best.ckpt"
     assert item["properties"]["glacier:mc_samples"] == 3
     # the default measure is written, described; every measure is scored against the labels
-    with rasterio.open(result["uncertainty"]) as out:
+    with rasterio.open(result.uncertainty) as out:
         assert out.descriptions == ("one_minus_max",) and out.count == 1
         assert out.tags()["mc_samples"] == "3" and out.tags()["views"] == "1"
         assert "largest mean class probability" in out.tags(1)["description"]
     measures = ["one_minus_max", "entropy", "mutual_information", "spread"]
-    with rasterio.open(result["measures"]) as out:
+    with rasterio.open(result.measures) as out:
         names = list(out.descriptions)
         temperature = float(out.tags()["temperature"])
     assert names == measures + (["confidence_uncalibrated"] if temperature != 1 else [])
@@ -116,7 +116,7 @@ def test_predict_writes_georeferenced_maps_and_metrics(
     }
     assert len(quality["measures"]["spread"]["error_by_decile"]) == 10
     assert len(quality["calibration"]["bins"]) == 10
-    assert Path(result["uncertainty_figure"]).stat().st_size > 10_000
+    assert Path(result.uncertainty_figure).stat().st_size > 10_000
     bands = item["assets"]["uncertainty"]["raster:bands"]
     assert [band["name"] for band in bands] == ["one_minus_max"]
 
@@ -131,7 +131,7 @@ def test_probability_encoding_is_chosen_in_the_config(
     assert not (tmp_path / "maps").exists()
     cfg = predict_cfg(tmp_path, root, [f"ckpt_path={ckpt}", "probabilities=float32"])
     (result,) = run_predict(cfg)
-    with rasterio.open(result["probs"]) as out:
+    with rasterio.open(result.probs) as out:
         assert out.dtypes[0] == "float32" and np.isnan(out.nodata)
         probs = out.read()
     valid = np.isfinite(probs).all(axis=0)
@@ -200,8 +200,8 @@ def test_a_glob_maps_several_scenes_in_one_call(tmp_path: Path, trained: tuple[P
         (folder / name).write_bytes(scene.read_bytes())
     cfg = predict_cfg(tmp_path, root, [f"ckpt_path={ckpt}", f"input={folder}/*.tif"])
     results = run_predict(cfg)
-    assert [r["scene"] for r in results] == ["north", "south"]
-    maps = [rasterio.open(r["classes"]).read(1) for r in results]
+    assert [r.scene for r in results] == ["north", "south"]
+    maps = [rasterio.open(r.classes).read(1) for r in results]
     np.testing.assert_array_equal(maps[0], maps[1])  # same pixels, same map
 
 
@@ -233,8 +233,8 @@ def test_band_files_of_one_scene_are_combined(tmp_path: Path) -> None:
         tmp_path,
     )
     (result,) = run_predict(predict)
-    assert result["scene"] == "LE71400412000304SGS00_RGB"
-    with rasterio.open(result["probs"]) as out, rasterio.open(rgb) as src:
+    assert result.scene == "LE71400412000304SGS00_RGB"
+    with rasterio.open(result.probs) as out, rasterio.open(rgb) as src:
         assert (out.crs, out.transform, out.shape) == (src.crs, src.transform, src.shape)
         assert out.descriptions == ("background", "glacier")
 
@@ -251,21 +251,21 @@ def test_an_inventory_gives_per_glacier_tables_per_scene_and_per_run(
     ]
     cfg = predict_cfg(tmp_path, root, [f"ckpt_path={ckpt}", "labels=data", *inventory])
     (result,) = run_predict(cfg)
-    table = gpd.read_file(result["per_glacier"])
-    csv = pd.read_csv(result["per_glacier_csv"])
+    table = gpd.read_file(result.per_glacier)
+    csv = pd.read_csv(result.per_glacier_csv)
     assert list(csv["glacier_id"]) == list(table["glacier_id"]) and len(table) >= 2
     outlines = gpd.read_file(root / "data" / "raw" / "synthetic" / "clean_ice.gpkg")
     assert set(table["glacier_id"]) <= set(outlines["name"])
     assert table.crs == outlines.crs
-    metrics = json.loads(Path(result["metrics_json"]).read_text())
+    metrics = json.loads(Path(result.metrics_json).read_text())
     # the clean-ice outlines are the inventory: their in-scene area is the reference's
     assert table["reference_km2"].sum() == pytest.approx(
         metrics["areas_km2"]["reference"]["clean_ice"], rel=1e-3
     )
     assert {"mapped_clean_ice_km2", "mapped_debris_km2", "boundary_low_km2"} <= set(table.columns)
-    item = json.loads(Path(result["stac"]).read_text())
+    item = json.loads(Path(result.stac).read_text())
     assert {"per_glacier", "per_glacier_csv", "passes"} <= set(item["assets"])
-    with rasterio.open(result["passes"]) as passes, rasterio.open(result["classes"]) as classes:
+    with rasterio.open(result.passes) as passes, rasterio.open(result.classes) as classes:
         assert passes.count == 1  # deterministic: one pass, the class map itself
         assert np.array_equal(passes.read(1), classes.read(1))
     assert (table["passes"] == 1).all()
@@ -276,7 +276,7 @@ def test_an_inventory_gives_per_glacier_tables_per_scene_and_per_run(
     # a rerun skips the scene and still writes the run's table from its sums
     (tmp_path / "maps" / "per_glacier.csv").unlink()
     (again,) = run_predict(cfg)
-    assert again.get("skipped") and (tmp_path / "maps" / "per_glacier.csv").is_file()
+    assert again.skipped and (tmp_path / "maps" / "per_glacier.csv").is_file()
     # another buffer changes the per-glacier outputs: the scene is redone
     (redone,) = run_predict(
         predict_cfg(
@@ -285,7 +285,7 @@ def test_an_inventory_gives_per_glacier_tables_per_scene_and_per_run(
             [f"ckpt_path={ckpt}", "labels=data", *inventory, "per_glacier.buffer_m=0"],
         )
     )
-    assert not redone.get("skipped")
+    assert not redone.skipped
 
 
 def test_per_glacier_intervals_come_from_every_mc_pass(
@@ -301,11 +301,11 @@ def test_per_glacier_intervals_come_from_every_mc_pass(
         "per_glacier.date_column=date",
     ]
     (result,) = run_predict(predict_cfg(tmp_path, root, overrides))
-    with rasterio.open(result["passes"]) as passes, rasterio.open(result["classes"]) as classes:
+    with rasterio.open(result.passes) as passes, rasterio.open(result.classes) as classes:
         assert passes.count == 3 and passes.descriptions == ("pass 1", "pass 2", "pass 3")
         maps, mean_map = passes.read(), classes.read(1)
     nodata = mean_map == 255
     assert ((maps == 255) == nodata).all()  # every pass is nodata exactly where the map is
-    table = pd.read_csv(result["per_glacier_csv"])
+    table = pd.read_csv(result.per_glacier_csv)
     assert (table["passes"] == 3).all()
     assert (table["passes_low_km2"] <= table["passes_high_km2"]).all()

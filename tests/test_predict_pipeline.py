@@ -29,6 +29,7 @@ from glacier.inference.engine.blending import BlendStrip
 from glacier.inference.engine.encode import encode_block
 from glacier.inference.engine.tile_predictor import TilePredictor, tile_seed
 from glacier.inference.engine.tiling import blend_weights
+from glacier.inference.products import PredictionRecord
 from glacier.models import PassStats, StatsNeeds, apply_view, undo_view
 from glacier.tasks.predict import load_segmenter, run_predict
 
@@ -198,7 +199,9 @@ def sha(path: str | Path) -> str:
         return hashlib.sha256(src.read().tobytes()).hexdigest()
 
 
-def run_in(tmp_path: Path, root: Path, ckpt: Path, name: str, *extra: str) -> list[dict]:
+def run_in(
+    tmp_path: Path, root: Path, ckpt: Path, name: str, *extra: str
+) -> list[PredictionRecord]:
     cfg = predict_cfg(tmp_path, root, [f"ckpt_path={ckpt}", f"out_dir={tmp_path}/{name}", *extra])
     return run_predict(cfg)
 
@@ -218,23 +221,23 @@ def test_mc_maps_do_not_depend_on_batch_size_grouping_or_shards(
         )
         for i in (0, 1)
     ]
-    assert [r["scene"] for r in shards[0]] == ["a", "c"] and [r["scene"] for r in shards[1]] == [
+    assert [r.scene for r in shards[0]] == ["a", "c"] and [r.scene for r in shards[1]] == [
         "b",
         "d",
     ]
-    by_scene = {r["scene"]: r for part in shards for r in part}
+    by_scene = {r.scene: r for part in shards for r in part}
     for reference in whole:
-        for other in (single[whole.index(reference)], by_scene[reference["scene"]]):
-            assert sha(other["classes"]) == sha(reference["classes"])
-            assert sha(other["probs"]) == sha(reference["probs"])
+        for other in (single[whole.index(reference)], by_scene[reference.scene]):
+            assert sha(other.classes) == sha(reference.classes)
+            assert sha(other.probs) == sha(reference.probs)
             with (
-                rasterio.open(other["uncertainty"]) as a,
-                rasterio.open(reference["uncertainty"]) as b,
+                rasterio.open(other.uncertainty) as a,
+                rasterio.open(reference.uncertainty) as b,
             ):
                 # float sums differ in the last bits between batch sizes; sqrt near 0 magnifies
                 np.testing.assert_allclose(a.read(), b.read(), atol=1e-3, equal_nan=True)
     # the same pixels under another name draw other masks: MC seeds follow the scene
-    with rasterio.open(whole[0]["uncertainty"]) as a, rasterio.open(whole[1]["uncertainty"]) as b:
+    with rasterio.open(whole[0].uncertainty) as a, rasterio.open(whole[1].uncertainty) as b:
         assert not np.allclose(a.read(), b.read(), equal_nan=True)
 
 
@@ -242,12 +245,12 @@ def test_bf16_and_fp32_maps_agree(tmp_path: Path, trained: tuple[Path, Path]) ->
     ckpt, root = trained
     fp32 = run_in(tmp_path, root, ckpt, "fp32", "precision=fp32")[0]
     bf16 = run_in(tmp_path, root, ckpt, "bf16", "precision=bf16")[0]
-    with rasterio.open(fp32["classes"]) as a, rasterio.open(bf16["classes"]) as b:
+    with rasterio.open(fp32.classes) as a, rasterio.open(bf16.classes) as b:
         full, half = a.read(1), b.read(1)
     valid = full != 255
     assert (half[~valid] == 255).all()
     assert (full[valid] == half[valid]).mean() >= 0.995
-    stac = json.loads(Path(bf16["stac"]).read_text())
+    stac = json.loads(Path(bf16.stac).read_text())
     assert stac["properties"]["glacier:precision"] == "bf16"
 
 
@@ -261,7 +264,7 @@ def test_finished_scenes_are_skipped_and_an_interrupted_run_resumes(
     inputs = f"input={folder}/*.tif"
     real = predict_task.make_products
 
-    def crash_on_south(scene_id: str, *args: object, **kwargs: object) -> dict:
+    def crash_on_south(scene_id: str, *args: object, **kwargs: object) -> PredictionRecord:
         if scene_id == "south":
             raise RuntimeError("power cut")
         return real(scene_id, *args, **kwargs)  # type: ignore[arg-type]
@@ -275,19 +278,19 @@ def test_finished_scenes_are_skipped_and_an_interrupted_run_resumes(
     north = (maps / "north_classes.tif").stat().st_mtime_ns
     monkeypatch.setattr(predict_task, "make_products", real)
     results = run_in(tmp_path, root, ckpt, "maps", inputs)
-    assert [r.get("skipped", False) for r in results] == [True, False]
+    assert [r.skipped for r in results] == [True, False]
     assert (maps / "north_classes.tif").stat().st_mtime_ns == north
     assert (maps / "south_prediction.json").is_file()
     again = run_in(tmp_path, root, ckpt, "maps", inputs)
-    assert all(r.get("skipped") for r in again)
+    assert all(r.skipped for r in again)
     changed = run_in(tmp_path, root, ckpt, "maps", inputs, "mc_samples=2")
-    assert not any(r.get("skipped") for r in changed)  # a setting changed: redone
+    assert not any(r.skipped for r in changed)  # a setting changed: redone
     assert (maps / "north_uncertainty.tif").is_file()
     forced = run_in(tmp_path, root, ckpt, "maps", inputs, "mc_samples=2", "overwrite=true")
-    assert not any(r.get("skipped") for r in forced)
+    assert not any(r.skipped for r in forced)
     (maps / "south_probs.tif").unlink()  # a lost output is redone, not trusted
     redone = run_in(tmp_path, root, ckpt, "maps", inputs, "mc_samples=2")
-    assert [r.get("skipped", False) for r in redone] == [True, False]
+    assert [r.skipped for r in redone] == [True, False]
 
 
 def test_names_colliding_across_shards_are_refused_before_any_write(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
@@ -48,24 +49,69 @@ def change_settings(cfg: DictConfig) -> ChangeSettings:
     )
 
 
+@dataclass(frozen=True)
+class ChangeOptions:
+    """Every setting of one ``glacier change`` call (the keys of ``configs/change.yaml``).
+
+    Attributes:
+        before: The earlier prediction folder.
+        after: The later prediction folder.
+        out_dir: Where the change maps and tables go.
+        inventory: Outlines for per-glacier change (``inventory=`` and ``per_glacier/``).
+        settings: How the runs are compared (dates, checkpoints, COGs).
+    """
+
+    before: Path
+    after: Path
+    out_dir: Path
+    inventory: InventoryOptions
+    settings: ChangeSettings
+
+    @classmethod
+    def from_config(cls, cfg: DictConfig) -> ChangeOptions:
+        """Check a composed ``change`` config and type it.
+
+        Raises:
+            GlacierConfigError: For a date that is none, or ``inventory=data``.
+        """
+        settings = change_settings(cfg)
+        if cfg.get("inventory") == "data":
+            raise GlacierConfigError(
+                "inventory=data has no data config here: give the outline file"
+            )
+        return cls(
+            before=Path(str(cfg.before)),
+            after=Path(str(cfg.after)),
+            out_dir=Path(str(cfg.out_dir)),
+            inventory=InventoryOptions.from_config(cfg),
+            settings=settings,
+        )
+
+
 def run_change(cfg: DictConfig) -> ChangeResult:
     """Compare ``cfg.before`` and ``cfg.after``; write change maps, tables, STAC items.
 
     Args:
-        cfg: A composed ``change`` config.
+        cfg: A composed ``change`` config (checked and typed at once: :class:`ChangeOptions`).
 
     Returns:
         What was written.
     """
-    settings = change_settings(cfg)
-    before = load_run(Path(str(cfg.before)), "before")
-    after = load_run(Path(str(cfg.after)), "after")
-    if cfg.get("inventory") == "data":
-        raise GlacierConfigError("inventory=data has no data config here: give the outline file")
-    found = InventoryOptions.from_config(cfg).settings(None)
+    return change(ChangeOptions.from_config(cfg))
+
+
+def change(options: ChangeOptions) -> ChangeResult:
+    """:func:`run_change` with its settings checked and typed.
+
+    Returns:
+        What was written.
+    """
+    before = load_run(options.before, "before")
+    after = load_run(options.after, "after")
+    found = options.inventory.settings(None)
     inventory = None if found is None else load_inventory(found)
-    out_dir = Path(str(cfg.out_dir))
-    result = compare_runs(before, after, out_dir, inventory, settings)
+    out_dir = options.out_dir
+    result = compare_runs(before, after, out_dir, inventory, options.settings)
     pixels = result.summary["pixels"]
     print(
         f"Change maps of {len(result.maps)} scene(s) in {out_dir}: stable glacier "

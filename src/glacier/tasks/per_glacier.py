@@ -15,6 +15,7 @@ from glacier.data.labels import Inventory, load_inventory
 from glacier.data.spec import DataSpec, SceneSpec
 from glacier.inference.glaciers import SceneFootprint, format_largest, write_run_table
 from glacier.inference.output_names import RUN_PER_GLACIER
+from glacier.inference.products import PredictionRecord
 from glacier.tasks.predict_options import InventoryOptions
 
 log = logging.getLogger(__name__)
@@ -61,17 +62,20 @@ def per_glacier_run(
 
 
 def finish_run(
-    run: PerGlacierRun, results: Sequence[dict[str, Any]], class_names: Sequence[str], out_dir: Path
+    run: PerGlacierRun,
+    results: Sequence[PredictionRecord],
+    class_names: Sequence[str],
+    out_dir: Path,
 ) -> Path | None:
     """Write the run's ``per_glacier.gpkg``/``.csv`` from every scene's sums; print the largest.
 
     Returns:
         The run table's CSV, or None when no scene has per-glacier sums.
     """
-    paths = [Path(r["per_glacier_sums"]) for r in results if r.get("per_glacier_sums")]
+    paths = [r.per_glacier_sums for r in results if r.per_glacier_sums is not None]
     if not paths:
         return None
-    mapped = {r["scene"] for r in results}
+    mapped = {r.scene for r in results}
     footprints = [f for f in run.footprints if f.scene in mapped]
     table = write_run_table(run.inventory, paths, footprints, class_names, out_dir)
     print(f"\nPer-glacier areas (km², {len(table)} glaciers; largest by inventory area):")

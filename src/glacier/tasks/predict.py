@@ -8,9 +8,9 @@ each scene's outputs are written in a staging folder and published together, rec
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
-from typing import Any
 
 from omegaconf import DictConfig
 
@@ -27,6 +27,7 @@ from glacier.inference.engine import (
 )
 from glacier.inference.evaluation import format_metrics_table, format_uncertainty_table
 from glacier.inference.products import (
+    PredictionRecord,
     ProductSettings,
     discard_outputs,
     finished,
@@ -87,17 +88,24 @@ def log_uncertainty(scene: str, quality: UncertaintyEvaluation, written: list[st
         )
 
 
-def print_scores(scene: str, result: dict[str, Any]) -> None:
+def print_scores(scene: str, record: PredictionRecord) -> None:
     """The scene's metrics and uncertainty tables (or why it has none)."""
-    if "metrics" in result:
-        print(f"\n{scene}\n{format_metrics_table(result['metrics'])}")
-        if "uncertainty" in result["metrics"]:
-            quality = UncertaintyEvaluation.from_dict(result["metrics"]["uncertainty"])
-            written = result.get("uncertainty_bands", [])
+    if record.metrics is not None:
+        print(f"\n{scene}\n{format_metrics_table(record.metrics)}")
+        if "uncertainty" in record.metrics:
+            quality = UncertaintyEvaluation.from_dict(record.metrics["uncertainty"])
+            written = list(record.uncertainty_bands)
             print(format_uncertainty_table(quality, written))
             log_uncertainty(scene, quality, written)
-    elif "no_reference" in result:
-        print(f"\n{scene}: no reference ({result['no_reference']}); no metrics")
+    elif record.no_reference is not None:
+        print(f"\n{scene}: no reference ({record.no_reference}); no metrics")
+
+
+def skipped(record: PredictionRecord | None, scene: str) -> PredictionRecord:
+    """A finished scene's record as this run's result (``skipped``)."""
+    if record is None:  # every scene is either mapped by this run or found finished
+        raise AssertionError(f"{scene}: neither mapped nor found finished")
+    return replace(record, skipped=True)
 
 
 def scene_jobs(
@@ -119,7 +127,7 @@ def scene_jobs(
     ]
 
 
-def run_predict(cfg: DictConfig) -> list[dict[str, Any]]:
+def run_predict(cfg: DictConfig) -> list[PredictionRecord]:
     """Map every requested scene (or this shard's) with a trained checkpoint.
 
     Scenes whose record shows the same checkpoint, inputs and settings are skipped unless
@@ -130,16 +138,16 @@ def run_predict(cfg: DictConfig) -> list[dict[str, Any]]:
         cfg: A composed ``predict`` config (checked and typed at once: :class:`PredictOptions`).
 
     Returns:
-        One result per scene (paths, metrics), skipped ones included.
+        One record per scene (paths, metrics), skipped ones included (``skipped``).
     """
     return predict(PredictOptions.from_config(cfg))
 
 
-def predict(options: PredictOptions) -> list[dict[str, Any]]:
+def predict(options: PredictOptions) -> list[PredictionRecord]:
     """:func:`run_predict` with its settings checked and typed.
 
     Returns:
-        One result per scene (paths, metrics), skipped ones included.
+        One record per scene (paths, metrics), skipped ones included (``skipped``).
     """
     tune_malloc()
     members, checkpoints = load_members(options.ckpt_path, options.checkpoint)
@@ -185,9 +193,9 @@ def predict(options: PredictOptions) -> list[dict[str, Any]]:
     results = map_scenes(
         options, members, checkpoints, settings, todo, read, products, keys, out_dir
     )
-    ordered = [results.get(s.id) or {**(done[s.id] or {}), "skipped": True} for s in scenes]
+    ordered = [results.get(s.id) or skipped(done[s.id], s.id) for s in scenes]
     for result in ordered:
-        log.info("%s: %s", result["scene"], result.get("classes"))
+        log.info("%s: %s", result.scene, result.classes)
     if glaciers is not None:
         finish_run(glaciers, ordered, module.class_names, out_dir)
     return ordered
@@ -203,7 +211,7 @@ def map_scenes(
     products: ProductSettings,
     keys: dict[str, str],
     out_dir: Path,
-) -> dict[str, dict[str, Any]]:
+) -> dict[str, PredictionRecord]:
     """Map ``todo`` through the predictor; publish each scene's outputs as it finishes.
 
     Raises:
@@ -211,17 +219,20 @@ def map_scenes(
     """
     token = new_token()
     stagings = {scene.id: scene_staging(out_dir, scene.id, token) for scene in todo}
-    results: dict[str, dict[str, Any]] = {}
+    results: dict[str, PredictionRecord] = {}
     checkpoint_sha256 = checkpoints_sha256(checkpoints) if todo else ""
     module = members[0]
 
     def on_done(job: SceneJob, reader: SceneReader, outputs: PredictionOutputs) -> None:
-        result = make_products(job.key, reader, outputs, products)
-        print_scores(job.key, result)
-        result["fingerprint"] = keys[job.key]
-        result["checkpoint_sha256"] = checkpoint_sha256
-        result["class_names"] = list(module.class_names)
-        results[job.key] = publish_scene_outputs(out_dir, stagings[job.key], job.key, result)
+        made = make_products(job.key, reader, outputs, products)
+        print_scores(job.key, made)
+        record = replace(
+            made,
+            fingerprint=keys[job.key],
+            checkpoint_sha256=checkpoint_sha256,
+            class_names=tuple(module.class_names),
+        )
+        results[job.key] = publish_scene_outputs(out_dir, stagings[job.key], record)
 
     log.info(
         "mapping %d scene(s) on %s (%s, batch %d, %d reader thread(s))",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 from omegaconf import DictConfig
@@ -15,21 +16,64 @@ from glacier.utils.runtime import tune_malloc
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class PreprocessOptions:
+    """The settings of one ``glacier preprocess`` call the task reads itself.
+
+    The ``preprocessor`` node (with ``data``, ``filter``, ``split``, and the shard keys by
+    interpolation) is built by Hydra; its constructors check their own values.
+
+    Attributes:
+        preprocessor: The ``preprocessor`` config node.
+        scenes: ``scenes=START-END`` (None: not given).
+        shard: ``shard=`` (None: not given).
+        num_shards: ``num_shards=``.
+    """
+
+    preprocessor: Any
+    scenes: str | None
+    shard: int | None
+    num_shards: int
+
+    @classmethod
+    def from_config(cls, cfg: DictConfig) -> PreprocessOptions:
+        """Type a composed ``preprocess`` config."""
+        return cls(
+            preprocessor=cfg.preprocessor,
+            scenes=None if cfg.scenes is None else str(cfg.scenes),
+            shard=None if cfg.shard is None else int(cfg.shard),
+            num_shards=int(cfg.num_shards),
+        )
+
+
 def run_preprocess(cfg: DictConfig) -> dict[str, Any] | None:
     """Instantiate the preprocessor from ``cfg`` and run it.
 
     Args:
-        cfg: A composed ``preprocess`` config.
+        cfg: A composed ``preprocess`` config (typed at once: :class:`PreprocessOptions`).
+
+    Returns:
+        The dataset description, or None when only a shard was processed.
+    """
+    return preprocess(PreprocessOptions.from_config(cfg))
+
+
+def preprocess(options: PreprocessOptions) -> dict[str, Any] | None:
+    """:func:`run_preprocess` with its settings typed.
 
     Returns:
         The dataset description, or None when only a shard was processed.
     """
     tune_malloc()  # a strip's temporaries reuse the heap instead of faulting in fresh pages
-    preprocessor: DatasetPreprocessor = build(cfg.preprocessor, _convert_="all")
+    preprocessor: DatasetPreprocessor = build(options.preprocessor, _convert_="all")
     info = preprocessor.run()
     where = preprocessor.processed_dir.resolve()
     if info is None:
-        chosen = cfg.scenes if cfg.scenes is not None else f"{cfg.shard} of {cfg.num_shards}"
+        chosen = (
+            options.scenes
+            if options.scenes is not None
+            else (f"{options.shard} of {options.num_shards}")
+        )
         log.info("Processed scenes %s into %s", chosen, where)
     else:
         log.info("Dataset %s ready in %s: %s slices", info["name"], where, info["counts"])

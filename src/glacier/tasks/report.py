@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -157,7 +158,8 @@ def demo_metrics(demo_dir: Path) -> dict[str, Any]:
         "best_checkpoint": _relative(train.get("best_checkpoint")),
     }
     outputs = {
-        p["scene"]: {k: _relative(p[k]) for k in OUTPUT_NAMES if p.get(k)} for p in predictions
+        p.scene: {k: _relative(p.outputs[k]) for k in OUTPUT_NAMES if k in p.outputs}
+        for p in predictions
     }
     summary = {
         "format": FORMAT,
@@ -168,11 +170,7 @@ def demo_metrics(demo_dir: Path) -> dict[str, Any]:
         "outputs": outputs,
     }
     notes = [f"test: {train['test_skipped']}"] if train.get("test_skipped") else []
-    notes += [
-        f"{p['scene']}: no reference ({p['no_reference']})"
-        for p in predictions
-        if p.get("no_reference")
-    ]
+    notes += [f"{p.scene}: no reference ({p.no_reference})" for p in predictions if p.no_reference]
     return summary | ({"notes": notes} if notes else {})
 
 
@@ -195,13 +193,39 @@ def seed_runs(run_dir: Path) -> list[Path]:
     return sorted(p for p in run_dir.glob("seed_*") if (p / "train").is_dir())
 
 
+@dataclass(frozen=True)
+class ReportOptions:
+    """Every setting of one ``glacier report`` call (the keys of ``configs/report.yaml``).
+
+    Attributes:
+        run_dir: The run folder (a demo run, seed runs, or a cross-validation).
+        json_out: Also write the collected numbers here (None: not written).
+        markdown: Also print the README's tables of a single run.
+    """
+
+    run_dir: Path
+    json_out: Path | None
+    markdown: bool
+
+    @classmethod
+    def from_config(cls, cfg: DictConfig) -> ReportOptions:
+        """Type a composed ``report`` config.
+
+        Raises:
+            GlacierFileNotFoundError: If the run folder does not exist.
+        """
+        run_dir = Path(str(cfg.run_dir))
+        if not run_dir.is_dir():
+            raise GlacierFileNotFoundError(f"run_dir={run_dir}: no such folder")
+        json_out = cfg.get("json_out")
+        return cls(run_dir, Path(str(json_out)) if json_out else None, bool(cfg.get("markdown")))
+
+
 def run_report(cfg: DictConfig) -> str:
     """Print (and return) the summary of ``cfg.run_dir``; write ``cfg.json_out`` if given.
 
-    ``cfg.markdown`` adds the README's demo table of a single run.
-
     Args:
-        cfg: A composed ``report`` config.
+        cfg: A composed ``report`` config (checked and typed at once: :class:`ReportOptions`).
 
     Returns:
         The summary text.
@@ -210,9 +234,19 @@ def run_report(cfg: DictConfig) -> str:
         GlacierFileNotFoundError: If the folder does not exist.
         GlacierInputError: If it holds neither a run nor seed runs.
     """
-    run_dir = Path(str(cfg.run_dir))
-    if not run_dir.is_dir():
-        raise GlacierFileNotFoundError(f"run_dir={run_dir}: no such folder")
+    return report(ReportOptions.from_config(cfg))
+
+
+def report(options: ReportOptions) -> str:
+    """:func:`run_report` with its settings checked and typed.
+
+    Returns:
+        The summary text.
+
+    Raises:
+        GlacierInputError: If the folder holds neither a run nor seed runs.
+    """
+    run_dir = options.run_dir
     runs = seed_runs(run_dir)
     sweep = cv_folder(run_dir)
     if sweep is not None:
@@ -224,7 +258,7 @@ def run_report(cfg: DictConfig) -> str:
     elif (run_dir / "train").is_dir() or (run_dir / "predict").is_dir():
         result = demo_metrics(run_dir)
         text = format_summary(result) + per_glacier_summary(run_dir / "predict")
-        if cfg.get("markdown"):
+        if options.markdown:
             text += "\n\nREADME table (docs/demo_metrics.json):\n\n" + readme_table(result)
             if result.get("uncertainty"):
                 tables = uncertainty_readme_tables(result["uncertainty"])
@@ -233,9 +267,9 @@ def run_report(cfg: DictConfig) -> str:
         raise GlacierInputError(
             f"run_dir={run_dir} holds no train/, predict/, seed_*/ folder or fold runs"
         )
-    if cfg.get("json_out"):
-        write_json_atomic(Path(str(cfg.json_out)), result)
-        text += f"\nWrote {cfg.json_out}"
+    if options.json_out is not None:
+        write_json_atomic(options.json_out, result)
+        text += f"\nWrote {options.json_out}"
     print(text)
     return text
 

@@ -16,6 +16,7 @@ import pandas as pd
 from glacier.data.contract import IGNORE_INDEX, DatasetLayout
 from glacier.data.store import training_area
 from glacier.inference.evaluation import evaluate_scene, evaluate_uncertainty
+from glacier.inference.products import PredictionRecord
 
 
 def reference_map(mask: np.ndarray) -> np.ndarray:
@@ -28,7 +29,7 @@ def reference_map(mask: np.ndarray) -> np.ndarray:
 
 
 def region_truth(
-    prediction: dict[str, Any], processed_dir: Path, split: str = "test"
+    prediction: PredictionRecord, processed_dir: Path, split: str = "test"
 ) -> np.ndarray | None:
     """The reference map of a scene on the pixels of one split's windows only (else nodata).
 
@@ -42,11 +43,11 @@ def region_truth(
     """
     layout = DatasetLayout(processed_dir)
     index_path = layout.index
-    mask_path = layout.mask(str(prediction["scene"]))
+    mask_path = layout.mask(prediction.scene)
     if not index_path.is_file() or not mask_path.is_file():
         return None
     index = pd.read_csv(index_path)
-    windows = index[(index["split"] == split) & (index["scene"].astype(str) == prediction["scene"])]
+    windows = index[(index["split"] == split) & (index["scene"].astype(str) == prediction.scene)]
     if not len(windows):
         return None
     truth = reference_map(np.load(mask_path, mmap_mode="r"))
@@ -55,7 +56,7 @@ def region_truth(
 
 
 def region_evaluation(
-    prediction: dict[str, Any], processed_dir: Path, split: str = "test"
+    prediction: PredictionRecord, processed_dir: Path, split: str = "test"
 ) -> dict[str, Any] | None:
     """Score a full-scene map on the pixels of one split's windows only.
 
@@ -64,19 +65,18 @@ def region_evaluation(
         measures file), or None when the dataset or the scene is not there.
     """
     truth = region_truth(prediction, processed_dir, split)
-    if truth is None:
+    if truth is None or prediction.metrics is None:
         return None
-    classes = prediction["metrics"]["classes"][1:]
-    result = evaluate_scene(Path(prediction["classes"]), truth, classes)
-    if prediction.get("measures"):
-        measures = Path(prediction["measures"])
-        quality = evaluate_uncertainty(measures, Path(prediction["classes"]), truth)
+    classes = prediction.metrics["classes"][1:]
+    result = evaluate_scene(prediction.classes, truth, classes)
+    if prediction.measures is not None:
+        quality = evaluate_uncertainty(prediction.measures, prediction.classes, truth)
         result["uncertainty"] = quality.to_dict()
     return result
 
 
 def scene_evaluations(
-    predictions: list[dict[str, Any]], processed: Any, quality: dict[str, Any]
+    predictions: list[PredictionRecord], processed: Any, quality: dict[str, Any]
 ) -> tuple[dict[str, Any], list[str]]:
     """The scores of a single scored scene map: held-out test region and full scene.
 
@@ -89,18 +89,19 @@ def scene_evaluations(
         ``test_region_map`` and ``full_scene`` evaluations (those available) and the measures
         written as ``_uncertainty.tif``. Nothing when no or several scenes were scored.
     """
-    scored = [p for p in predictions if p.get("metrics")]
+    scored = [p for p in predictions if p.metrics]
     if len(scored) != 1:
         return {}, []
+    scene, metrics = scored[0], scored[0].metrics or {}
     evaluations: dict[str, Any] = {}
     if processed is not None:
         for split, key in (("dev", "dev_region_map"), ("test", "test_region_map")):
-            region = region_evaluation(scored[0], Path(str(processed)), split)
+            region = region_evaluation(scene, Path(str(processed)), split)
             if region is not None and region.get("uncertainty"):
                 quality[key] = region.pop("uncertainty")
             if region is not None and split == "test":
                 evaluations["test_region_map"] = region
-    evaluations["full_scene"] = scored[0]["metrics"]
-    if scored[0]["metrics"].get("uncertainty"):
-        quality["full_scene"] = scored[0]["metrics"]["uncertainty"]
-    return evaluations, list(scored[0].get("uncertainty_bands", []))
+    evaluations["full_scene"] = metrics
+    if metrics.get("uncertainty"):
+        quality["full_scene"] = metrics["uncertainty"]
+    return evaluations, list(scene.uncertainty_bands)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import logging
+from copy import deepcopy
 from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.loggers import Logger, WandbLogger
 
@@ -24,18 +25,13 @@ from glacier.tasks.train_checkpoints import (
     best_score,
     checkpoint_paths,
     test_checkpoints,
-    tested_names,
 )
+from glacier.tasks.train_options import ModuleOptions, TrainOptions
 from glacier.utils.io import write_json_atomic
 from glacier.utils.reproducibility import apply_threads, run_record
 from glacier.utils.runtime import default_wandb_offline, tune_malloc
 
 log = logging.getLogger(__name__)
-
-
-def _container(node: Any) -> Any:
-    """Resolve a config node into plain Python containers."""
-    return OmegaConf.to_container(node, resolve=True) if node is not None else None
 
 
 def hydra_choices() -> dict[str, Any]:
@@ -60,12 +56,10 @@ def sweep_group() -> str | None:
     return f"sweep-{Path(HydraConfig.get().sweep.dir).name}"
 
 
-def build_loggers(cfg: DictConfig) -> list[Logger]:
+def build_loggers(options: TrainOptions) -> list[Logger]:
     """Instantiate the configured loggers; a multirun's W&B runs share one group."""
     loggers: list[Logger] = []
-    for name, node in (cfg.get("logger") or {}).items():
-        if node is None:
-            continue
+    for name, node in options.loggers:
         kwargs = {}
         if "wandb" in str(name) and node.get("group") is None:
             kwargs["group"] = sweep_group()
@@ -74,26 +68,31 @@ def build_loggers(cfg: DictConfig) -> list[Logger]:
 
 
 def build_module(cfg: DictConfig, datamodule: GlacierDataModule) -> GlacierSegmenter:
+    """The LightningModule of a composed ``train`` config (for scripts holding a config)."""
+    return segmenter(ModuleOptions.from_config(cfg), datamodule)
+
+
+def segmenter(options: ModuleOptions, datamodule: GlacierDataModule) -> GlacierSegmenter:
     """Create the LightningModule for the datamodule's channels and classes."""
     return GlacierSegmenter(
-        model=_container(cfg.model),
-        loss=_container(cfg.loss),
-        optimizer=_container(cfg.optimizer),
-        scheduler=_container(cfg.get("scheduler")),
+        model=deepcopy(options.model),
+        loss=deepcopy(options.loss),
+        optimizer=deepcopy(options.optimizer),
+        scheduler=deepcopy(options.scheduler),
         class_names=datamodule.class_names,
         channel_names=datamodule.channel_names,
         data=datamodule.contract.to_dict(),
-        monitor=cfg.monitor,
-        channels_last=cfg.channels_last,
-        tta=bool(cfg.get("tta", False)),
-        test_mc_samples=int(cfg.get("test_mc_samples", 0)),
-        test_seed=int(cfg.seed),
+        monitor=options.monitor,
+        channels_last=options.channels_last,
+        tta=options.tta,
+        test_mc_samples=options.test_mc_samples,
+        test_seed=options.seed,
     )
 
 
-def build_callbacks(cfg: DictConfig) -> list[pl.Callback]:
+def build_callbacks(options: TrainOptions) -> list[pl.Callback]:
     """Instantiate the configured callbacks."""
-    return [build(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]
+    return [build(c) for c in options.callbacks]
 
 
 def resumption_callbacks() -> list[pl.Callback]:
@@ -112,47 +111,60 @@ def run_train(cfg: DictConfig) -> float | None:
     ``wait_for_data`` seconds), tests and writes ``metrics.json``.
 
     Args:
-        cfg: A composed ``train`` config.
+        cfg: A composed ``train`` config (checked and typed at once: :class:`TrainOptions`).
 
     Returns:
         The value of ``cfg.optimized_metric`` (for Optuna sweeps), if logged.
     """
+    return train(TrainOptions.from_config(cfg))
+
+
+def train(options: TrainOptions) -> float | None:
+    """:func:`run_train` with its settings checked and typed.
+
+    Returns:
+        The value of ``optimized_metric`` (for Optuna sweeps), if logged.
+    """
     tune_malloc()
     default_wandb_offline()
-    apply_threads(cfg.get("threads"))
-    tested_names(cfg)  # an impossible checkpoint policy fails before the fit
-    pl.seed_everything(cfg.seed, workers=True)
-    datamodule: GlacierDataModule = build(cfg.datamodule, _convert_="all")
-    prepare_data_once(datamodule, float(cfg.get("wait_for_data", 3600)))
+    apply_threads(options.threads)
+    pl.seed_everything(options.seed, workers=True)
+    datamodule: GlacierDataModule = build(options.datamodule, _convert_="all")
+    prepare_data_once(datamodule, options.wait_for_data)
     datamodule.setup("fit")
-    module = build_module(cfg, datamodule)
-    loggers = build_loggers(cfg)
-    curve = DevCurve(str(cfg.monitor))  # for metrics.json: the policy's choice on the CV mean
+    module = segmenter(options.module, datamodule)
+    loggers = build_loggers(options)
+    curve = DevCurve(options.module.monitor)  # for metrics.json: the policy's choice on the CV mean
     trainer: pl.Trainer = build(
-        cfg.trainer,
-        callbacks=[*build_callbacks(cfg), *resumption_callbacks(), curve],
+        options.trainer,
+        callbacks=[*build_callbacks(options), *resumption_callbacks(), curve],
         logger=loggers or False,
     )
     refuse_sweep_in_every_process(trainer)
     for logger in loggers:
-        logger.log_hyperparams({"config": _container(cfg), "choices": hydra_choices()})
-    untested = empty_test_split(datamodule) if cfg.get("test") else None
+        logger.log_hyperparams({"config": options.hyperparams, "choices": hydra_choices()})
+    untested = empty_test_split(datamodule) if options.test else None
     try:
-        fit(trainer, module, datamodule, cfg.get("ckpt_path"))
+        fit(trainer, module, datamodule, options.ckpt_path)
         fit_metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
         dev_curve = list(curve.points)  # testing a checkpoint restores the curve saved in it
         if trainer.world_size > 1:
             leave_process_group()  # what follows runs on rank 0 alone
         if trainer.is_global_zero:
-            test = bool(cfg.get("test")) and untested is None
+            test = options.test and untested is None
             tested = test_checkpoints(
-                cfg, trainer, module, datamodule, lambda: build_module(cfg, datamodule), test
+                options,
+                trainer,
+                module,
+                datamodule,
+                lambda: segmenter(options.module, datamodule),
+                test,
             )
-            _write_metrics(cfg, trainer, datamodule, fit_metrics, tested, dev_curve, untested)
+            _write_metrics(options, trainer, datamodule, fit_metrics, tested, dev_curve, untested)
     finally:
         _finish_wandb(loggers)
-    value = fit_metrics.get(cfg.get("optimized_metric") or "")
-    log.info("Run directory: %s", Path(cfg.paths.output_dir).resolve())
+    value = fit_metrics.get(options.optimized_metric or "")
+    log.info("Run directory: %s", options.output_dir.resolve())
     if untested is not None:
         log.warning("%s", untested)  # the last line: not a silent "test": {}
     return value
@@ -195,7 +207,7 @@ def fit(
 
 
 def _write_metrics(
-    cfg: DictConfig,
+    options: TrainOptions,
     trainer: pl.Trainer,
     datamodule: GlacierDataModule,
     fit_metrics: dict[str, float],
@@ -211,20 +223,20 @@ def _write_metrics(
     reported = next(iter(tested.values()), CheckpointTest(None))
     paths = checkpoint_paths(trainer)
     write_json_atomic(
-        Path(cfg.paths.output_dir) / "metrics.json",
+        options.output_dir / "metrics.json",
         {
             "test": None if untested else (reported.test or {}),
             **({"test_skipped": untested} if untested else {}),
             "test_uncertainty": reported.uncertainty,
             "calibration": reported.to_dict()["calibration"],
-            "checkpoint": str(cfg.get("checkpoint", "best")),
+            "checkpoint": options.checkpoint,
             "tests": {name: result.to_dict() for name, result in tested.items()},
             "checkpoints": paths,
             "dev_curve": [[epoch, value] for epoch, value in dev_curve],
             "final_fit": fit_metrics,
             "best_checkpoint": paths.get("best"),
             "best_score": best_score(trainer),
-            "monitor": cfg.monitor,
+            "monitor": options.module.monitor,
             "epochs": trainer.current_epoch,
             **run_record(trainer),
             "data": {

@@ -18,13 +18,11 @@ from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
-from omegaconf import DictConfig
 from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.loggers import Logger
 from pytorch_lightning.utilities import move_data_to_device
 
 from glacier.data.loading import GlacierDataModule
-from glacier.errors import GlacierConfigError
 from glacier.models import (
     GlacierSegmenter,
     TemperatureFit,
@@ -36,10 +34,9 @@ from glacier.models import (
 from glacier.models.calibration import MAX_PIXELS
 from glacier.tasks.config import build
 from glacier.tasks.ddp import single_device_trainer
+from glacier.tasks.train_options import TrainOptions
 
 log = logging.getLogger(__name__)
-POLICIES = {"best": ("best",), "last": ("last",), "cv": ("best", "last")}
-CALLBACK_OF = {"best": "model_checkpoint", "last": "last_checkpoint"}
 
 
 @dataclass
@@ -67,25 +64,6 @@ class CheckpointTest:
             "test": self.test or {},
             "uncertainty": self.uncertainty,
         }
-
-
-def tested_names(cfg: DictConfig) -> tuple[str, ...]:
-    """The checkpoints the ``checkpoint`` policy tests, the reported one first.
-
-    Raises:
-        GlacierConfigError: For an unknown policy, or one whose checkpoint callback is off.
-    """
-    policy = str(cfg.get("checkpoint", "best"))
-    if policy not in POLICIES:
-        raise GlacierConfigError(f"checkpoint={policy!r}: one of {sorted(POLICIES)}")
-    callbacks = cfg.get("callbacks") or {}
-    for name in POLICIES[policy]:
-        if name == "last" and callbacks.get(CALLBACK_OF[name]) is None:
-            raise GlacierConfigError(
-                f"checkpoint={policy} needs last.ckpt: keep callbacks.{CALLBACK_OF[name]} "
-                "(callbacks=default)"
-            )
-    return POLICIES[policy]
 
 
 def checkpoint_paths(trainer: pl.Trainer) -> dict[str, str]:
@@ -157,7 +135,7 @@ def calibrate(
 
 
 def lightning_test(
-    cfg: DictConfig,
+    options: TrainOptions,
     path: str | None,
     trainer: pl.Trainer,
     module: GlacierSegmenter,
@@ -175,8 +153,8 @@ def lightning_test(
     if trainer.world_size == 1:
         results = trainer.test(module, datamodule=datamodule, ckpt_path=path)
     else:
-        callbacks = [build(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]
-        tester = single_device_trainer(cfg.trainer, callbacks, loggers)
+        callbacks = [build(c) for c in options.callbacks]
+        tester = single_device_trainer(options.trainer, callbacks, loggers)
         tested = rebuild()
         if path is None:  # nothing checkpointed (fast_dev_run): the final weights
             tested.load_state_dict(module.state_dict())
@@ -207,7 +185,7 @@ def members_test(
 
 
 def test_checkpoints(
-    cfg: DictConfig,
+    options: TrainOptions,
     trainer: pl.Trainer,
     module: GlacierSegmenter,
     datamodule: GlacierDataModule,
@@ -216,7 +194,7 @@ def test_checkpoints(
 ) -> dict[str, CheckpointTest]:
     """Calibrate (``calibrate``) and test (``test``) the checkpoints of the policy, in order.
 
-    ``test``: whether to test (``cfg.test``, and a test split that is not empty); without,
+    ``test``: whether to test (``options.test``, and a test split that is not empty); without,
     the checkpoints are only calibrated.
 
     Returns:
@@ -225,14 +203,13 @@ def test_checkpoints(
     paths = checkpoint_paths(trainer)
     loggers = list(trainer.loggers)
     results: dict[str, CheckpointTest] = {}
-    for number, name in enumerate(tested_names(cfg)):
+    for number, name in enumerate(options.tested):
         path = paths.get(name)
-        calibrated = cfg.get("calibrate")
-        fit = calibrate(name, path, trainer, datamodule, loggers) if calibrated else None
+        fit = calibrate(name, path, trainer, datamodule, loggers) if options.calibrate else None
         if not test:
             results[name] = CheckpointTest(path, fit)
         elif number == 0:
-            results[name] = lightning_test(cfg, path, trainer, module, datamodule, rebuild)
+            results[name] = lightning_test(options, path, trainer, module, datamodule, rebuild)
         elif path is not None:
             results[name] = members_test(path, trainer, datamodule, loggers)
         else:

@@ -11,7 +11,7 @@ import rasterio
 import shapely
 
 from glacier.errors import GlacierFileNotFoundError, GlacierInputError
-from glacier.inference.products import read_records, scene_datetime
+from glacier.inference.products import PredictionRecord, read_records, scene_datetime
 
 
 @dataclass(frozen=True)
@@ -62,12 +62,11 @@ class PredictionRun:
         return {s.checkpoint for s in self.scenes}
 
 
-def _item_properties(record: dict[str, object]) -> dict[str, object]:
+def _item_properties(record: PredictionRecord) -> dict[str, object]:
     """The properties of the scene's STAC item ({} when it has none)."""
-    item_path = record.get("stac")
-    if not item_path or not Path(str(item_path)).is_file():
+    if record.stac is None or not record.stac.is_file():
         return {}
-    properties: dict[str, object] = json.loads(Path(str(item_path)).read_text())["properties"]
+    properties: dict[str, object] = json.loads(record.stac.read_text())["properties"]
     return properties
 
 
@@ -80,9 +79,9 @@ def _acquired(properties: dict[str, object], scene: str) -> date | None:
     return None if found is None else found.date()
 
 
-def _scene(record: dict[str, object], folder: Path) -> MappedScene:
-    scene = str(record["scene"])
-    classes = Path(str(record.get("classes", "")))
+def _scene(record: PredictionRecord, folder: Path) -> MappedScene:
+    scene = record.scene
+    classes = record.classes
     if not classes.is_absolute() and not classes.is_file():
         classes = folder / classes.name
     if not classes.is_file():
@@ -93,12 +92,12 @@ def _scene(record: dict[str, object], folder: Path) -> MappedScene:
     with rasterio.open(classes) as src:
         crs, box = src.crs, shapely.box(*src.bounds)
     properties = _item_properties(record)
-    names = record.get("class_names") or properties.get("glacier:classes")
+    names = list(record.class_names) or properties.get("glacier:classes")
     return MappedScene(
         scene=scene,
         classes=classes,
         acquired=_acquired(properties, scene),
-        checkpoint=str(record.get("checkpoint_sha256") or ""),
+        checkpoint=record.checkpoint_sha256,
         class_names=tuple(str(n) for n in names) if isinstance(names, list) else (),
         crs=crs,
         box=box,

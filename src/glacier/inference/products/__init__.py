@@ -11,8 +11,11 @@ from glacier.inference.products.publishing import (
     scene_staging,
 )
 from glacier.inference.products.records import (
+    OUTPUT_KEYS,
+    PredictionRecord,
     finished,
     prediction_fingerprint,
+    read_record,
     read_records,
     write_record,
 )
@@ -22,6 +25,8 @@ from glacier.inference.products.stac_assets import GEOPACKAGE_MEDIA_TYPE, StacAs
 
 __all__ = [
     "GEOPACKAGE_MEDIA_TYPE",
+    "OUTPUT_KEYS",
+    "PredictionRecord",
     "ProductSettings",
     "StacAsset",
     "discard_outputs",
@@ -30,6 +35,7 @@ __all__ = [
     "make_products",
     "prediction_fingerprint",
     "publish_scene_outputs",
+    "read_record",
     "read_records",
     "recover_outputs",
     "scene_datetime",

@@ -14,10 +14,8 @@ import logging
 import re
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
 
-from glacier.inference.products.records import record_path
-from glacier.utils.io import write_json_atomic
+from glacier.inference.products.records import PredictionRecord, record_path, write_record
 from glacier.utils.publish import (
     OWNER_FILE,
     TOKEN_LENGTH,
@@ -42,36 +40,27 @@ def scene_staging(out_dir: Path, scene_id: str, token: str) -> Path:
     return create_staging(out_dir, f"{scene_id}.{token}")
 
 
-def _final(value: Any, staging: Path, out_dir: Path) -> Any:
-    """A path inside ``staging`` as its final path in ``out_dir`` (other values unchanged)."""
-    if isinstance(value, str) and Path(value).parent == staging:
-        return str(out_dir / Path(value).name)
-    return value
-
-
 def publish_scene_outputs(
-    out_dir: Path, staging: Path, scene_id: str, result: dict[str, Any]
-) -> dict[str, Any]:
-    """Publish a scene's staged outputs together, its record (``result``) last.
+    out_dir: Path, staging: Path, record: PredictionRecord
+) -> PredictionRecord:
+    """Publish a scene's staged outputs together, its record last.
 
     Args:
         out_dir: The output folder.
         staging: The scene's staging folder holding its outputs.
-        scene_id: The scene.
-        result: The scene's record, with paths inside ``staging``.
+        record: The scene's record, with paths inside ``staging``.
 
     Returns:
         The record as written, with final paths.
     """
-    record = {key: _final(value, staging, out_dir) for key, value in result.items()}
-    final_record = record_path(out_dir, scene_id)
-    staged_record = staging / final_record.name
-    write_json_atomic(staged_record, record)
+    final = record.moved(staging, out_dir)
+    final_record = record_path(out_dir, record.scene)
+    staged_record = write_record(staging / final_record.name, final)
     outputs = sorted(p for p in staging.iterdir() if p.name not in (OWNER_FILE, staged_record.name))
     moves = [Move(p.name, str(p.relative_to(out_dir))) for p in outputs if p.is_file()]
     moves.append(Move(final_record.name, str(staged_record.relative_to(out_dir))))
     commit(out_dir, moves, cleanup=[staging])
-    return record
+    return final
 
 
 def recover_outputs(out_dir: Path, scenes: Iterable[str]) -> None:

@@ -39,6 +39,7 @@ from glacier.inference.output_names import (
     output_path,
 )
 from glacier.inference.products.preview import scene_preview
+from glacier.inference.products.records import PredictionRecord
 from glacier.inference.products.stac import write_stac_item
 from glacier.inference.products.stac_assets import GEOPACKAGE_MEDIA_TYPE, StacAsset
 from glacier.inference.products.vectorize import vectorize_class_map, write_polygons
@@ -75,8 +76,13 @@ class ProductSettings:
 
 def glacier_products(
     scene_id: str, outputs: PredictionOutputs, settings: ProductSettings, prefix: Path
-) -> tuple[dict[str, str], list[StacAsset]]:
-    """Per-glacier tables of one scene (when an inventory is given) and their STAC assets."""
+) -> tuple[dict[str, Path], list[StacAsset]]:
+    """Per-glacier tables of one scene (when an inventory is given) and their STAC assets.
+
+    Returns:
+        The record's ``per_glacier``, ``per_glacier_csv`` and ``per_glacier_sums`` (none
+        without an inventory) and the STAC assets of the tables (and of the passes).
+    """
     if settings.inventory is None:
         return {}, []
     with rasterio.open(outputs.classes) as src:
@@ -86,7 +92,8 @@ def glacier_products(
     sums, cut = scene_glacier_sums(
         settings.inventory, outputs.classes, settings.class_names, exclude, passes
     )
-    written = write_scene_tables(settings.inventory, sums, cut, settings.class_names, prefix)
+    tables = write_scene_tables(settings.inventory, sums, cut, settings.class_names, prefix)
+    written = {key: Path(path) for key, path in tables.items()}
     assets = [
         *(
             [
@@ -102,18 +109,35 @@ def glacier_products(
         ),
         StacAsset(
             "per_glacier",
-            Path(written["per_glacier"]),
+            written["per_glacier"],
             "Per-glacier areas: inventory vs mapped, with intervals",
             GEOPACKAGE_MEDIA_TYPE,
         ),
         StacAsset(
             "per_glacier_csv",
-            Path(written["per_glacier_csv"]),
+            written["per_glacier_csv"],
             "Per-glacier areas (CSV)",
             "text/csv",
         ),
     ]
     return written, assets
+
+
+@dataclass(frozen=True)
+class SceneScores:
+    """A scene's scores against the reference (the record's fields of the same names).
+
+    Attributes:
+        metrics: :func:`evaluate_scene`'s result (with ``uncertainty``), or None.
+        metrics_json: Where it is written, or None.
+        uncertainty_figure: The measures' figure, or None.
+        no_reference: Why the scene has none (the reference does not cover it), or None.
+    """
+
+    metrics: dict[str, Any] | None = None
+    metrics_json: Path | None = None
+    uncertainty_figure: Path | None = None
+    no_reference: str | None = None
 
 
 def score_scene(
@@ -122,20 +146,19 @@ def score_scene(
     outputs: PredictionOutputs,
     settings: ProductSettings,
     written: list[str],
-) -> tuple[np.ndarray | None, dict[str, Any]]:
+) -> tuple[np.ndarray | None, SceneScores]:
     """The scene's metrics against the reference (and its uncertainty figure), if it has one.
 
     Returns:
-        The reference class map (None without one) and the result's keys: ``no_reference``,
-        or ``uncertainty_figure``, ``metrics`` and ``metrics_json``.
+        The reference class map (None without one) and the scores.
     """
     unreferenced = settings.no_reference.get(scene_id)
     if unreferenced is not None:
-        return None, {"no_reference": unreferenced}
+        return None, SceneScores(no_reference=unreferenced)
     if settings.reference is None:
-        return None, {}
+        return None, SceneScores()
     prefix = outputs.classes.with_name(scene_id)
-    scored: dict[str, Any] = {}
+    figure = None
     truth = reference_class_map(settings.reference, settings.class_names, reader)
     metrics = evaluate_scene(outputs.classes, truth, settings.class_names)
     if outputs.measures is not None:
@@ -143,10 +166,9 @@ def score_scene(
         metrics["uncertainty"] = quality.to_dict()
         figure = output_path(prefix, UNCERTAINTY_FIGURE)
         uncertainty_figure(quality, figure, f"{scene_id}, full scene", written)
-        scored["uncertainty_figure"] = str(figure)
     metrics_path = output_path(prefix, METRICS)
     write_json_atomic(metrics_path, metrics)
-    return truth, scored | {"metrics": metrics, "metrics_json": str(metrics_path)}
+    return truth, SceneScores(metrics, metrics_path, figure)
 
 
 def draw_overlay(
@@ -169,9 +191,23 @@ def draw_overlay(
     return png
 
 
+def scene_polygons(
+    outputs: PredictionOutputs, settings: ProductSettings, gpkg: Path
+) -> tuple[gpd.GeoDataFrame, Path]:
+    """The class map's polygons with their areas, written to ``gpkg``."""
+    polygons = vectorize_class_map(
+        outputs.classes,
+        settings.class_names,
+        min_area_km2=settings.min_area_km2,
+        simplify_tolerance_m=settings.simplify_m,
+    )
+    write_polygons(polygons, gpkg)
+    return polygons, gpkg
+
+
 def make_products(
     scene_id: str, reader: SceneReader, outputs: PredictionOutputs, settings: ProductSettings
-) -> dict[str, Any]:
+) -> PredictionRecord:
     """Polygons with areas, metrics against the reference, an overlay PNG and a STAC item.
 
     With a reference and ``_uncertainty_measures.tif``, the metrics also say how well each
@@ -184,41 +220,42 @@ def make_products(
         settings: What to make.
 
     Returns:
-        The scene's result: paths of every output, metrics when there is a reference.
+        The scene's record: paths of every output, metrics when there is a reference (the
+        run's fingerprint, checkpoint and classes are the caller's to add).
     """
     prefix = outputs.classes.with_name(scene_id)
-    polygons = vectorize_class_map(
-        outputs.classes,
-        settings.class_names,
-        min_area_km2=settings.min_area_km2,
-        simplify_tolerance_m=settings.simplify_m,
-    )
-    gpkg = output_path(prefix, POLYGONS)
-    write_polygons(polygons, gpkg)
-    result: dict[str, Any] = {
-        "scene": scene_id,
-        **{k: str(v) for k, v in vars(outputs).items() if isinstance(v, Path)},
-        "polygons": str(gpkg),
-    }
+    polygons, gpkg = scene_polygons(outputs, settings, output_path(prefix, POLYGONS))
     written = band_measures(outputs.uncertainty) if outputs.uncertainty else []
-    if written:
-        result["uncertainty_bands"] = written
     truth, scored = score_scene(scene_id, reader, outputs, settings, written)
-    result.update(scored)
     png = draw_overlay(reader, outputs, polygons, truth, output_path(prefix, OVERLAY))
-    result["overlay"] = str(png)
     per_glacier, assets = glacier_products(scene_id, outputs, settings, prefix)
-    result.update(per_glacier)
     item = write_stac_item(
         scene_id,
         outputs,
         gpkg,
         png,
-        result.get("metrics_json"),
+        scored.metrics_json,
         settings.class_names,
         settings.stac_properties,
-        uncertainty_figure=result.get("uncertainty_figure"),
+        uncertainty_figure=scored.uncertainty_figure,
         extra=assets,
     )
-    result["stac"] = str(item)
-    return result
+    return PredictionRecord(
+        scene=scene_id,
+        classes=outputs.classes,
+        probs=outputs.probs,
+        uncertainty=outputs.uncertainty,
+        measures=outputs.measures,
+        passes=outputs.passes,
+        polygons=gpkg,
+        overlay=png,
+        uncertainty_figure=scored.uncertainty_figure,
+        metrics_json=scored.metrics_json,
+        stac=item,
+        per_glacier=per_glacier.get("per_glacier"),
+        per_glacier_csv=per_glacier.get("per_glacier_csv"),
+        per_glacier_sums=per_glacier.get("per_glacier_sums"),
+        uncertainty_bands=tuple(written),
+        metrics=scored.metrics,
+        no_reference=scored.no_reference,
+    )
