@@ -95,8 +95,14 @@ def map_digest(folder: Path) -> dict[str, Any]:
 
     def on_done(job: Any, reader: Any, outputs: Any) -> None:
         made = make_products(job.key, reader, outputs, products)
-        frame = gpd.read_file(made["polygons"])
-        png = hashlib.sha256(Path(made["overlay"]).read_bytes()).hexdigest()
+        # a PredictionRecord since 9197504; a dict in the revisions before it
+        polygons, overlay = (
+            (made["polygons"], made["overlay"])
+            if isinstance(made, dict)
+            else (made.polygons, made.overlay)
+        )
+        frame = gpd.read_file(polygons)
+        png = hashlib.sha256(Path(overlay).read_bytes()).hexdigest()
         digest[f"{job.out_prefix.parent.name}/{job.key} polygons"] = [
             len(frame),
             round(float(frame.area_km2.sum()), 6),
