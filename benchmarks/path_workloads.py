@@ -72,7 +72,7 @@ def _run_path(args: dict[str, Any], out: Path, keys: list[str], maps_only: bool 
     With ``maps_only``: the streamed maps alone (no COGs, no products).
     """
     from glacier.inference.engine import SceneJob, predict_scenes
-    from glacier.inference.products import make_products
+    from glacier.inference.products import make_products, products_from_maps
 
     bands = args["bands"]
     path = Path(args["dir"]) / "scene.tif"
@@ -80,13 +80,18 @@ def _run_path(args: dict[str, Any], out: Path, keys: list[str], maps_only: bool 
     jobs = [SceneJob(k, partial(_reader, path, bands, k), channels, CLASSES, out / k) for k in keys]
     products = _products()
 
-    def on_done(job: Any, reader: Any, outputs: Any) -> None:
-        make_products(job.key, reader, outputs, products)
+    early: dict[str, Any] = {}  # as glacier predict: products read the maps beside the COGs
 
-    done = None if maps_only else on_done
-    return predict_scenes(
-        pointwise_model(bands), jobs, predict_settings({**args, "cog": not maps_only}), done
-    )
+    def on_maps(job: Any, reader: Any, outputs: Any, maps: Any) -> None:
+        early[job.key] = products_from_maps(job.key, reader, outputs, products, maps)
+
+    def on_done(job: Any, reader: Any, outputs: Any) -> None:
+        make_products(job.key, reader, outputs, products, early.pop(job.key))
+
+    settings = predict_settings({**args, "cog": not maps_only})
+    if maps_only:
+        return predict_scenes(pointwise_model(bands), jobs, settings)
+    return predict_scenes(pointwise_model(bands), jobs, settings, on_done, on_maps=on_maps)
 
 
 def predict_path(args: dict[str, Any]) -> dict[str, Any]:

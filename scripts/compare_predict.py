@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import inspect
 import json
 import os
 import statistics
@@ -93,8 +94,18 @@ def map_digest(folder: Path) -> dict[str, Any]:
     digest: dict[str, Any] = {}
     products = ProductSettings(["clean_ice", "debris"], 0.0, 0.0, None, {})
 
+    # since the products read the streamed maps beside the COGs (on_maps), this way
+    two_phase = "on_maps" in inspect.signature(predict_scenes).parameters
+    early: dict[str, Any] = {}
+
+    def on_maps(job: Any, reader: Any, outputs: Any, maps: Any) -> None:
+        from glacier.inference.products import products_from_maps
+
+        early[job.key] = products_from_maps(job.key, reader, outputs, products, maps)
+
     def on_done(job: Any, reader: Any, outputs: Any) -> None:
-        made = make_products(job.key, reader, outputs, products)
+        extra = [early.pop(job.key)] if two_phase else []
+        made = make_products(job.key, reader, outputs, products, *extra)
         # a PredictionRecord since 9197504; a dict in the revisions before it
         polygons, overlay = (
             (made["polygons"], made["overlay"])
@@ -133,7 +144,8 @@ def map_digest(folder: Path) -> dict[str, Any]:
             for i, p in enumerate(paths)
         ]
         settings = PredictSettings(**{"tile_size": 256, "overlap": 64, **revision_names(chosen)})
-        for outputs in predict_scenes(model, jobs, settings, on_done=on_done):
+        phases = {"on_maps": on_maps} if two_phase else {}
+        for outputs in predict_scenes(model, jobs, settings, on_done=on_done, **phases):
             for path in (p for p in vars(outputs).values() if isinstance(p, Path)):
                 with rasterio.open(path) as src:
                     levels = src.overviews(1)

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
         mc_dropout_stats,
     )
     from glacier.models.metrics import METRICS, confusion_matrix, metrics_from_confusion
-    from glacier.models.normalize import Normalizer
+    from glacier.models.normalize import Normalizer, split_normalizer, without_nodata
     from glacier.models.pass_statistics import (
         PassStats,
         StatsNeeds,
@@ -82,6 +82,8 @@ _HOMES = {
     "confusion_matrix": "metrics",
     "metrics_from_confusion": "metrics",
     "Normalizer": "normalize",
+    "split_normalizer": "normalize",
+    "without_nodata": "normalize",
     "RandomStates": "requeue",
     "RequeueBetweenBatches": "requeue",
     "GlacierSegmenter": "segmenter",
@@ -155,11 +157,13 @@ __all__ = [
     "member_passes",
     "metrics_from_confusion",
     "pass_stats",
+    "split_normalizer",
     "store_temperature",
     "tta_codes",
     "tta_probabilities",
     "tta_stats",
     "undo_view",
+    "without_nodata",
 ]
 
 

@@ -7,7 +7,8 @@ saved with the weights.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import cast
 
 import torch
 from torch import Tensor, nn
@@ -34,4 +35,54 @@ class Normalizer(nn.Module):
     def forward(self, image: Tensor) -> Tensor:
         """Normalized (B, C, H, W) float image without NaN (memory format kept)."""
         out = torch.addcmul(self.shift.to(image.dtype), image, self.scale.to(image.dtype))
-        return torch.nan_to_num_(out, nan=0.0, posinf=0.0, neginf=0.0)
+        return without_nodata(out)
+
+    def into(self, image: Tensor, out: Tensor) -> None:
+        """Write the normalized (C, H, W) ``image`` into ``out`` (a batch's slot), NaN kept.
+
+        The same arithmetic as :meth:`forward`, element by element, without the copy of the
+        raw tile into the batch first; :func:`without_nodata` on the batch finishes it.
+        """
+        dtype = image.dtype
+        torch.addcmul(self.shift[0].to(dtype), image, self.scale[0].to(dtype), out=out)
+
+
+def without_nodata(image: Tensor) -> Tensor:
+    """``image`` with NaN and ±inf (nodata) set to 0, the channel mean once normalized."""
+    return torch.nan_to_num_(image, nan=0.0, posinf=0.0, neginf=0.0)
+
+
+class AfterNormalizer(nn.Module):
+    """A model from its normalized input on: ``model.classify`` (see :func:`split_normalizer`).
+
+    Args:
+        model: A model whose ``forward`` is ``classify(normalizer(image))``.
+    """
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, image: Tensor) -> Tensor:
+        """Logits of a normalized batch."""
+        classify = cast(Callable[[Tensor], Tensor], self.model.classify)
+        return classify(image)
+
+
+def split_normalizer(model: nn.Module) -> tuple[Normalizer, nn.Module] | None:
+    """A model's leading :class:`Normalizer` and the module that takes its output on.
+
+    Known shapes: an ``nn.Sequential`` that starts with a Normalizer, and a model with a
+    ``normalizer`` attribute and a ``classify`` method (``forward = classify ∘ normalizer``,
+    as :class:`glacier.models.GlacierSegmenter`). The predictor normalizes tiles as it puts
+    them into a batch (one pass over the pixels instead of a copy and a normalization).
+
+    Returns:
+        ``(normalizer, rest)``, or None for any other model (it normalizes itself).
+    """
+    if isinstance(model, nn.Sequential) and len(model) and isinstance(model[0], Normalizer):
+        return model[0], model[1:]
+    normalizer = getattr(model, "normalizer", None)
+    if isinstance(normalizer, Normalizer) and callable(getattr(model, "classify", None)):
+        return normalizer, AfterNormalizer(model)
+    return None

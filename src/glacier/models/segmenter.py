@@ -134,7 +134,10 @@ class GlacierSegmenter(pl.LightningModule):
 
     def forward(self, image: Tensor) -> Tensor:
         """Logits (B, K, H, W) for a raw (B, C, H, W) image batch (NaN = nodata)."""
-        image = self.normalizer(image)
+        return self.classify(self.normalizer(image))
+
+    def classify(self, image: Tensor) -> Tensor:
+        """Logits (B, K, H, W) for a normalized image batch (the network after the normalizer)."""
         if self.hparams["channels_last"]:
             image = image.contiguous(memory_format=torch.channels_last)
         logits: Tensor = self.net(image)

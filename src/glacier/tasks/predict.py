@@ -27,12 +27,14 @@ from glacier.inference.engine import (
 )
 from glacier.inference.evaluation import format_metrics_table, format_uncertainty_table
 from glacier.inference.products import (
+    MapProducts,
     PredictionRecord,
     ProductSettings,
     discard_outputs,
     finished,
     make_products,
     prediction_fingerprint,
+    products_from_maps,
     publish_scene_outputs,
     recover_outputs,
     scene_staging,
@@ -223,8 +225,15 @@ def map_scenes(
     checkpoint_sha256 = checkpoints_sha256(checkpoints) if todo else ""
     module = members[0]
 
+    early: dict[str, MapProducts] = {}  # made from the streamed maps while COGs are built
+
+    def on_maps(
+        job: SceneJob, reader: SceneReader, outputs: PredictionOutputs, maps: PredictionOutputs
+    ) -> None:
+        early[job.key] = products_from_maps(job.key, reader, outputs, products, maps)
+
     def on_done(job: SceneJob, reader: SceneReader, outputs: PredictionOutputs) -> None:
-        made = make_products(job.key, reader, outputs, products)
+        made = make_products(job.key, reader, outputs, products, early.pop(job.key))
         print_scores(job.key, made)
         record = replace(
             made,
@@ -244,7 +253,7 @@ def map_scenes(
     )
     jobs = scene_jobs(todo, read, module, stagings)
     try:
-        predict_scenes(members, jobs, settings, on_done=on_done, progress=options.progress)
+        predict_scenes(members, jobs, settings, on_done, progress=options.progress, on_maps=on_maps)
     except (KeyboardInterrupt, RunInterrupted) as stop:
         kept = (
             f"{len(results)} of {len(todo)} scene(s) mapped and published in {out_dir}"

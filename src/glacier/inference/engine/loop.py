@@ -6,7 +6,7 @@ Reader threads, the device and a writer thread, with several scenes in flight.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from operator import itemgetter
 from typing import Any
 
@@ -24,6 +24,7 @@ from glacier.inference.engine.tile_predictor import (
     PredictSettings,
     SceneDone,
     SceneJob,
+    SceneMaps,
     TilePredictor,
     tile_seed,
 )
@@ -103,9 +104,12 @@ class PredictionLoop:
         model: nn.Module | Sequence[nn.Module],
         settings: PredictSettings,
         on_done: SceneDone | None,
+        on_maps: SceneMaps | None = None,
     ):
         self.settings = settings
         self.on_done = on_done
+        self.on_maps = on_maps
+        self.side = ThreadPoolExecutor(max_workers=1, thread_name_prefix="glacier-maps")
         self.predictor = TilePredictor(model, settings)
         device = settings.device
         self.weights = torch.from_numpy(blend_weights(settings.tile_size, settings.overlap))
@@ -172,6 +176,7 @@ class PredictionLoop:
         except BaseException as error:
             ahead.close()
             self.writes.shutdown(wait=True, cancel_futures=True)
+            self.side.shutdown(wait=True, cancel_futures=True)
             for scene in self.open:
                 scene.abort(error)
             raise
@@ -179,6 +184,7 @@ class PredictionLoop:
             bar.close()
         ahead.close()
         self.writes.shutdown(wait=True)
+        self.side.shutdown(wait=True)
         return self.done
 
     def step(self, batch: list[tuple[_Scene, Row, int]]) -> None:
@@ -241,12 +247,24 @@ class PredictionLoop:
     def finish(self, scene: _Scene) -> None:
         """Publish a scene's files (COGs), run the caller's per-scene work, close it.
 
+        ``on_maps`` (if given) runs on a thread of its own with the streamed maps while the COGs
+        are built from them; ``on_done`` once they are in place.
+
         After a failed write nothing is published: the scene stays open, and the main thread,
         which re-raises the failure, discards it.
         """
         if self.write_error is not None:
             return
-        scene.writer.__exit__(None, None, None)
+        maps = scene.writer.close_streams()
+        if self.on_maps is None:
+            scene.writer.publish()
+        else:  # the caller reads the maps (polygons, scores) while their COGs are built
+            reading = self.side.submit(self.on_maps, scene.job, scene.reader, scene.outputs, maps)
+            try:
+                scene.writer.publish(reading.result)
+            except BaseException:
+                wait([reading])  # nothing reads the scene's files once it is discarded
+                raise
         self.open.remove(scene)
         try:
             if self.on_done is not None:

@@ -25,6 +25,7 @@ from glacier.inference.engine.tile_predictor import (
     PredictSettings,
     SceneDone,
     SceneJob,
+    SceneMaps,
     TilePredictor,
     tile_seed,
 )
@@ -34,6 +35,7 @@ __all__ = [
     "PredictSettings",
     "PredictionOutputs",
     "SceneJob",
+    "SceneMaps",
     "TilePredictor",
     "predict_scene",
     "predict_scenes",
@@ -47,6 +49,7 @@ def predict_scenes(
     settings: PredictSettings,
     on_done: SceneDone | None = None,
     progress: bool = False,
+    on_maps: SceneMaps | None = None,
 ) -> list[PredictionOutputs]:
     """Predict many scenes with one warm model, pipelined (see the module docstring).
 
@@ -60,11 +63,15 @@ def predict_scenes(
         on_done: Called on the writer thread once a scene's maps are final (COGs in place),
             with the scene's job, its open reader and its outputs.
         progress: Show a progress bar.
+        on_maps: Called, on a thread of its own, as soon as a scene's maps are streamed: with
+            its job, reader, final outputs and the streamed files (the same pixels), which it
+            may read while the writer thread builds the COGs from them (``on_done`` follows
+            when both are done). Work on the maps' pixels (polygons, scores) goes here.
 
     Returns:
         Each scene's outputs, in order.
     """
-    return PredictionLoop(model, settings, on_done).run(jobs, progress)
+    return PredictionLoop(model, settings, on_done, on_maps).run(jobs, progress)
 
 
 def predict_scene(

@@ -24,6 +24,7 @@ from glacier.inference.engine.device import autocast
 from glacier.inference.engine.writer import PredictionOutputs
 from glacier.models import (
     DEFAULT_MEASURE,
+    Normalizer,
     Passes,
     PassStats,
     StatsNeeds,
@@ -32,8 +33,10 @@ from glacier.models import (
     mc_dropout_stats,
     mean_of_members,
     pass_stats,
+    split_normalizer,
     tta_codes,
     undo_view,
+    without_nodata,
 )
 
 
@@ -144,12 +147,34 @@ class SceneJob:
 
 
 SceneDone = Callable[[SceneJob, SceneReader, PredictionOutputs], None]
+# (job, reader, the final outputs, the same maps as streamed): read them while COGs are built
+SceneMaps = Callable[[SceneJob, SceneReader, PredictionOutputs, PredictionOutputs], None]
 
 
 def tile_seed(seed: int, key: str, row: int, col: int) -> int:
     """The MC-dropout seed of one tile: stable across runs, batches, devices and shards."""
     digest = hashlib.blake2b(f"{seed}:{key}:{row}:{col}".encode(), digest_size=8).digest()
     return int.from_bytes(digest, "little") % (2**63 - 1)
+
+
+def shared_normalizer(models: Sequence[nn.Module]) -> tuple[Normalizer | None, list[nn.Module]]:
+    """The members' common leading normalizer and each one's network after it.
+
+    When every member starts with a :class:`~glacier.models.Normalizer` of the same
+    statistics (:func:`~glacier.models.split_normalizer`), the predictor normalizes the batch
+    once, as it assembles it, and runs the rest of each member (every MC pass and view reuses
+    the normalized batch: the same values the members would compute). Otherwise (None) each
+    member normalizes the raw batch itself.
+    """
+    splits = [split_normalizer(model) for model in models]
+    if not all(splits):
+        return None, list(models)
+    parts = [split for split in splits if split is not None]
+    first = parts[0][0]
+    same = all(
+        torch.equal(n.shift, first.shift) and torch.equal(n.scale, first.scale) for n, _ in parts
+    )
+    return (first, [rest for _, rest in parts]) if same else (None, list(models))
 
 
 class TilePredictor:
@@ -166,10 +191,11 @@ class TilePredictor:
         if len(members) != len(settings.temperatures):
             raise ValueError(f"{len(members)} models but {len(settings.temperatures)} temperatures")
         self.settings = settings
-        self.models = [model.to(settings.device).eval() for model in members]
+        models = [model.to(settings.device).eval() for model in members]
         self.format = torch.channels_last if settings.channels_last else torch.contiguous_format
         self.needs = settings.needs
         self._batch: Tensor | None = None
+        self.normalizer, self.models = shared_normalizer(models)
         self.networks: list[Callable[[Tensor], Tensor]] = list(self.models)
         if settings.compile and settings.mc_samples > 0:
             warnings.warn(
@@ -200,7 +226,12 @@ class TilePredictor:
             )
         batch = self._batch
         for index, tile in enumerate(tiles):
-            batch[index].copy_(tile)
+            if self.normalizer is None:
+                batch[index].copy_(tile)
+            else:  # normalized on the way into the batch: one pass over the pixels
+                self.normalizer.into(tile, batch[index])
+        if self.normalizer is not None:
+            without_nodata(batch)
         members = range(len(self.models))
         with torch.inference_mode(), autocast(settings.device, settings.precision):
             if settings.tta <= 1:

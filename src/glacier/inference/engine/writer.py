@@ -8,9 +8,9 @@ into place, so an interrupted run never leaves a truncated or non-COG map under 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -232,10 +232,42 @@ class OutputWriter:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        if exc_type is None:
+            self.close_streams()
+            self.publish()
+        else:
+            self._discard()
+
+    def close_streams(self) -> PredictionOutputs:
+        """Finish the streamed files; outputs naming them (their pixels are the final maps').
+
+        What reads pixels (polygons, scores) may read these while :meth:`publish` builds the
+        COGs from them, given that :meth:`publish` waits for it before removing them.
+        """
+        self._stack.close()  # flushes the last blocks
+        outputs = self.outputs
+
+        def streamed(path: Path | None) -> Path | None:
+            return self.partial[path] if path else None
+
+        return replace(
+            outputs,
+            classes=self.partial[outputs.classes],
+            probs=self.partial[outputs.probs],
+            uncertainty=streamed(outputs.uncertainty),
+            measures=streamed(outputs.measures),
+            passes=streamed(outputs.passes),
+        )
+
+    def publish(self, readers_done: Callable[[], object] | None = None) -> None:
+        """Turn the streamed files into the final maps (COGs), then rename them into place.
+
+        Args:
+            readers_done: Waits until nothing reads the streamed files any more (called before
+                the first of them is removed or renamed); None: nothing reads them.
+        """
         try:
-            self._stack.close()  # flushes the last blocks
-            if exc_type is None:
-                self._publish()
+            self._publish(readers_done)
         finally:
             self._discard()
 
@@ -243,9 +275,11 @@ class OutputWriter:
     def _cog_partial(path: Path) -> Path:
         return path.with_name(f".{path.stem}.cog.partial.tif")
 
-    def _publish(self) -> None:
+    def _publish(self, readers_done: Callable[[], object] | None) -> None:
         """Turn every finished file into a COG under a hidden name, then rename them all."""
         if not self.cog:  # the streamed tiled GeoTIFFs as they are
+            if readers_done is not None:
+                readers_done()
             for path, partial in self.partial.items():
                 os.replace(partial, path)
             return
@@ -253,7 +287,12 @@ class OutputWriter:
             categorical = path in (self.outputs.classes, self.outputs.passes)
             resampling = RESAMPLING_CATEGORICAL if categorical else RESAMPLING_CONTINUOUS
             to_cog(partial, self._cog_partial(path), resampling, block=BLOCK)
-            partial.unlink()  # extra disk space: about one file at a time
+            if readers_done is None:
+                partial.unlink()  # extra disk space: about one file at a time
+        if readers_done is not None:  # the streamed files stay until their readers are done
+            readers_done()
+            for partial in self.partial.values():
+                partial.unlink()
         for path in self.partial:
             os.replace(self._cog_partial(path), path)
 

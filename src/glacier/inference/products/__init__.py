@@ -19,13 +19,19 @@ from glacier.inference.products.records import (
     read_records,
     write_record,
 )
-from glacier.inference.products.scene_products import ProductSettings, make_products
+from glacier.inference.products.scene_products import (
+    MapProducts,
+    ProductSettings,
+    make_products,
+    products_from_maps,
+)
 from glacier.inference.products.stac import footprint_wgs84, scene_datetime
 from glacier.inference.products.stac_assets import GEOPACKAGE_MEDIA_TYPE, StacAsset
 
 __all__ = [
     "GEOPACKAGE_MEDIA_TYPE",
     "OUTPUT_KEYS",
+    "MapProducts",
     "PredictionRecord",
     "ProductSettings",
     "StacAsset",
@@ -34,6 +40,7 @@ __all__ = [
     "footprint_wgs84",
     "make_products",
     "prediction_fingerprint",
+    "products_from_maps",
     "publish_scene_outputs",
     "read_record",
     "read_records",

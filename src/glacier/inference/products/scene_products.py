@@ -75,9 +75,16 @@ class ProductSettings:
 
 
 def glacier_products(
-    scene_id: str, outputs: PredictionOutputs, settings: ProductSettings, prefix: Path
+    scene_id: str,
+    outputs: PredictionOutputs,
+    settings: ProductSettings,
+    prefix: Path,
+    passes_asset: Path | None = None,
 ) -> tuple[dict[str, Path], list[StacAsset]]:
     """Per-glacier tables of one scene (when an inventory is given) and their STAC assets.
+
+    ``passes_asset``: the published passes file the STAC asset names (default
+    ``outputs.passes``, which may be the streamed file being read).
 
     Returns:
         The record's ``per_glacier``, ``per_glacier_csv`` and ``per_glacier_sums`` (none
@@ -99,7 +106,7 @@ def glacier_products(
             [
                 StacAsset(
                     "passes",
-                    outputs.passes,
+                    passes_asset or outputs.passes,
                     "Class map of every MC pass (one band each; per-glacier intervals)",
                     COG_MEDIA_TYPE,
                 )
@@ -205,8 +212,60 @@ def scene_polygons(
     return polygons, gpkg
 
 
+@dataclass(frozen=True)
+class MapProducts:
+    """What a scene's maps give before they are published (all but the STAC item).
+
+    Attributes:
+        gpkg: The polygons' GeoPackage.
+        overlay: The overlay PNG.
+        written: Measures of ``_uncertainty.tif``.
+        scores: Scores against the reference.
+        per_glacier: The per-glacier tables (none without an inventory).
+        assets: Their STAC assets.
+    """
+
+    gpkg: Path
+    overlay: Path
+    written: tuple[str, ...]
+    scores: SceneScores
+    per_glacier: dict[str, Path]
+    assets: list[StacAsset]
+
+
+def products_from_maps(
+    scene_id: str,
+    reader: SceneReader,
+    outputs: PredictionOutputs,
+    settings: ProductSettings,
+    maps: PredictionOutputs | None = None,
+) -> MapProducts:
+    """Polygons with areas, metrics against the reference, the overlay, per-glacier tables.
+
+    Args:
+        scene_id: The scene's name (the outputs' prefix).
+        reader: The open scene.
+        outputs: Its final maps (every file made is named after them).
+        settings: What to make.
+        maps: Where to read the maps' pixels (default ``outputs``): the predictor's streamed
+            files, pixel for pixel the final maps, while their COGs are being built.
+    """
+    maps = maps or outputs
+    prefix = outputs.classes.with_name(scene_id)
+    polygons, gpkg = scene_polygons(maps, settings, output_path(prefix, POLYGONS))
+    written = band_measures(maps.uncertainty) if maps.uncertainty else []
+    truth, scored = score_scene(scene_id, reader, maps, settings, written)
+    png = draw_overlay(reader, maps, polygons, truth, output_path(prefix, OVERLAY))
+    per_glacier, assets = glacier_products(scene_id, maps, settings, prefix, outputs.passes)
+    return MapProducts(gpkg, png, tuple(written), scored, per_glacier, assets)
+
+
 def make_products(
-    scene_id: str, reader: SceneReader, outputs: PredictionOutputs, settings: ProductSettings
+    scene_id: str,
+    reader: SceneReader,
+    outputs: PredictionOutputs,
+    settings: ProductSettings,
+    made: MapProducts | None = None,
 ) -> PredictionRecord:
     """Polygons with areas, metrics against the reference, an overlay PNG and a STAC item.
 
@@ -218,27 +277,24 @@ def make_products(
         reader: The open scene.
         outputs: Its final class, probability and uncertainty maps.
         settings: What to make.
+        made: What :func:`products_from_maps` already made of the maps (None: make it now).
 
     Returns:
         The scene's record: paths of every output, metrics when there is a reference (the
         run's fingerprint, checkpoint and classes are the caller's to add).
     """
-    prefix = outputs.classes.with_name(scene_id)
-    polygons, gpkg = scene_polygons(outputs, settings, output_path(prefix, POLYGONS))
-    written = band_measures(outputs.uncertainty) if outputs.uncertainty else []
-    truth, scored = score_scene(scene_id, reader, outputs, settings, written)
-    png = draw_overlay(reader, outputs, polygons, truth, output_path(prefix, OVERLAY))
-    per_glacier, assets = glacier_products(scene_id, outputs, settings, prefix)
+    made = made or products_from_maps(scene_id, reader, outputs, settings)
+    scored = made.scores
     item = write_stac_item(
         scene_id,
         outputs,
-        gpkg,
-        png,
+        made.gpkg,
+        made.overlay,
         scored.metrics_json,
         settings.class_names,
         settings.stac_properties,
         uncertainty_figure=scored.uncertainty_figure,
-        extra=assets,
+        extra=made.assets,
     )
     return PredictionRecord(
         scene=scene_id,
@@ -247,15 +303,15 @@ def make_products(
         uncertainty=outputs.uncertainty,
         measures=outputs.measures,
         passes=outputs.passes,
-        polygons=gpkg,
-        overlay=png,
+        polygons=made.gpkg,
+        overlay=made.overlay,
         uncertainty_figure=scored.uncertainty_figure,
         metrics_json=scored.metrics_json,
         stac=item,
-        per_glacier=per_glacier.get("per_glacier"),
-        per_glacier_csv=per_glacier.get("per_glacier_csv"),
-        per_glacier_sums=per_glacier.get("per_glacier_sums"),
-        uncertainty_bands=tuple(written),
+        per_glacier=made.per_glacier.get("per_glacier"),
+        per_glacier_csv=made.per_glacier.get("per_glacier_csv"),
+        per_glacier_sums=made.per_glacier.get("per_glacier_sums"),
+        uncertainty_bands=made.written,
         metrics=scored.metrics,
         no_reference=scored.no_reference,
     )
