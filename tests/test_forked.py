@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import threading
@@ -86,3 +87,22 @@ def test_leaving_early_stops_the_child_quietly_and_the_parents_handler_stays_its
     assert not marker.exists()
     assert calls == []
     assert capfd.readouterr().err == ""
+
+
+def warn_then_return(value: int) -> int:
+    logging.getLogger("glacier.data.labels").warning("repaired %d invalid polygon(s)", value)
+    return value
+
+
+def test_what_the_child_logs_is_logged_by_the_parent_once(
+    caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """The child's records reach the caller's handlers (Hydra's log file, pytest's caplog)."""
+    with (
+        caplog.at_level(logging.WARNING, logger="glacier"),
+        closing(Forked(warn_then_return, 3)) as worker,
+    ):
+        assert worker.result() == 3
+    messages = [r.getMessage() for r in caplog.records if r.name == "glacier.data.labels"]
+    assert messages == ["repaired 3 invalid polygon(s)"]
+    assert "repaired" not in capfd.readouterr().err  # not also printed by the child's copy

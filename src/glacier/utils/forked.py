@@ -3,11 +3,13 @@
 Threads do not help where the work holds the GIL for long stretches (GDAL's rasterizer, building
 geometries in Python); a forked child shares the parent's memory as it was at the fork, so the
 function's arguments are not pickled, only its result (or its exception) comes back through a
-pipe. Where ``fork`` is not available (Windows) the function runs in the caller, at once.
+pipe, with what it logged (handled by the caller's loggers when the result is taken). Where
+``fork`` is not available (Windows) the function runs in the caller, at once.
 """
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import signal
 from collections.abc import Callable
@@ -28,16 +30,42 @@ def _child(send: Connection, function: Callable[..., Any], args: tuple[Any, ...]
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+    records = _collect_logs()
     try:
         outcome: tuple[str, Any] = ("ok", function(*args))
     except Exception as error:  # an interrupt ends the child; the parent sees no result
         outcome = ("error", error)
     try:
-        send.send(outcome)
+        send.send((*outcome, records.records))
     except Exception as error:  # an unpicklable value or exception: its text, as an error
-        send.send(("error", RuntimeError(f"{type(error).__name__}: {error}")))
+        send.send(("error", RuntimeError(f"{type(error).__name__}: {error}"), records.records))
     finally:
         send.close()
+
+
+class _Collector(logging.Handler):
+    """Keeps the child's log records (formatted, so that they pickle) for the parent."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        record.msg, record.args = record.getMessage(), None
+        if record.exc_info:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+            record.exc_info = None
+        self.records.append(record)
+
+
+def _collect_logs() -> _Collector:
+    """Route the child's logging to a collector instead of the parent's inherited handlers."""
+    collector = _Collector()
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    root.addHandler(collector)
+    return collector
 
 
 class Forked(Generic[T]):
@@ -80,7 +108,10 @@ class Forked(Generic[T]):
         """
         if self._value is None:
             try:
-                self._value = self._receive.recv()
+                *outcome, records = self._receive.recv()
+                self._value = (outcome[0], outcome[1])
+                for record in records:  # logged by the child: logged here, as if by the caller
+                    logging.getLogger(record.name).handle(record)
             except EOFError:
                 ended = RuntimeError(self._ended_without_result())
                 self._value = ("error", ended)

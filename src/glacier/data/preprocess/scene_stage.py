@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from contextlib import ExitStack, closing
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,11 +38,31 @@ FOOTPRINT_STEP = 1000.0  # metres between the vertices of a footprint's edges (s
 WGS84 = pyproj.CRS.from_epsg(4326)
 
 
+@dataclass
+class OutlineLoader:
+    """A dataset's outlines, loaded on the first call and kept.
+
+    A run of one scene leaves the loading to the child that burns its labels, beside the
+    pixel pass (what loading logs is logged by this process all the same, see
+    :class:`~glacier.utils.forked.Forked`); a run of several loads them once, before the first
+    child forks.
+    """
+
+    spec: DataSpec
+    loaded: ClassOutlines | None = None
+
+    def __call__(self) -> ClassOutlines:
+        """The outlines (:func:`glacier.data.labels.load_outlines`)."""
+        if self.loaded is None:
+            self.loaded = load_outlines(self.spec)
+        return self.loaded
+
+
 def process_scene(
     spec: DataSpec,
     contract: DatasetContract,
     scene: SceneSpec,
-    outlines: ClassOutlines,
+    outlines: OutlineLoader,
     staging: Path,
 ) -> ScenePayload:
     """Burn labels, store pixels and index the slice windows of one scene, into ``staging``.
@@ -54,7 +75,7 @@ def process_scene(
         spec: The data config.
         contract: The dataset contract (channel order and dtypes).
         scene: The scene.
-        outlines: Loaded outlines (loaded here, so that what loading logs is logged here).
+        outlines: The dataset's outlines (loaded by whoever needs them first).
         staging: Empty folder receiving ``scenes/{id}/`` and ``masks/mask_{id}.npy``.
 
     Returns:
@@ -116,14 +137,14 @@ def _pixel_pass(
 
 
 def burn_labels_into(
-    spec: DataSpec, scene: SceneSpec, outlines: ClassOutlines, reader: SceneReader, path: Path
+    spec: DataSpec, scene: SceneSpec, outlines: OutlineLoader, reader: SceneReader, path: Path
 ) -> dict[str, int]:
     """Burn the scene's labels (:func:`glacier.data.labels.burn_labels`) into the file ``path``.
 
     Returns:
         The ``polygons_{class}`` counts of polygons touching the scene.
     """
-    labels, counts = burn_labels(spec, scene, outlines, reader)
+    labels, counts = burn_labels(spec, scene, outlines(), reader)
     path.parent.mkdir(parents=True, exist_ok=True)
     save_array(path, labels)
     return counts
@@ -185,7 +206,9 @@ def stage_scenes(
     """
     if not todo:
         return
-    outlines = load_outlines(spec)
+    outlines = OutlineLoader(spec)
+    if len(todo) > 1 or n_jobs != 1:
+        outlines()  # once, here: every scene's burning child inherits them
     for scene in todo:  # leftovers of this scene's interrupted runs, and only this scene's
         for stale in stale_stagings(staging_root(root), scene.id):
             remove_folder(stale)

@@ -209,27 +209,31 @@ def slice_scene(
     )
     names, strips = contract.channel_names, []
 
-    def read(index: int) -> tuple[np.ndarray, np.ndarray]:
-        window = Window(0, row_starts[index], cover, size)
-        return reader.read_with_mask(window, out=buffers[index % 2])
+    def read(index: int) -> tuple[np.ndarray, StripPixels]:
+        """Read strip ``index`` (the region's outside marked invalid) and total its columns."""
+        row = row_starts[index]
+        strip, valid = reader.read_with_mask(Window(0, row, cover, size), out=buffers[index % 2])
+        inside = min(size, height - row)
+        if extra_invalid is not None:
+            valid[:inside, :width] &= ~extra_invalid[row : row + inside]
+        # the rows only this strip writes: up to the next strip's start (all for the last)
+        stop = min(row_starts[index + 1] if index + 1 < len(row_starts) else height, height)
+        count, image = _column_totals(strip, valid)
+        return strip, StripPixels(row, inside, stop - row, valid, count, image)
 
-    # the next strip is read (GDAL and numpy let go of the GIL) while this one is stored
+    # the next strip is read and totalled (GDAL and numpy let go of the GIL) while this one is
+    # stored: two threads, each about half of the work
     with ThreadPoolExecutor(1, thread_name_prefix="strip-reader") as pool:
         pending = pool.submit(read, 0)
-        for index, row in enumerate(row_starts):
-            strip, valid = pending.result()
+        for index in range(len(row_starts)):
+            strip, pixels = pending.result()
             if index + 1 < len(row_starts):
                 pending = pool.submit(read, index + 1)
-            inside = min(size, height - row)
-            if extra_invalid is not None:
-                valid[:inside, :width] &= ~extra_invalid[row : row + inside]
-            stop = row_starts[index + 1] if index + 1 < len(row_starts) else height
-            rows = slice(row, min(stop, height))
-            keep = valid[: rows.stop - rows.start, :width]
+            rows = slice(pixels.row, pixels.row + pixels.owned)
+            keep = pixels.valid[: pixels.owned, :width]
             stored = _store_rows(arrays, names, narrowed or set(), strip, keep, rows, scene_id)
-            moments.add(row, stored, keep)
-            count, image = _column_totals(strip, valid)
-            strips.append(StripPixels(row, inside, rows.stop - row, valid, count, image))
+            moments.add(pixels.row, stored, keep)
+            strips.append(pixels)
     return SlicedPixels(strips, col_starts, size, moments.moments)
 
 

@@ -42,9 +42,12 @@ def normalized_difference(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     a = a.astype(np.float32, copy=False)
     b = b.astype(np.float32, copy=False)
     total = a + b
+    index: np.ndarray = a - b
+    nonzero = total != 0  # NaN sums too: NaN where an input is NaN
     with np.errstate(divide="ignore", invalid="ignore"):
-        index = np.where(total != 0, (a - b) / total, np.float32(0.0))
-    return index.astype(np.float32, copy=False)
+        np.divide(index, total, out=index, where=nonzero)
+    index[~nonzero] = 0.0
+    return index
 
 
 def compute_index(
