@@ -143,7 +143,8 @@ def path_limit(args: dict[str, Any]) -> dict[str, Any]:
     """
     from glacier.data.raster import RgbSample, SceneReader
     from glacier.inference.engine.encode import EncodedRows
-    from glacier.inference.engine.writer import BLOCK, OutputWriter, PredictionOutputs
+    from glacier.inference.engine.outputs import PredictionOutputs
+    from glacier.inference.engine.writer import BLOCK, OutputWriter
     from glacier.inference.products import make_products
     from glacier.utils.runtime import tune_malloc
 

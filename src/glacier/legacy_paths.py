@@ -71,7 +71,10 @@ MOVED: dict[str, tuple[str, ...]] = {
     "glacier.inference.rows": ("glacier.inference.engine.readahead",),
     "glacier.inference.blending": ("glacier.inference.engine.blending",),
     "glacier.inference.encode": ("glacier.inference.engine.encode",),
-    "glacier.inference.outputs": ("glacier.inference.engine.writer",),
+    "glacier.inference.outputs": (
+        "glacier.inference.engine.writer",
+        "glacier.inference.engine.outputs",
+    ),
     "glacier.inference.cog": ("glacier.inference.engine.cog",),
     "glacier.inference.predictor": ("glacier.inference.engine.tile_predictor",),
     "glacier.inference.pipeline": ("glacier.inference.engine.loop",),

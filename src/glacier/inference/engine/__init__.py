@@ -15,12 +15,9 @@ from glacier.inference.engine.device import (
     resolve_precision,
 )
 from glacier.inference.engine.mapper import predict_scenes
+from glacier.inference.engine.outputs import PredictionOutputs, UncertaintyBands
 from glacier.inference.engine.tile_predictor import PredictSettings, SceneJob
-from glacier.inference.engine.writer import (
-    PROBABILITY_FORMATS,
-    PredictionOutputs,
-    UncertaintyBands,
-)
+from glacier.inference.engine.writer import PROBABILITY_FORMATS
 
 __all__ = [
     "COG_MEDIA_TYPE",

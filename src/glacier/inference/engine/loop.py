@@ -19,6 +19,7 @@ from glacier.data.raster import RgbSample
 from glacier.errors import GlacierInputError
 from glacier.inference.engine.blending import BlendStrip
 from glacier.inference.engine.encode import encode_block
+from glacier.inference.engine.outputs import PredictionOutputs, UncertaintyBands
 from glacier.inference.engine.readahead import BufferPool, ReadAhead, Row, read_row, to_device
 from glacier.inference.engine.tile_predictor import (
     PredictSettings,
@@ -29,12 +30,7 @@ from glacier.inference.engine.tile_predictor import (
     tile_seed,
 )
 from glacier.inference.engine.tiling import blend_weights, tile_starts
-from glacier.inference.engine.writer import (
-    BLOCK,
-    OutputWriter,
-    PredictionOutputs,
-    UncertaintyBands,
-)
+from glacier.inference.engine.writer import BLOCK, OutputWriter
 
 
 class _Scene:

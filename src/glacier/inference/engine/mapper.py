@@ -21,6 +21,7 @@ from torch import nn
 
 from glacier.data.raster import SceneReader
 from glacier.inference.engine.loop import PredictionLoop
+from glacier.inference.engine.outputs import PredictionOutputs
 from glacier.inference.engine.tile_predictor import (
     PredictSettings,
     SceneDone,
@@ -29,7 +30,6 @@ from glacier.inference.engine.tile_predictor import (
     TilePredictor,
     tile_seed,
 )
-from glacier.inference.engine.writer import PredictionOutputs
 
 __all__ = [
     "PredictSettings",

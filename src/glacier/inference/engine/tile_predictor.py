@@ -21,7 +21,7 @@ from torch import Tensor, nn
 from glacier.data.raster import SceneReader
 from glacier.inference.engine.compiled import CompiledNetwork
 from glacier.inference.engine.device import autocast
-from glacier.inference.engine.writer import PredictionOutputs
+from glacier.inference.engine.outputs import PredictionOutputs
 from glacier.models import (
     DEFAULT_MEASURE,
     Normalizer,

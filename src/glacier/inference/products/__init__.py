@@ -4,6 +4,8 @@ Polygons with areas, overlays, STAC items, the per-scene prediction records that
 finished scenes, and the publication of a scene's outputs together.
 """
 
+from glacier.inference.products.map_products import MapProducts, products_from_maps
+from glacier.inference.products.product_settings import ProductSettings
 from glacier.inference.products.publishing import (
     discard_outputs,
     publish_scene_outputs,
@@ -19,12 +21,7 @@ from glacier.inference.products.records import (
     read_records,
     write_record,
 )
-from glacier.inference.products.scene_products import (
-    MapProducts,
-    ProductSettings,
-    make_products,
-    products_from_maps,
-)
+from glacier.inference.products.scene_products import make_products
 from glacier.inference.products.stac import footprint_wgs84, scene_datetime
 from glacier.inference.products.stac_assets import GEOPACKAGE_MEDIA_TYPE, StacAsset
 
