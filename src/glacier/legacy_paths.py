@@ -60,7 +60,12 @@ MOVED: dict[str, tuple[str, ...]] = {
     "glacier.data.release_footprints": ("glacier.data.hkh.footprints",),
     "glacier.data.release_store": ("glacier.data.hkh.store", "glacier.data.hkh.preprocessor"),
     "glacier.data.preprocessors": ("glacier.data.factory",),
-    "glacier.data.datamodule": ("glacier.data.loading.datamodule", "glacier.data.factory"),
+    "glacier.data.datamodule": (
+        "glacier.data.loading.datamodule",
+        "glacier.data.factory",
+        "glacier.data.loading.split_datasets",
+        "glacier.data.loading.window_loaders",
+    ),
     "glacier.data.dataset": ("glacier.data.loading.windows", "glacier.data.store.protocol"),
     "glacier.data.sampling": ("glacier.data.loading.sampling",),
     "glacier.data.batch": ("glacier.data.loading.batch",),
