@@ -34,7 +34,7 @@ MOVED: dict[str, tuple[str, ...]] = {
     ),
     "glacier.data.legacy": ("glacier.data.contract.legacy",),
     "glacier.data.sources": ("glacier.data.spec.sample",),
-    "glacier.data.synthetic": ("glacier.data.spec.synthetic",),
+    "glacier.data.synthetic": ("glacier.data.spec.synthetic", "glacier.data.spec.synthetic_scene"),
     "glacier.data.headers": ("glacier.data.raster.headers", "glacier.data.raster.scene_header"),
     "glacier.data.footprints": ("glacier.data.raster.footprints",),
     "glacier.data.bands": ("glacier.data.raster.derived", "glacier.data.contract.channels"),
