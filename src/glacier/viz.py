@@ -151,6 +151,52 @@ def overlay_png(
 ReliabilityRow = tuple[float, float, float | None, float | None, int]  # lower, upper, conf, acc, n
 
 
+def _draw_deciles(
+    axis: Axes,
+    error_by_decile: Mapping[str, Sequence[float | None]],
+    error_rate: float | None,
+    written: str | None,
+) -> None:
+    """Error rate by uncertainty decile, one line per measure (``written`` bold, on top)."""
+    ticks = np.arange(1, 11)
+    for index, (name, rates) in enumerate(error_by_decile.items()):
+        values = [np.nan if r is None else r for r in rates]
+        bold = name == written
+        axis.plot(
+            ticks,
+            values,
+            marker="os^D"[index % 4],
+            color=MEASURE_COLOURS[index % 4],
+            label=name,
+            linewidth=3 if bold else 1.2,
+            markersize=7 if bold else 4,
+            zorder=3 if bold else 2,
+        )
+    if error_rate is not None:
+        axis.axhline(error_rate, color="grey", linestyle="--", label="map's error rate")
+    axis.set_xticks(ticks)
+    axis.set_xlabel("uncertainty decile (1 = most certain tenth of the pixels)")
+    axis.set_ylabel("share of wrong pixels")
+    axis.set_title("error rate by uncertainty decile")
+    axis.legend(fontsize=8)
+
+
+def _draw_reliability(axis: Axes, reliability: Mapping[str, Sequence[ReliabilityRow]]) -> None:
+    """A reliability diagram, one line per calibration, from the lowest populated bin up."""
+    axis.plot([0, 1], [0, 1], color="grey", linestyle="--", label="perfect calibration")
+    for index, (name, rows) in enumerate(reliability.items()):
+        used = [(r[2], r[3]) for r in rows if r[4] and r[2] is not None and r[3] is not None]
+        colour = ("#d62728", "#7f7f7f")[index % 2]
+        axis.plot([c for c, _ in used], [a for _, a in used], marker="s", color=colour, label=name)
+    lowest = min((r[0] for rows in reliability.values() for r in rows if r[4]), default=0.0)
+    axis.set_xlim(lowest, 1)
+    axis.set_ylim(0, 1)
+    axis.set_xlabel("confidence (largest mean class probability)")
+    axis.set_ylabel("accuracy")
+    axis.set_title("reliability (10 confidence bins)")
+    axis.legend(fontsize=8, loc="upper left")
+
+
 def uncertainty_png(
     out_path: Path,
     error_by_decile: Mapping[str, Sequence[float | None]],
@@ -177,41 +223,8 @@ def uncertainty_png(
     """
     figure = Figure(figsize=(11, 4.2))
     deciles, diagram = figure.subplots(1, 2)
-    ticks = np.arange(1, 11)
-    for index, (name, rates) in enumerate(error_by_decile.items()):
-        values = [np.nan if r is None else r for r in rates]
-        bold = name == written
-        deciles.plot(
-            ticks,
-            values,
-            marker="os^D"[index % 4],
-            color=MEASURE_COLOURS[index % 4],
-            label=name,
-            linewidth=3 if bold else 1.2,
-            markersize=7 if bold else 4,
-            zorder=3 if bold else 2,
-        )
-    if error_rate is not None:
-        deciles.axhline(error_rate, color="grey", linestyle="--", label="map's error rate")
-    deciles.set_xticks(ticks)
-    deciles.set_xlabel("uncertainty decile (1 = most certain tenth of the pixels)")
-    deciles.set_ylabel("share of wrong pixels")
-    deciles.set_title("error rate by uncertainty decile")
-    deciles.legend(fontsize=8)
-    diagram.plot([0, 1], [0, 1], color="grey", linestyle="--", label="perfect calibration")
-    for index, (name, rows) in enumerate(reliability.items()):
-        used = [r for r in rows if r[4] and r[2] is not None and r[3] is not None]
-        colour = ("#d62728", "#7f7f7f")[index % 2]
-        diagram.plot(
-            [r[2] for r in used], [r[3] for r in used], marker="s", color=colour, label=name
-        )
-    lowest = min((r[0] for rows in reliability.values() for r in rows if r[4]), default=0.0)
-    diagram.set_xlim(lowest, 1)
-    diagram.set_ylim(0, 1)
-    diagram.set_xlabel("confidence (largest mean class probability)")
-    diagram.set_ylabel("accuracy")
-    diagram.set_title("reliability (10 confidence bins)")
-    diagram.legend(fontsize=8, loc="upper left")
+    _draw_deciles(deciles, error_by_decile, error_rate, written)
+    _draw_reliability(diagram, reliability)
     figure.suptitle(title, fontsize=10)
     figure.tight_layout()
     out_path.parent.mkdir(parents=True, exist_ok=True)

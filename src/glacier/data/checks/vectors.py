@@ -138,6 +138,23 @@ def validate_labels(spec: DataSpec, scenes: Sequence[SceneHeader]) -> list[dict[
     return found
 
 
+def _require_columns(
+    source: LabelSource, fields: Sequence[str], columns: Sequence[str], key: str
+) -> None:
+    """Refuse an outline file without its class or date column, naming the config key."""
+    for column in columns:
+        if column not in fields:
+            kind = "class column" if column == source.class_column else "date column"
+            config = (
+                f"{key}.class_column"
+                if column == source.class_column
+                else "data.date_filter.column"
+            )
+            raise GlacierInputError(
+                f"{source.path} has no {kind} '{column}' ({config}); columns: {fields}"
+            )
+
+
 def check_label_source(
     source: LabelSource,
     info: Mapping[str, Any],
@@ -164,19 +181,8 @@ def check_label_source(
     Raises:
         GlacierInputError: Naming the file and the column at fault.
     """
-    fields = [str(f) for f in info["fields"]]
     columns = [c for c in (source.class_column, date_filter and date_filter.column) if c]
-    for column in columns:
-        if column not in fields:
-            kind = "class column" if column == source.class_column else "date column"
-            config = (
-                f"{key}.class_column"
-                if column == source.class_column
-                else "data.date_filter.column"
-            )
-            raise GlacierInputError(
-                f"{source.path} has no {kind} '{column}' ({config}); columns: {fields}"
-            )
+    _require_columns(source, [str(f) for f in info["fields"]], columns, key)
     found: dict[str, Any] = {"path": str(source.path), "features": int(info["features"])}
     found |= {"class_counts": {}, "undated": 0, "values": []}
     if not columns:

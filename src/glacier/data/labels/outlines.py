@@ -175,6 +175,51 @@ def load_outlines(spec: DataSpec) -> ClassOutlines:
     return load_label_sources(spec.labels, spec.classes, spec.date_filter)
 
 
+def _usable_polygons(
+    rows: gpd.GeoDataFrame,
+    source: LabelSource,
+    name: str,
+    date_filter: DateFilter | None,
+    report: OutlineReport,
+) -> gpd.GeoSeries:
+    """One class's polygons of one source, dated, repaired and usable; counted in ``report``."""
+    report.loaded += len(rows)
+    if date_filter is not None:
+        kept, undated = _apply_date_filter(rows, date_filter, source, name)
+        report.undated += undated
+        dropped_undated = 0 if date_filter.undated == "keep" else undated
+        report.outside_dates += len(rows) - len(kept) - dropped_undated
+        rows = kept
+    geometry, repaired = _repair(rows.geometry)
+    report.repaired += repaired
+    usable = geometry.notna() & ~geometry.is_empty
+    report.unusable += int((~usable).sum())
+    if repaired or (~usable).any():
+        log.warning(
+            "%s: class %s: repaired %d invalid polygon(s), %d unusable (empty) dropped",
+            source.path,
+            name,
+            repaired,
+            int((~usable).sum()),
+        )
+    return geometry[usable]
+
+
+def _require_polygons(
+    outlines: ClassOutlines, classes: Sequence[str], labels: Sequence[LabelSource]
+) -> None:
+    """Refuse a class left without polygons, with the counts of what loading dropped."""
+    for name in classes:
+        if not sum(len(f) for f in outlines.frames[name]):
+            report = outlines.reports[name]
+            files = [str(s.path) for s in labels]
+            raise GlacierInputError(
+                f"class '{name}' has no usable polygons in {files} (loaded {report.loaded}, "
+                f"outside the date filter {report.outside_dates}, undated {report.undated}, "
+                f"unusable {report.unusable})"
+            )
+
+
 def load_label_sources(
     labels: Sequence[LabelSource],
     classes: Sequence[str],
@@ -208,34 +253,7 @@ def load_label_sources(
         if kinds:
             raise GlacierInputError(f"{source.path} holds non-polygon geometries: {sorted(kinds)}")
         for name, rows in class_frames(source, frame).items():
-            report = outlines.reports[name]
-            report.loaded += len(rows)
-            if date_filter is not None:
-                kept, undated = _apply_date_filter(rows, date_filter, source, name)
-                report.undated += undated
-                dropped_undated = 0 if date_filter.undated == "keep" else undated
-                report.outside_dates += len(rows) - len(kept) - dropped_undated
-                rows = kept
-            geometry, repaired = _repair(rows.geometry)
-            report.repaired += repaired
-            usable = geometry.notna() & ~geometry.is_empty
-            report.unusable += int((~usable).sum())
-            if repaired or (~usable).any():
-                log.warning(
-                    "%s: class %s: repaired %d invalid polygon(s), %d unusable (empty) dropped",
-                    source.path,
-                    name,
-                    repaired,
-                    int((~usable).sum()),
-                )
-            outlines.frames[name].append(gpd.GeoDataFrame(geometry=geometry[usable], crs=frame.crs))
-    for name in classes:
-        if not sum(len(f) for f in outlines.frames[name]):
-            report = outlines.reports[name]
-            files = [str(s.path) for s in labels]
-            raise GlacierInputError(
-                f"class '{name}' has no usable polygons in {files} (loaded {report.loaded}, "
-                f"outside the date filter {report.outside_dates}, undated {report.undated}, "
-                f"unusable {report.unusable})"
-            )
+            usable = _usable_polygons(rows, source, name, date_filter, outlines.reports[name])
+            outlines.frames[name].append(gpd.GeoDataFrame(geometry=usable, crs=frame.crs))
+    _require_polygons(outlines, classes, labels)
     return outlines

@@ -15,30 +15,23 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 import pytorch_lightning as pl
 import torch
 from torch import Tensor
 from torch.utils.data import DataLoader
 
-from glacier.data.contract import (
-    REBUILD_HINT,
-    SPLITS,
-    DatasetContract,
-    DatasetLayout,
-    load_contract,
-)
-from glacier.data.factory import open_store
+from glacier.data.contract import DatasetContract, load_contract
 from glacier.data.loading.augment import Augment
 from glacier.data.loading.batch import BatchLayout
 from glacier.data.loading.cache_budget import CacheChoice, MemoryProbes
 from glacier.data.loading.cache_feed import CacheFeed, cache_source
 from glacier.data.loading.cached_loaders import TrainingCache
-from glacier.data.loading.resume import ResumableLoader, ShuffledOrder
-from glacier.data.loading.sampling import EpochSampler, RandomWindowDataset
-from glacier.data.loading.windows import WindowDataset, collate_windows
+from glacier.data.loading.sampling import RandomWindowDataset
+from glacier.data.loading.split_datasets import open_indexed_store, split_datasets
+from glacier.data.loading.window_loaders import WindowLoaders
+from glacier.data.loading.windows import WindowDataset
 from glacier.data.loading.workers import auto_workers
-from glacier.data.preprocess import DatasetPreprocessor, resolve_fold
+from glacier.data.preprocess import DatasetPreprocessor
 from glacier.errors import GlacierInputError
 
 log = logging.getLogger(__name__)
@@ -173,24 +166,8 @@ class GlacierDataModule(pl.LightningDataModule):
             stage: Lightning stage (all splits are created regardless).
         """
         contract = self.contract
-        index_path = DatasetLayout(self.processed_dir).index
-        if not index_path.is_file():
-            raise GlacierInputError(f"{index_path} is missing; {REBUILD_HINT}")
-        folds = self.info.folds
-        index = resolve_fold(pd.read_csv(index_path), self.fold, folds, str(index_path))
-        store = open_store(self.processed_dir, contract, self.info, index)
-        missing = store.missing(sorted(index["scene"].astype(str).unique()))
-        if missing:
-            raise GlacierInputError(
-                f"the processed dataset {self.processed_dir} lacks {len(missing)} file(s) its "
-                f"index names, e.g. {missing[0]}; {REBUILD_HINT}"
-            )
-        for split in SPLITS:
-            self.datasets[split] = WindowDataset(
-                store, index[index["split"] == split], batched=True
-            )
-        if not len(self.datasets["train"]):
-            raise GlacierInputError(f"{index_path} names no training slice")
+        store, index = open_indexed_store(self.processed_dir, contract, self.info, self.fold)
+        self.datasets.update(split_datasets(store, index, self.processed_dir))
         if self.sampler == "random_windows":
             self.random_windows = RandomWindowDataset(
                 store,
@@ -241,18 +218,13 @@ class GlacierDataModule(pl.LightningDataModule):
         selection = (self.channel_names, self.class_names)
         return self.feed.load(source, self.contract, selection, device, world)
 
+    @property
+    def loaders(self) -> WindowLoaders:
+        """Loaders of the current batch size, workers and pinning (read when a loader is made)."""
+        return WindowLoaders(self.batch_size, self.num_workers, self.pin_memory)
+
     def _loader(self, split: str, shuffle: bool) -> DataLoader[Any]:
-        dataset = self.datasets[split]
-        return DataLoader(
-            dataset,
-            batch_size=self.batch_size,
-            shuffle=shuffle,
-            num_workers=self.num_workers,
-            pin_memory=self.pin_memory,
-            collate_fn=collate_windows,
-            persistent_workers=self.num_workers > 0,
-            drop_last=shuffle and len(dataset) > self.batch_size,
-        )
+        return self.loaders.split(self.datasets[split], shuffle)
 
     def _cached(self) -> TrainingCache | None:
         return self.build_cache() if self.feed.active else None
@@ -260,11 +232,9 @@ class GlacierDataModule(pl.LightningDataModule):
     def train_dataloader(self) -> DataLoader[Any]:
         """Shuffled training slices, or random windows (augmented on the device).
 
-        From the training cache when there is one (keys only, gathered on the device), else
-        from the stored windows. One process: a resumable loader, so a run resumed from a
-        checkpoint saved inside an epoch trains on exactly the batches the uninterrupted run
-        would have. Several processes: Lightning gives the loader a distributed sampler (its own
-        order per epoch), or the cache's shard sampler decides.
+        From the training cache when there is one (keys only, gathered on the device; with
+        several processes its shard sampler decides), else from the stored windows (resumable
+        inside an epoch in one process: :meth:`WindowLoaders.training`).
         """
         distributed = self.trainer is not None and self.trainer.world_size > 1
         cached = self._cached()
@@ -272,26 +242,7 @@ class GlacierDataModule(pl.LightningDataModule):
             return CacheFeed.loader(
                 cached.train, cached.train_sampler, self.batch_size, True, resumable=not distributed
             )
-        if self.random_windows is None and distributed:
-            return self._loader("train", shuffle=True)
-        dataset: Any = (
-            self.datasets["train"] if self.random_windows is None else self.random_windows
-        )
-        order = (
-            ShuffledOrder(len(dataset))
-            if self.random_windows is None
-            else EpochSampler(len(dataset))
-        )
-        return (DataLoader if distributed else ResumableLoader)(
-            dataset,
-            batch_size=self.batch_size,
-            sampler=order,
-            num_workers=self.num_workers,
-            pin_memory=self.pin_memory,
-            collate_fn=collate_windows,
-            persistent_workers=self.num_workers > 0,
-            drop_last=len(dataset) > self.batch_size,
-        )
+        return self.loaders.training(self.datasets["train"], self.random_windows, distributed)
 
     def state_dict(self) -> dict[str, Any]:
         """What a checkpoint keeps of the data module: the augmentation's random state."""

@@ -11,15 +11,14 @@ from glacier.data.raster.conversion import InputConversion
 from glacier.data.raster.derived import validate_derived
 from glacier.data.raster.footprints import band_file_coverage, coverage, reproject_box
 from glacier.data.raster.headers import (
-    BandFileHeader,
     RasterHeader,
-    SceneHeader,
     check_band_count,
     check_georeferenced,
     check_scene_size,
     read_header,
 )
 from glacier.data.raster.rgb_sample import RgbSample, rgb_band_indices
+from glacier.data.raster.scene_header import BandFileHeader, SceneHeader
 from glacier.data.raster.scene_reader import SceneReader, open_scene
 from glacier.data.raster.windows import finite_everywhere
 

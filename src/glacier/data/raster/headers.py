@@ -3,6 +3,7 @@
 Reading a header touches no pixel, so every scene, band file and DEM can be checked before a run
 writes anything (:mod:`glacier.data.checks.inputs`);
 :class:`glacier.data.raster.scene_reader.SceneReader` applies the same checks when it opens a scene.
+A scene's headers (its band files and grid) are :mod:`glacier.data.raster.scene_header`'s.
 """
 
 from __future__ import annotations
@@ -76,57 +77,6 @@ class RasterHeader:
             "dtypes": list(self.dtypes),
             "nodata": None if self.nodata is None else float(self.nodata),
         }
-
-
-@dataclass(frozen=True)
-class BandFileHeader:
-    """One band file of a scene.
-
-    Attributes:
-        header: The file's raster header.
-        bands: Band names configured for it.
-        coverage: Fraction of the scene grid it covers (1.0 on the grid; below 1, the rest of
-            the scene is nodata).
-    """
-
-    header: RasterHeader
-    bands: tuple[str, ...]
-    coverage: float
-
-
-@dataclass(frozen=True)
-class SceneHeader:
-    """A scene's grid and band files, from headers only.
-
-    Attributes:
-        id: Scene id.
-        files: Band files in configured order; the first sets the grid.
-    """
-
-    id: str
-    files: tuple[BandFileHeader, ...]
-
-    @property
-    def grid(self) -> RasterHeader:
-        """Header of the file that sets the scene grid."""
-        return self.files[0].header
-
-    @property
-    def crs(self) -> CRS:
-        """Scene CRS."""
-        crs = self.grid.crs_object
-        assert crs is not None
-        return crs
-
-    @property
-    def band_names(self) -> list[str]:
-        """Raw band names in order."""
-        return [name for item in self.files for name in item.bands]
-
-    @property
-    def footprint(self) -> shapely.Polygon:
-        """The scene grid's box in its CRS."""
-        return grid_box(self.grid.affine, self.grid.width, self.grid.height)
 
 
 def header_of(dataset: DatasetReader, path: Path) -> RasterHeader:

@@ -20,17 +20,19 @@ import numpy as np
 import rasterio
 import shapely
 from affine import Affine
-from rasterio.features import rasterize
 from rasterio.transform import from_origin
 
+from glacier.data.spec.synthetic_scene import (
+    BANDS,
+    check_points,
+    class_map,
+    dem_grid,
+    pixel_geometries,
+    scene_pixels,
+    to_map,
+)
 from glacier.utils.io import atomic_path, write_json_atomic
 
-BANDS = ("blue", "green", "red", "nir", "swir1", "swir2")
-REFLECTANCE = {  # class id -> mean reflectance per band
-    0: (0.09, 0.11, 0.13, 0.26, 0.23, 0.16),  # rock, soil, sparse vegetation
-    1: (0.78, 0.74, 0.70, 0.56, 0.07, 0.05),  # clean ice / snow
-    2: (0.16, 0.18, 0.20, 0.20, 0.33, 0.29),  # debris-covered ice
-}
 MANIFEST = "synthetic.json"
 VERSION = 2  # bump when the generated content changes
 
@@ -51,60 +53,6 @@ class SyntheticDataset:
     width: int
     height: int
     points: dict[str, tuple[float, float]] = field(default_factory=dict)
-
-
-def _pixel_geometries(width: int, height: int) -> dict[str, Any]:
-    """Outline shapes in pixel coordinates (col, row)."""
-    w, h, r = width, height, min(width, height)
-    ring = shapely.Point(0.25 * w, 0.3 * h).buffer(0.17 * r)
-    hole = shapely.Point(0.25 * w, 0.3 * h).buffer(0.06 * r)
-    ellipse = shapely.affinity.scale(shapely.Point(0.62 * w, 0.2 * h).buffer(0.07 * r), 1.4, 1.0)
-    return {
-        "hole_ring": ring.difference(hole),
-        "multi": shapely.MultiPolygon([ellipse, shapely.Point(0.72 * w, 0.4 * h).buffer(0.06 * r)]),
-        "edge": shapely.box(0.86 * w, 0.5 * h, 1.2 * w, 0.7 * h),
-        "outside": shapely.box(1.5 * w, 0.2 * h, 1.7 * w, 0.4 * h),
-        "bowtie": shapely.Polygon(
-            [(0.08 * w, 0.72 * h), (0.28 * w, 0.95 * h), (0.28 * w, 0.72 * h), (0.08 * w, 0.95 * h)]
-        ),
-        "old": shapely.box(0.4 * w, 0.8 * h, 0.5 * w, 0.93 * h),
-        "debris": shapely.Polygon(
-            [(0.42 * w, 0.45 * h), (0.62 * w, 0.47 * h), (0.6 * w, 0.68 * h), (0.44 * w, 0.66 * h)]
-        ),
-    }
-
-
-def _to_map(geometry: Any, transform: Affine) -> Any:
-    """Pixel (col, row) coordinates → map coordinates."""
-    return shapely.transform(geometry, lambda xy: np.column_stack(transform @ xy.T))
-
-
-def _class_map(shapes: dict[str, Any], width: int, height: int) -> np.ndarray:
-    """0 background, 1 clean ice (valid, current-year polygons), 2 debris; in pixel space."""
-    ice = [shapely.make_valid(shapes[k]) for k in ("hole_ring", "multi", "edge", "bowtie", "old")]
-    classes = rasterize(((g, 1) for g in ice), out_shape=(height, width), dtype=np.uint8)
-    debris = rasterize([(shapes["debris"], 2)], out_shape=(height, width), dtype=np.uint8)
-    labels: np.ndarray = np.where(debris == 2, debris, classes)
-    return labels
-
-
-def _scene_pixels(classes: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """(6, H, W) float32 reflectance with smooth texture, SLC-off stripes (0) and a NaN patch."""
-    from scipy.ndimage import gaussian_filter  # here: `glacier preprocess` starts without SciPy
-
-    height, width = classes.shape
-    texture = gaussian_filter(rng.normal(0, 1, (height, width)), sigma=6)
-    texture /= max(float(np.abs(texture).max()), 1e-6)
-    image = np.empty((len(BANDS), height, width), dtype=np.float32)
-    for band in range(len(BANDS)):
-        means = np.array([REFLECTANCE[c][band] for c in range(3)], dtype=np.float32)
-        image[band] = means[classes] * (1 + 0.12 * texture) + rng.normal(0, 0.01, classes.shape)
-    image = np.clip(image, 0.001, 1.0)
-    rows, cols = np.mgrid[0:height, 0:width]
-    stripes = ((cols + 0.35 * rows) % 53) < 2
-    image[:, stripes] = 0.0
-    image[:, 4:12, 4:14] = np.nan
-    return image
 
 
 def _write_raster(path: Path, data: np.ndarray, transform: Affine, crs: str, **extra: Any) -> None:
@@ -136,15 +84,6 @@ def _write_vector(path: Path, frame: gpd.GeoDataFrame) -> None:
     os.replace(tmp, path)
 
 
-def _dem(width: int, height: int, transform: Affine) -> tuple[np.ndarray, Affine]:
-    """Smooth terrain on a 60 m grid offset by 15 m, covering the scene with a margin."""
-    x0, y0 = transform.c - 90 + 15, transform.f + 90 - 15
-    cols, rows = width // 2 + 4, height // 2 + 4
-    yy, xx = np.mgrid[0:rows, 0:cols] / max(rows, cols)
-    elevation = 4200 + 900 * np.sin(3 * xx) * np.cos(2 * yy) + 400 * yy
-    return elevation[None].astype(np.float32), from_origin(x0, y0, 60.0, 60.0)
-
-
 def _write_outlines(paths: dict[str, Path], shapes: dict[str, Any], crs: str) -> None:
     """The clean-ice (dated, one bow-tie), debris (EPSG:4326) and combined glacier files."""
     ice_keys = ("hole_ring", "multi", "edge", "outside", "bowtie", "old")
@@ -168,22 +107,6 @@ def _write_outlines(paths: dict[str, Path], shapes: dict[str, Any], crs: str) ->
         crs=crs,
     )
     _write_vector(paths["glaciers"], glaciers)
-
-
-def _check_points(width: int, height: int, transform: Affine) -> dict[str, tuple[float, float]]:
-    """Map points tests look at: inside a hole, on a ring, debris, outside the region..."""
-    pixel_points = {
-        "hole": (0.25 * width, 0.3 * height),
-        "ring": (0.25 * width + 0.11 * min(width, height), 0.3 * height),
-        "debris": (0.52 * width, 0.56 * height),
-        "outside_region": (0.95 * width, 0.1 * height),
-        "background": (0.45 * width, 0.2 * height),
-    }
-    points = {}
-    for name, pixel in pixel_points.items():
-        x, y = transform @ pixel
-        points[name] = (float(x), float(y))
-    return points
 
 
 def generate_synthetic_dataset(
@@ -212,19 +135,19 @@ def generate_synthetic_dataset(
     out_dir.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     transform = from_origin(origin[0], origin[1], resolution, resolution)
-    pixel_shapes = _pixel_geometries(width, height)
-    image = _scene_pixels(_class_map(pixel_shapes, width, height), rng)
-    shapes = {k: _to_map(g, transform) for k, g in pixel_shapes.items()}
+    pixel_shapes = pixel_geometries(width, height)
+    image = scene_pixels(class_map(pixel_shapes, width, height), rng)
+    shapes = {k: to_map(g, transform) for k, g in pixel_shapes.items()}
     paths = {n: out_dir / f"{n}.gpkg" for n in ("clean_ice", "debris", "glaciers", "region")}
     scene = out_dir / "scene.tif"
     _write_raster(scene, image, transform, crs, nodata=0.0, descriptions=BANDS)
     _write_outlines(paths, shapes, crs)
-    region = _to_map(shapely.box(-5, -5, 0.9 * width, height + 5), transform)
+    region = to_map(shapely.box(-5, -5, 0.9 * width, height + 5), transform)
     _write_vector(paths["region"], gpd.GeoDataFrame(geometry=[region], crs=crs).to_crs(4326))
-    dem_data, dem_transform = _dem(width, height, transform)
+    dem_data, dem_transform = dem_grid(width, height, transform)
     dem = out_dir / "dem.tif"
     _write_raster(dem, dem_data, dem_transform, crs)
-    points = _check_points(width, height, transform)
+    points = check_points(width, height, transform)
     return SyntheticDataset(
         scene=scene,
         dem=dem,

@@ -202,6 +202,39 @@ def _glacier_table(
     )
 
 
+#: One compared after scene: the scene, both acquisition dates, its pixel areas (km²).
+_ComparedScene = tuple[MappedScene, dict[str, date], dict[str, float]]
+
+
+def _scene_dates(
+    earlier: list[MappedScene], scene: MappedScene, settings: ChangeSettings
+) -> dict[str, date]:
+    """The ``before`` and ``after`` acquisition dates of an after scene and its earlier ones."""
+    return {
+        "before": _date(earlier, settings.before_date, "before", scene.scene),
+        "after": _date([scene], settings.after_date, "after", scene.scene),
+    }
+
+
+def _glacier_outputs(
+    inventory: Inventory | None,
+    totals: _Totals,
+    runs: tuple[PredictionRun, PredictionRun],
+    footprints: list[SceneFootprint],
+    out_dir: Path,
+    result: ChangeResult,
+) -> list[Path]:
+    """Write the per-glacier change table (with an inventory) into ``result``; its files."""
+    if inventory is None:
+        return []
+    result.table = _glacier_table(inventory, totals, *runs, footprints)
+    if result.table is None:
+        return []
+    tables = list(write_glacier_table(result.table, out_dir / TABLE_PREFIX))
+    result.summary["glaciers"] = change_summary(result.table)
+    return tables
+
+
 def compare_runs(
     before: PredictionRun,
     after: PredictionRun,
@@ -226,16 +259,13 @@ def compare_runs(
     result = ChangeResult(summary={"pixels": {}})
     footprints = [_footprint(s) for s in after.scenes]
     totals = _Totals(0 if inventory is None else len(inventory))
-    scene_info: list[tuple[MappedScene, dict[str, date], dict[str, float]]] = []
+    compared: list[_ComparedScene] = []
     for scene in after.scenes:
         earlier = overlapping(before, scene)
         if not earlier:
             log.info("%s: no before scene overlaps it; skipped", scene.scene)
             continue
-        dates = {
-            "before": _date(earlier, settings.before_date, "before", scene.scene),
-            "after": _date([scene], settings.after_date, "after", scene.scene),
-        }
+        dates = _scene_dates(earlier, scene, settings)
         path, was, now, change = scene_change(earlier, scene, out_dir, settings.cog)
         grid = SceneGrid.of(path)
         areas = row_pixel_areas_km2(grid.transform, grid.crs, grid.height)
@@ -243,29 +273,19 @@ def compare_runs(
         for key, value in pixels.items():
             result.summary["pixels"][key] = result.summary["pixels"].get(key, 0.0) + value
         result.maps[scene.scene] = path
-        scene_info.append((scene, dates, pixels))
+        compared.append((scene, dates, pixels))
         if inventory is not None:
             exclude = earlier_footprints(footprints, scene.scene, grid.crs)
             _glacier_sums(
                 inventory, grid, exclude, (was, now), dates, totals, len(after.class_names)
             )
-    tables: list[Path] = []
-    if inventory is not None:
-        result.table = _glacier_table(inventory, totals, before, after, footprints)
-        if result.table is not None:
-            tables = list(write_glacier_table(result.table, out_dir / TABLE_PREFIX))
-            result.summary["glaciers"] = change_summary(result.table)
+    tables = _glacier_outputs(inventory, totals, (before, after), footprints, out_dir, result)
     summary_path = out_dir / "change_summary.json"
     write_json_atomic(summary_path, result.summary)
-    for scene, dates, pixels in scene_info:
-        result.items[scene.scene] = write_change_item(
-            scene,
-            result.maps[scene.scene],
-            dates,
-            pixels,
-            (before.folder, after.folder),
-            [*tables, summary_path],
-        )
+    folders, listed = (before.folder, after.folder), [*tables, summary_path]
+    for scene, dates, pixels in compared:
+        path = result.maps[scene.scene]
+        result.items[scene.scene] = write_change_item(scene, path, dates, pixels, folders, listed)
     return result
 
 

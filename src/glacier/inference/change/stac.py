@@ -35,6 +35,35 @@ def _relative(path: Path, start: Path) -> str:
     return "./" + os.path.relpath(path.resolve(), start.resolve())
 
 
+def _add_change_asset(item: pystac.Item, change_map: Path, folder: Path) -> None:
+    """List the change COG in ``item``, its classes (and the unobserved nodata value) declared."""
+    asset = pystac.Asset(
+        _relative(change_map, folder),
+        title="Glacier change: " + ", ".join(f"{c} {n}" for c, n in enumerate(CHANGE_CLASSES)),
+        media_type=COG_MEDIA_TYPE,
+        roles=["data"],
+    )
+    item.add_asset("change", asset)  # the classification extension goes on the asset's owner
+    ClassificationExtension.ext(asset, add_if_missing=True).classes = [
+        *(
+            Classification.create(value=code, name=name.replace(" ", "_"), title=name)
+            for code, name in enumerate(CHANGE_CLASSES)
+        ),
+        Classification.create(
+            value=IGNORE_INDEX, name="nodata", title="Not observed at both dates", nodata=True
+        ),
+    ]
+
+
+def _file_asset(path: Path, folder: Path) -> pystac.Asset:
+    """A further file (a table, the summary) as an asset: JSON is metadata, the rest data."""
+    return pystac.Asset(
+        _relative(path, folder),
+        media_type=MEDIA_TYPES.get(path.suffix),
+        roles=["data" if path.suffix != ".json" else "metadata"],
+    )
+
+
 def write_change_item(
     scene: MappedScene,
     change_map: Path,
@@ -76,31 +105,9 @@ def write_change_item(
     ProjectionExtension.ext(item, add_if_missing=True).code = (
         ":".join(crs.to_authority()) if crs.to_authority() else None
     )
-    asset = pystac.Asset(
-        _relative(change_map, folder),
-        title="Glacier change: " + ", ".join(f"{c} {n}" for c, n in enumerate(CHANGE_CLASSES)),
-        media_type=COG_MEDIA_TYPE,
-        roles=["data"],
-    )
-    item.add_asset("change", asset)
-    ClassificationExtension.ext(asset, add_if_missing=True).classes = [
-        *(
-            Classification.create(value=code, name=name.replace(" ", "_"), title=name)
-            for code, name in enumerate(CHANGE_CLASSES)
-        ),
-        Classification.create(
-            value=IGNORE_INDEX, name="nodata", title="Not observed at both dates", nodata=True
-        ),
-    ]
+    _add_change_asset(item, change_map, folder)
     for path in extra:
-        item.add_asset(
-            path.stem,
-            pystac.Asset(
-                _relative(path, folder),
-                media_type=MEDIA_TYPES.get(path.suffix),
-                roles=["data" if path.suffix != ".json" else "metadata"],
-            ),
-        )
+        item.add_asset(path.stem, _file_asset(path, folder))
     item_path = folder / f"{scene.scene}_change.stac.json"
     write_json_atomic(item_path, item.to_dict(include_self_link=False))
     return item_path
