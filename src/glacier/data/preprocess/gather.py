@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -101,21 +100,6 @@ def publish_gathered(
     Returns:
         The ``dataset.json`` content.
     """
-    with ThreadPoolExecutor(1, thread_name_prefix="geojson") as side:
-        # the footprints' text (shapely and pyproj let go of the GIL) beside the statistics
-        footprints = side.submit(slices_geojson, gathered.slices)
-        return _publish_with(target, filter, split, token, gathered, footprints)
-
-
-def _publish_with(
-    target: IndexTarget,
-    filter: SliceFilter,
-    split: Splitter,
-    token: str,
-    gathered: Gathered,
-    footprints: Future[str],
-) -> dict[str, Any]:
-    """:func:`publish_gathered`, the slices' GeoJSON coming from ``footprints``."""
     root, data, contract = target.root, target.data, target.contract
     slices, staged = gathered.slices, gathered.staged
     keep = filter.select(slices, data.classes)
@@ -139,7 +123,7 @@ def _publish_with(
     )
     files = {
         SCENE_TABLE_FILE: gathered.table.to_csv(index=False),
-        SLICES_FILE: footprints.result(),
+        SLICES_FILE: slices_geojson(slices),
     }
     index = index[index_columns(index)]
     written = publish_dataset(
