@@ -17,6 +17,7 @@ from glacier.data.labels.outlines import ClassOutlines
 from glacier.data.raster import SceneReader
 from glacier.data.spec import DataSpec, SceneSpec
 from glacier.errors import GlacierInputError, require_file
+from glacier.utils.runtime import gc_paused
 
 STRIP_ROWS = 512
 
@@ -37,9 +38,10 @@ def burn_class(polygons: gpd.GeoSeries, reader: SceneReader) -> tuple[np.ndarray
     box = shapely.box(*reader.bounds)
     inside = polygons[polygons.intersects(box)]
     mask = np.zeros((reader.height, reader.width), dtype=np.uint8)
-    shapes = polygon_shapes(np.asarray(inside.values))
-    if shapes:
-        rasterize(shapes, out=mask, transform=reader.transform, dtype=np.uint8)
+    with gc_paused():  # a tuple per vertex: no collection pass after every 700 of them
+        shapes = polygon_shapes(np.asarray(inside.values))
+        if shapes:
+            rasterize(shapes, out=mask, transform=reader.transform, dtype=np.uint8)
     return mask, len(inside)
 
 
