@@ -13,8 +13,7 @@ from raster_inputs import grid
 from rasterio.windows import Window
 
 from glacier.data.preprocess import slices_geojson
-from glacier.data.raster import SceneReader
-from glacier.data.raster.scene_reader import finite_everywhere
+from glacier.data.raster import SceneReader, finite_everywhere
 from glacier.data.spec import BandSource, SceneSpec
 
 

@@ -50,6 +50,7 @@ MOVED: dict[str, tuple[str, ...]] = {
     "glacier.data.slicing": ("glacier.data.preprocess.slicing",),
     "glacier.data.postprocess": (
         "glacier.data.preprocess.postprocess",
+        "glacier.data.preprocess.value_ranges",
         "glacier.data.store.training_pixels",
         "glacier.utils.progress",
     ),

@@ -203,6 +203,18 @@ def predict(options: PredictOptions) -> list[PredictionRecord]:
     return ordered
 
 
+def log_mapping(scenes: int, settings: PredictSettings) -> None:
+    """Say how many scenes are mapped, where and how."""
+    log.info(
+        "mapping %d scene(s) on %s (%s, batch %d, %d reader thread(s))",
+        scenes,
+        settings.device,
+        precision_name(settings.precision),
+        settings.batch_size,
+        settings.readers,
+    )
+
+
 def map_scenes(
     options: PredictOptions,
     members: list[GlacierSegmenter],
@@ -243,14 +255,7 @@ def map_scenes(
         )
         results[job.key] = publish_scene_outputs(out_dir, stagings[job.key], record)
 
-    log.info(
-        "mapping %d scene(s) on %s (%s, batch %d, %d reader thread(s))",
-        len(todo),
-        settings.device,
-        precision_name(settings.precision),
-        settings.batch_size,
-        settings.readers,
-    )
+    log_mapping(len(todo), settings)
     jobs = scene_jobs(todo, read, module, stagings)
     try:
         predict_scenes(members, jobs, settings, on_done, progress=options.progress, on_maps=on_maps)

@@ -5,7 +5,7 @@ generation; :func:`publish_gathered` is the gather step of scene preprocessing: 
 records → the index, published.
 
 Filter, split (or folds), statistics from the scenes' cell moments (no pixel is read again) and
-value ranges from every :data:`~glacier.data.preprocess.postprocess.RANGE_ROW_STEP`-th row of
+value ranges from every :data:`~glacier.data.preprocess.value_ranges.RANGE_ROW_STEP`-th row of
 the training windows; then the index is published with the ready scenes as the next generation
 (:func:`~glacier.data.preprocess.publishing.publish_dataset`).
 """
@@ -34,7 +34,6 @@ from glacier.data.preprocess.postprocess import (
     assign_splits,
     fold_info,
     index_columns,
-    training_ranges,
     write_dataset,
 )
 from glacier.data.preprocess.protocol import Splitter
@@ -46,6 +45,7 @@ from glacier.data.preprocess.publishing import (
 )
 from glacier.data.preprocess.scene_stage import slices_geojson
 from glacier.data.preprocess.staging import StagedScene
+from glacier.data.preprocess.value_ranges import training_ranges
 from glacier.data.spec import DataSpec
 from glacier.data.store import SceneStore
 

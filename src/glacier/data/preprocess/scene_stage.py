@@ -24,8 +24,9 @@ from glacier.data.contract import DatasetContract
 from glacier.data.labels import ClassOutlines, burn_labels, load_outlines, outside_region
 from glacier.data.preprocess.shards import staging_name, stale_stagings
 from glacier.data.preprocess.slice_labels import LabelTotals, label_pass
-from glacier.data.preprocess.slicing import SlicedPixels, open_scene_arrays, slice_scene
+from glacier.data.preprocess.slicing import open_scene_arrays, slice_scene
 from glacier.data.preprocess.staging import ScenePayload, mark_ready
+from glacier.data.preprocess.strips import SlicedPixels
 from glacier.data.raster import SceneReader, open_scene
 from glacier.data.spec import DataSpec, SceneSpec
 from glacier.data.store import SceneStore

@@ -18,7 +18,8 @@ import numpy as np
 from affine import Affine
 
 from glacier.data.contract import IGNORE_INDEX
-from glacier.data.preprocess.slicing import SlicedPixels, StripPixels, window_bounds
+from glacier.data.preprocess.slicing import window_bounds
+from glacier.data.preprocess.strips import SlicedPixels, StripPixels
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,6 @@ from pathlib import Path
 
 import numpy as np
 from affine import Affine
-from rasterio.windows import Window
 
 from glacier.data.contract import (
     DatasetContract,
@@ -26,7 +25,8 @@ from glacier.data.contract import (
     fill_value,
     storage_groups,
 )
-from glacier.data.preprocess.moments import CellMoments, MomentAccumulator, cell_edges
+from glacier.data.preprocess.moments import MomentAccumulator, cell_edges
+from glacier.data.preprocess.strips import SlicedPixels, StripReader
 from glacier.data.raster import SceneReader
 from glacier.errors import GlacierInputError
 from glacier.utils.io import reserve_space
@@ -116,60 +116,6 @@ def _store_rows(
     return stored
 
 
-@dataclass
-class StripPixels:
-    """What the pixel pass keeps of one strip of slice windows for the label pass.
-
-    Attributes:
-        row: The strip's first scene row.
-        inside: Its rows inside the scene.
-        owned: Its rows no later strip writes (up to the next strip's start; all for the last).
-        valid: (size, cover) valid pixels (False past the scene's edge).
-        count: (cover + 1,) valid pixels of the columns before each column (a cumulative sum).
-        image: (cover + 1,) the same for the valid pixels' sums over every channel (float64).
-    """
-
-    row: int
-    inside: int
-    owned: int
-    valid: np.ndarray
-    count: np.ndarray
-    image: np.ndarray
-
-
-@dataclass
-class SlicedPixels:
-    """The pixel pass over a scene: every strip, the window columns, the cell moments.
-
-    Attributes:
-        strips: Each strip of windows, top to bottom.
-        col_starts: The windows' column offsets (the same in every strip).
-        size: The window size.
-        moments: The valid pixels' moments per cell of the window grid.
-    """
-
-    strips: list[StripPixels]
-    col_starts: list[int]
-    size: int
-    moments: CellMoments
-
-
-def _column_totals(strip: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Cumulative valid pixels and valid channel sums along the columns of a strip.
-
-    Every window spans the strip's full height, so a window's pixels and sum are differences
-    of these (no per-window pass over pixels).
-    """
-    count = np.concatenate([[0], np.cumsum(valid.sum(axis=0, dtype=np.int64))])
-    channel_sum = strip[0].astype(np.float64)  # channel after channel, as strip.sum(axis=0)
-    with np.errstate(invalid="ignore"):
-        for channel in strip[1:]:
-            channel_sum += channel
-    channel_sum[~valid] = 0.0
-    image = np.concatenate([[0.0], np.cumsum(channel_sum.sum(axis=0))])
-    return count, image
-
-
 def slice_scene(
     reader: SceneReader,
     contract: DatasetContract,
@@ -203,24 +149,11 @@ def slice_scene(
     col_starts = window_starts(width, size, overlap)
     row_starts = window_starts(height, size, overlap)
     cover = col_starts[-1] + size
-    buffers = [np.empty((len(contract.channels), size, cover), dtype=np.float32) for _ in "ab"]
     moments = MomentAccumulator(
         cell_edges(row_starts, size, height), cell_edges(col_starts, size, width), arrays.groups
     )
+    read = StripReader(reader, row_starts, size, cover, len(contract.channels), extra_invalid)
     names, strips = contract.channel_names, []
-
-    def read(index: int) -> tuple[np.ndarray, StripPixels]:
-        """Read strip ``index`` (the region's outside marked invalid) and total its columns."""
-        row = row_starts[index]
-        strip, valid = reader.read_with_mask(Window(0, row, cover, size), out=buffers[index % 2])
-        inside = min(size, height - row)
-        if extra_invalid is not None:
-            valid[:inside, :width] &= ~extra_invalid[row : row + inside]
-        # the rows only this strip writes: up to the next strip's start (all for the last)
-        stop = min(row_starts[index + 1] if index + 1 < len(row_starts) else height, height)
-        count, image = _column_totals(strip, valid)
-        return strip, StripPixels(row, inside, stop - row, valid, count, image)
-
     # the next strip is read and totalled (GDAL and numpy let go of the GIL) while this one is
     # stored: two threads, each about half of the work
     with ThreadPoolExecutor(1, thread_name_prefix="strip-reader") as pool:

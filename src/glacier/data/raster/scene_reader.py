@@ -21,7 +21,7 @@ from glacier.data.raster.footprints import band_file_coverage, on_grid
 from glacier.data.raster.headers import RasterHeader, check_scene_size, has_dataset_mask
 from glacier.data.raster.windows import (
     EXACT_IN_FLOAT32,
-    finite_everywhere,
+    inside_and_finite,
     intersect,
     open_checked,
     output_array,
@@ -229,7 +229,7 @@ class SceneReader:
         raw = self.read_raw(window, out=out[:raw_count])
         if raw_seen is not None:
             raw_seen(raw)
-        valid = self._inside_and_finite(raw, window)
+        valid = inside_and_finite(raw, window, self.width, self.height)
         if self.nodata.all_zero:
             valid &= ~NodataRule.zero_pixels([raw], axis=0)
         if self.nodata.qa is not None:
@@ -256,21 +256,6 @@ class SceneReader:
             out[offset][invalid] = np.nan
             valid &= np.isfinite(out[offset])
         return out, valid
-
-    def _inside_and_finite(self, raw: np.ndarray, window: Window) -> np.ndarray:
-        """(h, w) pixels of a raw read inside the scene and finite in every band.
-
-        Padding past the scene's edge reads as NaN: it is marked invalid without being looked at,
-        so the finite check (:func:`finite_everywhere`) sees only the scene's own pixels.
-        """
-        clipped = intersect(window, self.width, self.height)
-        valid = np.zeros(raw.shape[1:], dtype=bool)
-        if clipped is not None:
-            inner, row, col = clipped
-            rows = slice(row, row + int(inner.height))
-            cols = slice(col, col + int(inner.width))
-            valid[rows, cols] = finite_everywhere(raw[:, rows, cols])
-        return valid
 
     def close(self) -> None:
         """Close every open file."""

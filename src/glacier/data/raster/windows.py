@@ -80,6 +80,22 @@ def finite_everywhere(stack: np.ndarray) -> np.ndarray:
     return finite
 
 
+def inside_and_finite(raw: np.ndarray, window: Window, width: int, height: int) -> np.ndarray:
+    """(h, w) pixels of a raw read of ``window`` inside the scene and finite in every band.
+
+    Padding past the scene's edge reads as NaN: it is marked invalid without being looked at,
+    so the finite check (:func:`finite_everywhere`) sees only the scene's own pixels.
+    """
+    clipped = intersect(window, width, height)
+    valid = np.zeros(raw.shape[1:], dtype=bool)
+    if clipped is not None:
+        inner, row, col = clipped
+        rows = slice(row, row + int(inner.height))
+        cols = slice(col, col + int(inner.width))
+        valid[rows, cols] = finite_everywhere(raw[:, rows, cols])
+    return valid
+
+
 def warped_onto(
     dataset: DatasetReader,
     header: RasterHeader,
