@@ -2,9 +2,19 @@
 
 Atomic file writes and fingerprints (:mod:`~glacier.utils.io`), scene and output names
 (:mod:`~glacier.utils.names`), ranks and shared run folders (:mod:`~glacier.utils.cluster`),
-progress bars, runtime tuning, repeatable CPU runs and shared Optuna storage.
+progress bars, runtime tuning, a function in a forked child (:mod:`~glacier.utils.forked`),
+repeatable CPU runs and shared Optuna storage.
 
 Import from the modules (nothing is imported here, so using one costs only that one).
 """
 
-__all__ = ["cluster", "io", "names", "progress", "reproducibility", "runtime", "sweeps"]
+__all__ = [
+    "cluster",
+    "forked",
+    "io",
+    "names",
+    "progress",
+    "reproducibility",
+    "runtime",
+    "sweeps",
+]
