@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import os
 import signal
 import threading
@@ -106,3 +107,16 @@ def test_what_the_child_logs_is_logged_by_the_parent_once(
     messages = [r.getMessage() for r in caplog.records if r.name == "glacier.data.labels"]
     assert messages == ["repaired 3 invalid polygon(s)"]
     assert "repaired" not in capfd.readouterr().err  # not also printed by the child's copy
+
+
+def forked_in_a_pool_worker(value: int) -> tuple[int, int]:
+    with closing(Forked(child_pid_and, value)) as worker:
+        return worker.result()
+
+
+def test_a_daemonic_pool_worker_runs_the_function_itself() -> None:
+    """Pool workers are daemonic and may not fork children: the work runs in the worker."""
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        worker_pid = pool.apply(os.getpid)
+        pid, value = pool.apply(forked_in_a_pool_worker, (5,))
+    assert value == 10 and pid == worker_pid

@@ -4,7 +4,8 @@ Threads do not help where the work holds the GIL for long stretches (GDAL's rast
 geometries in Python); a forked child shares the parent's memory as it was at the fork, so the
 function's arguments are not pickled, only its result (or its exception) comes back through a
 pipe, with what it logged (handled by the caller's loggers when the result is taken). Where
-``fork`` is not available (Windows) the function runs in the caller, at once.
+``fork`` is not available (Windows) or no child may be forked (a daemonic pool worker) the
+function runs in the caller, at once.
 """
 
 from __future__ import annotations
@@ -18,6 +19,16 @@ from typing import Any, Generic, TypeVar, cast
 
 T = TypeVar("T")
 STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
+
+
+def can_fork() -> bool:
+    """Whether a child can be forked here: ``fork`` exists, and this is no daemonic process.
+
+    A daemonic process (a ``multiprocessing.Pool`` worker) may not have children; there the
+    work runs in the caller.
+    """
+    daemonic = multiprocessing.current_process().daemon
+    return "fork" in multiprocessing.get_all_start_methods() and not daemonic
 
 
 def _child(send: Connection, function: Callable[..., Any], args: tuple[Any, ...]) -> None:
@@ -83,7 +94,7 @@ class Forked(Generic[T]):
     def __init__(self, function: Callable[..., T], *args: Any, fork: bool = True) -> None:
         self._value: tuple[str, Any] | None = None
         self._process: Any = None
-        if not fork or "fork" not in multiprocessing.get_all_start_methods():
+        if not fork or not can_fork():
             try:
                 self._value = ("ok", function(*args))
             except Exception as error:
@@ -132,3 +143,5 @@ class Forked(Generic[T]):
         if self._process is not None and self._process.is_alive():
             self._process.terminate()
             self._process.join()
+        if self._process is not None:
+            self._receive.close()
