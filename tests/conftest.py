@@ -11,6 +11,8 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig, open_dict
 
+from glacier.tasks.config import register_resolvers
+
 os.environ.setdefault("WANDB_MODE", "disabled")
 os.environ.setdefault("WANDB_SILENT", "true")
 
@@ -18,7 +20,12 @@ CONFIG_DIR = Path(__file__).resolve().parents[1] / "src" / "glacier" / "configs"
 
 
 def compose_config(name: str, overrides: list[str], root: Path) -> DictConfig:
-    """Compose an entry config as Hydra would, with every output under ``root``."""
+    """Compose an entry config as Hydra would, with every output under ``root``.
+
+    The commands load the configs as ``pkg://glacier.configs``, whose import registers
+    glacier's resolvers; a config folder does not, so they are registered here.
+    """
+    register_resolvers()
     GlobalHydra.instance().clear()
     with initialize_config_dir(version_base="1.3", config_dir=str(CONFIG_DIR)):
         cfg = compose(
