@@ -107,8 +107,7 @@ def process_scene(
             reader.crs.to_string(),
             reader.transform,
         )
-        labels.flush()
-        del labels
+        del labels  # written back as np.save wrote it: no synchronous flush to disk
         if totals.invalid == totals.pixels:
             raise GlacierInputError(
                 f"scene '{scene.id}' ({scene.sources[0].path}) has no valid pixel: every pixel "
