@@ -58,8 +58,25 @@ def stored_scene(
     return parts, valid
 
 
+def read_planes(parts: list[np.ndarray], valid: np.ndarray, seed: int) -> np.ndarray:
+    """(6, H, W) float32 planes as a strip is read: NaN at nodata, the stored integers elsewhere.
+
+    The float channels hold other values (the 8-bit channels' moments must not use them).
+    """
+    planes = np.random.default_rng(seed).normal(size=(6, *valid.shape)).astype(np.float32)
+    for group, part in zip(GROUPS, parts, strict=True):
+        if group.dtype == "uint8":
+            planes[list(group.channels)] = np.moveaxis(part, -1, 0)
+    planes[:, ~valid] = np.nan
+    return planes
+
+
 def accumulate(
-    parts: list[np.ndarray], valid: np.ndarray, size: int, overlap: int
+    parts: list[np.ndarray],
+    valid: np.ndarray,
+    size: int,
+    overlap: int,
+    planes: np.ndarray | None = None,
 ) -> tuple[CellMoments, pd.DataFrame]:
     """Moments strip by strip as slicing adds them, and every window of the grid."""
     height, width = valid.shape
@@ -69,7 +86,9 @@ def accumulate(
     )
     for index, top in enumerate(rows):  # each strip adds the rows up to the next strip's start
         stop = rows[index + 1] if index + 1 < len(rows) else height
-        accumulator.add(top, [part[top:stop] for part in parts], valid[top:stop])
+        strip = None if planes is None else planes[:, top:stop]
+        complete = bool(valid[top:stop].all())
+        accumulator.add(top, [part[top:stop] for part in parts], valid[top:stop], strip, complete)
     windows = pd.DataFrame(
         [(r, c, size) for r in rows for c in cols], columns=["row_off", "col_off", "size"]
     )
@@ -160,3 +179,16 @@ def test_moments_travel_through_text_exactly_and_check_their_windows() -> None:
     shifted = windows.assign(row_off=windows["row_off"] + 1)  # not the grid it was sliced with
     with pytest.raises(GlacierInputError, match="window grid"):
         again.covered(shifted)
+
+
+@pytest.mark.parametrize("seed", [0, 8])
+def test_8_bit_moments_from_the_planes_as_read_equal_those_of_the_stored_bytes(seed: int) -> None:
+    parts, valid = stored_scene(300, 45, seed)  # cells taller than 256 rows: summed in blocks
+    valid[150:] = True  # strips with every pixel valid, and strips with nodata
+    for group, part in zip(GROUPS, parts, strict=True):
+        part[valid & ~np.isfinite(part).all(axis=-1)] = 1 if group.dtype[0] == "u" else 0.5
+    stored, _ = accumulate(parts, valid, 290, 3)
+    from_planes, _ = accumulate(parts, valid, 290, 3, read_planes(parts, valid, seed))
+    for name, array in vars(stored).items():
+        np.testing.assert_array_equal(getattr(from_planes, name), array, err_msg=name)
+    assert stored.count.sum() == valid.sum()

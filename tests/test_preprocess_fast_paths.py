@@ -131,3 +131,67 @@ def test_window_bounds_are_rasterios_for_every_window_of_a_strip() -> None:
             for row in (0, 122, 3904):
                 expected = [bounds(Window(c, row, 128, 128), transform) for c in cols]
                 assert window_bounds(transform, row, cols, 128) == expected
+
+
+def test_column_totals_summing_integer_channels_first_are_the_float64_ones() -> None:
+    from glacier.data.preprocess.strips import _column_totals, integer_lead
+
+    rng = np.random.default_rng(3)
+    strip = rng.integers(0, 256, (6, 64, 90)).astype(np.float32)
+    strip[2] = rng.integers(0, 65536, (64, 90))  # a 16-bit channel among the leading ones
+    strip[4:] = rng.normal(0.0, 0.4, (2, 64, 90))  # indices: float32 values
+    valid = rng.random((64, 90)) > 0.1
+    strip[:, ~valid] = np.nan
+    lead = integer_lead(["uint8", "uint8", "uint16", "uint8", "float16", "float16"])
+    assert lead == 4
+    count, image = _column_totals(strip, valid, lead)
+    expected_count, expected_image = _column_totals(strip, valid)
+    np.testing.assert_array_equal(count, expected_count)
+    np.testing.assert_array_equal(image, expected_image)  # bit for bit
+    assert integer_lead(["float32", "uint8"]) == 0
+    assert integer_lead(["uint16"] * 300) == 256  # 257 × 65535 would pass 2²⁴
+
+
+def test_range_sample_of_rows_at_once_is_the_sample_of_row_after_row() -> None:
+    from glacier.data.preprocess.value_ranges import RangeSample
+
+    rng = np.random.default_rng(4)
+    lengths = rng.integers(0, 900, 400).tolist()
+    pixels = rng.normal(size=(sum(lengths), 3))
+    one_by_one, at_once = RangeSample(limit=500), RangeSample(limit=500)
+    start = 0
+    for block in range(0, len(lengths), 64):
+        rows = lengths[block : block + 64]
+        values = pixels[start : start + sum(rows)]
+        at_once.update_rows(values, rows)
+        offset = 0
+        for row in rows:
+            one_by_one.update(values[offset : offset + row])
+            offset += row
+        start += sum(rows)
+    assert at_once.step == one_by_one.step > 1
+    assert (at_once.seen, at_once.rows) == (one_by_one.seen, one_by_one.rows)
+    np.testing.assert_array_equal(np.concatenate(at_once.parts), np.concatenate(one_by_one.parts))
+
+
+def test_reader_says_which_channels_it_reads_as_stored_integers(tmp_path: Path) -> None:
+    from raster_inputs import write_raster
+
+    on_grid = write_raster(tmp_path / "a.tif", count=2, dtype="uint8")
+    shifted = write_raster(tmp_path / "b.tif", dtype="uint8", transform=grid(0.5, 0.5))
+    with_nodata = write_raster(tmp_path / "c.tif", value=51, dtype="uint16", nodata=51)
+    sources = (BandSource(on_grid, ("red", "green")), BandSource(shifted, ("nir",)))
+    scene = SceneSpec(id="s", sources=sources)
+    with SceneReader(scene, derived=["ndvi"]) as reader:
+        assert reader.integer_channels == [True, True, False, False]  # warped; derived
+        assert not reader._never_nan
+    scene = SceneSpec(id="s", sources=(BandSource(on_grid, ("red", "nir")),))
+    with SceneReader(scene) as reader:
+        assert reader.integer_channels == [True, True] and reader._never_nan
+        stack, valid = reader.read_with_mask(Window(60, 50, 30, 30))  # past two edges
+        np.testing.assert_array_equal(valid, finite_everywhere(stack))
+        assert valid.sum() == 20 * 10
+    scene = SceneSpec(id="s", sources=(BandSource(with_nodata, ("red",)),))
+    with SceneReader(scene) as reader:  # band 1 holds 51, the nodata value: all invalid
+        stack, valid = reader.read_with_mask(Window(0, 0, 8, 8))
+        assert reader.integer_channels == [True] and not reader._never_nan and not valid.any()

@@ -35,6 +35,8 @@ EXACT_INTEGERS: dict[str, type[np.floating]] = {
     "uint16": np.float64,
     "int16": np.float64,
 }
+# stored dtypes whose moments :func:`plane_sums` takes from the float32 planes as read
+PLANE_DTYPES = frozenset(dtype for dtype, sums in EXACT_INTEGERS.items() if sums is np.float32)
 EXACT_ROWS = 256  # rows summed at a time in float32: 256 × 255² < 2²⁴
 CHUNK_VALUES = 1 << 21  # values widened at a time (16 MB of float64): memory stays a strip's
 
@@ -160,28 +162,59 @@ class MomentAccumulator:
         )
         self._shifted = False
 
-    def add(self, top: int, parts: Sequence[np.ndarray], valid: np.ndarray) -> None:
+    def add(
+        self,
+        top: int,
+        parts: Sequence[np.ndarray],
+        valid: np.ndarray,
+        planes: np.ndarray | None = None,
+        complete: bool | None = None,
+    ) -> None:
         """Add stored rows ``top …`` (one (h, W, Cg) array per group) and their (h, W) validity.
 
         The rows must start and end on cell boundaries (a strip's own rows do). A valid pixel
         with a non-finite stored value (a float16 overflow) is left out of every channel.
+
+        Args:
+            top: The first row's scene row.
+            parts: The rows as stored, one array per storage group.
+            valid: Their valid pixels.
+            planes: (C, h, ≥ W) the same rows as read (float32, channel after channel): at valid
+                pixels, the values that channels stored as 8-bit integers hold. Those channels
+                are summed from these contiguous planes instead of the interleaved stored
+                arrays (the same exact sums, without widening the stored bytes).
+            complete: True when every pixel of ``valid`` is (None or False: look, per row of
+                cells).
         """
         edges = self.moments.row_edges
         first, stop = int(np.searchsorted(edges, top)), top + valid.shape[0]
         for cell_row in range(first, int(np.searchsorted(edges, stop))):
             rows = slice(int(edges[cell_row]) - top, int(edges[cell_row + 1]) - top)
-            self._add_rows(cell_row, [part[rows] for part in parts], valid[rows])
+            cell_planes = None if planes is None else planes[:, rows]
+            self._add_rows(
+                cell_row, [part[rows] for part in parts], valid[rows], cell_planes, complete
+            )
 
-    def _add_rows(self, cell_row: int, parts: Sequence[np.ndarray], valid: np.ndarray) -> None:
+    def _add_rows(
+        self,
+        cell_row: int,
+        parts: Sequence[np.ndarray],
+        valid: np.ndarray,
+        planes: np.ndarray | None,
+        complete: bool | None,
+    ) -> None:
         """Add rows that lie in one row of cells."""
-        if not self._shifted and valid.any():
+        complete = complete or bool(valid.all())
+        if not self._shifted and (complete or valid.any()):
             self._set_shift(parts, _finite(self.groups, parts, valid))
-        sums = self._column_sums(parts, valid, zeroed=True)
+        sums = self._column_sums(parts, valid, planes, complete)
         if not np.isfinite(sums).all():
             valid = _finite(self.groups, parts, valid)
-            sums = self._column_sums(parts, valid, zeroed=False)
+            complete = bool(valid.all())
+            sums = self._column_sums(parts, valid, planes, complete, zeroed=False)
         starts = self.moments.col_edges[:-1]
-        self.moments.count[cell_row] += np.add.reduceat(valid.sum(axis=0), starts)
+        per_column = np.full(valid.shape[1], len(valid)) if complete else valid.sum(axis=0)
+        self.moments.count[cell_row] += np.add.reduceat(per_column, starts)
         cells = np.add.reduceat(sums, starts, axis=1)  # (2, Q, C) in channel order
         self.moments.sums[cell_row] += cells[0]
         self.moments.squares[cell_row] += cells[1]
@@ -197,25 +230,32 @@ class MomentAccumulator:
         self._shifted = True
 
     def _column_sums(
-        self, parts: Sequence[np.ndarray], valid: np.ndarray, zeroed: bool
+        self,
+        parts: Sequence[np.ndarray],
+        valid: np.ndarray,
+        planes: np.ndarray | None,
+        complete: bool,
+        zeroed: bool = True,
     ) -> np.ndarray:
         """(2, W, C) sums over rows of the values and of their squares, in channel order.
 
         ``zeroed``: integer arrays already hold 0 wherever ``valid`` is False (nodata).
         """
-        complete = bool(valid.all())
         width = valid.shape[1]
         sums = np.empty((2, width, len(self.moments.shift)))
         for group, part in zip(self.groups, parts, strict=True):
             exact = EXACT_INTEGERS.get(group.dtype)
-            if exact is not None:  # pixels holding 0 add nothing
+            channels = list(group.channels)
+            if group.dtype in PLANE_DTYPES and planes is not None:  # from the read planes
+                columns, squares = plane_sums(planes, channels, valid, complete)
+            elif exact is not None:  # pixels holding 0 add nothing
                 values = part if complete or zeroed else np.where(valid[..., None], part, 0)
                 columns, squares = _sums(values, exact)
             else:
-                shift = self.moments.shift[list(group.channels)]
+                shift = self.moments.shift[channels]
                 columns, squares = _sums(part, np.float64, shift, None if complete else valid)
-            sums[0][:, list(group.channels)] = columns
-            sums[1][:, list(group.channels)] = squares
+            sums[0][:, channels] = columns
+            sums[1][:, channels] = squares
         return sums
 
 
@@ -247,14 +287,40 @@ def _sums(
     rows = max(1, min(EXACT_ROWS, CHUNK_VALUES // max(width * count, 1)))
     columns, squares = np.zeros((width, count)), np.zeros((width, count))
     for top in range(0, height, rows):
-        block = values[top : top + rows].astype(dtype)
-        if shift is not None:
-            block -= shift
-        if valid is not None:
-            block[~valid[top : top + rows]] = 0.0
-        columns += np.add.reduce(block, axis=0)
-        np.multiply(block, block, out=block)
-        squares += np.add.reduce(block, axis=0)
+        for k in range(count):  # a channel at a time: a scalar shift, contiguous planes
+            block = values[top : top + rows, :, k].astype(dtype)
+            if shift is not None:
+                block -= shift[k]
+            if valid is not None:
+                block[~valid[top : top + rows]] = 0.0
+            columns[:, k] += np.add.reduce(block, axis=0)
+            np.multiply(block, block, out=block)
+            squares[:, k] += np.add.reduce(block, axis=0)
+    return columns, squares
+
+
+def plane_sums(
+    planes: np.ndarray, channels: Sequence[int], valid: np.ndarray, complete: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """(W, Cg) sums over the rows of 8-bit integer values held as float32 planes, and squares.
+
+    ``planes`` is (C, h, ≥ W), ``valid`` (h, W); pixels outside ``valid`` count as 0 (they
+    may hold NaN), unless ``complete`` says every pixel is valid. Rows are summed
+    :data:`EXACT_ROWS` at a time in float32, so every partial sum is an exact integer: the
+    sums are those of the stored integers, whatever the order.
+    """
+    height, width = valid.shape
+    columns, squares = np.zeros((width, len(channels))), np.zeros((width, len(channels)))
+    block = np.empty((min(height, EXACT_ROWS), width), dtype=np.float32)
+    for top in range(0, height, EXACT_ROWS):
+        rows = slice(top, top + EXACT_ROWS)
+        for k, channel in enumerate(channels):
+            plane = planes[channel, rows, :width]
+            if not complete:
+                plane = np.where(valid[rows], plane, np.float32(0))
+            columns[:, k] += np.add.reduce(plane, axis=0)
+            square = np.multiply(plane, plane, out=block[: plane.shape[0]])
+            squares[:, k] += np.add.reduce(square, axis=0)
     return columns, squares
 
 

@@ -78,7 +78,7 @@ def label_pass(
     for strip in sliced.strips:
         part = labels[strip.row : strip.row + strip.inside]
         valid = strip.valid[: strip.inside, :width]
-        if not valid.all():
+        if not strip.complete:
             part[~valid] = IGNORE_INDEX
         owned = part[: strip.owned]
         invalid += int(np.count_nonzero(owned[..., 0] == IGNORE_INDEX))

@@ -25,8 +25,8 @@ from glacier.data.contract import (
     fill_value,
     storage_groups,
 )
-from glacier.data.preprocess.moments import MomentAccumulator, cell_edges
-from glacier.data.preprocess.strips import SlicedPixels, StripReader
+from glacier.data.preprocess.moments import PLANE_DTYPES, MomentAccumulator, cell_edges
+from glacier.data.preprocess.strips import SlicedPixels, StripReader, integer_lead
 from glacier.data.raster import SceneReader
 from glacier.errors import GlacierInputError
 from glacier.utils.io import reserve_space
@@ -83,6 +83,7 @@ def _store_rows(
     keep: np.ndarray,
     rows: slice,
     scene: str,
+    complete: bool,
 ) -> list[np.ndarray]:
     """Write rows of a (C, h, w) float32 strip (NaN = nodata) into the scene arrays.
 
@@ -94,12 +95,12 @@ def _store_rows(
         keep: (rows, W) valid pixels; the others get the array's fill value.
         rows: The scene rows to write.
         scene: Scene id (messages).
+        complete: Whether every pixel of ``keep`` is valid.
 
     Returns:
         The rows as stored: one (rows, W, Cg) array per storage group.
     """
     height, width = keep.shape
-    complete = bool(keep.all())
     stored = []
     for group, target in zip(arrays.groups, arrays.images, strict=True):
         part = np.asarray(target)[rows]  # written in place: no copy of the strip in between
@@ -152,7 +153,9 @@ def slice_scene(
     moments = MomentAccumulator(
         cell_edges(row_starts, size, height), cell_edges(col_starts, size, width), arrays.groups
     )
-    read = StripReader(reader, row_starts, size, cover, len(contract.channels), extra_invalid)
+    lead, planes_hold_bytes = _exact_reads(reader, contract, arrays.groups)
+    channels = len(contract.channels)
+    read = StripReader(reader, row_starts, size, cover, channels, extra_invalid, lead)
     names, strips = contract.channel_names, []
     # the next strip is read and totalled (GDAL and numpy let go of the GIL) while this one is
     # stored: two threads, each about half of the work
@@ -164,10 +167,38 @@ def slice_scene(
                 pending = pool.submit(read, index + 1)
             rows = slice(pixels.row, pixels.row + pixels.owned)
             keep = pixels.valid[: pixels.owned, :width]
-            stored = _store_rows(arrays, names, narrowed or set(), strip, keep, rows, scene_id)
-            moments.add(pixels.row, stored, keep)
+            stored = _store_rows(
+                arrays, names, narrowed or set(), strip, keep, rows, scene_id, pixels.complete
+            )
+            planes = strip[:, : pixels.owned] if planes_hold_bytes else None
+            moments.add(pixels.row, stored, keep, planes, pixels.complete)
             strips.append(pixels)
     return SlicedPixels(strips, col_starts, size, moments.moments)
+
+
+def _exact_reads(
+    reader: SceneReader, contract: DatasetContract, groups: Sequence[StorageGroup]
+) -> tuple[int, bool]:
+    """What the strips as read hold exactly: integer channels first, the 8-bit groups' values.
+
+    Returns:
+        The leading channels summed exactly in float32 (see
+        :func:`~glacier.data.preprocess.strips.integer_lead`), and whether every channel of an
+        8-bit storage group is read as the integers it stores (their moments are then taken
+        from the strip: :func:`~glacier.data.preprocess.moments.plane_sums`).
+    """
+    integers = reader.integer_channels
+    dtypes = [
+        channel.dtype if exact else "float32"
+        for channel, exact in zip(contract.channels, integers, strict=True)
+    ]
+    bytes_read = all(
+        integers[channel]
+        for group in groups
+        if group.dtype in PLANE_DTYPES
+        for channel in group.channels
+    )
+    return integer_lead(dtypes), bytes_read
 
 
 def window_bounds(

@@ -27,6 +27,7 @@ class StripPixels:
         valid: (size, cover) valid pixels (False past the scene's edge).
         count: (cover + 1,) valid pixels of the columns before each column (a cumulative sum).
         image: (cover + 1,) the same for the valid pixels' sums over every channel (float64).
+        complete: Whether every pixel of its rows inside the scene is valid.
     """
 
     row: int
@@ -35,6 +36,7 @@ class StripPixels:
     valid: np.ndarray
     count: np.ndarray
     image: np.ndarray
+    complete: bool
 
 
 @dataclass
@@ -54,16 +56,38 @@ class SlicedPixels:
     moments: CellMoments
 
 
-def _column_totals(strip: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def integer_lead(dtypes: Sequence[str]) -> int:
+    """Leading channels stored as 8/16-bit integers whose float32 sum is exact.
+
+    Their valid values are integers (what an integer array stores), so their sum in float32
+    is exact while it stays below 2²⁴: the same number a float64 sum gives, in any order.
+    """
+    lead = 0
+    for count, dtype in enumerate(dtypes, start=1):
+        info = np.iinfo(dtype) if np.dtype(dtype).kind in "iu" else None
+        if info is None or info.bits > 16 or count * max(-info.min, info.max) >= 1 << 24:
+            break
+        lead = count
+    return lead
+
+
+def _column_totals(
+    strip: np.ndarray, valid: np.ndarray, lead: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
     """Cumulative valid pixels and valid channel sums along the columns of a strip.
 
     Every window spans the strip's full height, so a window's pixels and sum are differences
-    of these (no per-window pass over pixels).
+    of these (no per-window pass over pixels). ``lead``: leading channels of integer values
+    (see :func:`integer_lead`), summed in float32 first (exactly: the same float64 sums).
     """
     count = np.concatenate([[0], np.cumsum(valid.sum(axis=0, dtype=np.int64))])
-    channel_sum = strip[0].astype(np.float64)  # channel after channel, as strip.sum(axis=0)
+    if lead > 1:
+        channel_sum = np.add.reduce(strip[:lead], axis=0).astype(np.float64)
+    else:
+        lead = 1
+        channel_sum = strip[0].astype(np.float64)  # channel after channel, as strip.sum(axis=0)
     with np.errstate(invalid="ignore"):
-        for channel in strip[1:]:
+        for channel in strip[lead:]:
             channel_sum += channel
     channel_sum[~valid] = 0.0
     image = np.concatenate([[0.0], np.cumsum(channel_sum.sum(axis=0))])
@@ -81,6 +105,7 @@ class StripReader:
         cover: Columns read (the last window's end; past the edge is nodata).
         channels: Channels read.
         extra_invalid: (H, W) pixels to treat as nodata besides the bands' own (the region).
+        lead: Leading channels summed exactly in float32 (see :func:`integer_lead`).
     """
 
     reader: SceneReader
@@ -89,6 +114,7 @@ class StripReader:
     cover: int
     channels: int
     extra_invalid: np.ndarray | None = None
+    lead: int = 0
     buffers: list[np.ndarray] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -107,5 +133,6 @@ class StripReader:
         # the rows only this strip writes: up to the next strip's start (all for the last)
         last = index + 1 == len(self.row_starts)
         stop = min(height if last else self.row_starts[index + 1], height)
-        count, image = _column_totals(strip, valid)
-        return strip, StripPixels(row, inside, stop - row, valid, count, image)
+        count, image = _column_totals(strip, valid, self.lead)
+        complete = int(count[width]) == inside * width
+        return strip, StripPixels(row, inside, stop - row, valid, count, image, complete)

@@ -7,7 +7,7 @@ the valid training pixels (:class:`RangeSample`) is read back from the stored sc
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -53,6 +53,25 @@ class RangeSample:
         self.parts.append(part.astype(np.float32))
         self.rows += len(part)
 
+    def update_rows(self, values: np.ndarray, lengths: Sequence[int]) -> None:
+        """Add (N, C) pixels, rows of ``lengths`` pixels: the sample of :meth:`update` per row.
+
+        One slice of ``values`` is kept, the step worked out from the counts: the sample is
+        always the pixels at multiples of the step among those seen, ``ceil(seen / step)`` of
+        them, so the step the rows end with says what it holds.
+        """
+        seen, step = self.seen, self.step
+        for length in lengths:
+            while -(-seen // step) + length // step > 2 * self.limit:
+                step *= 2
+            seen += length
+        while self.step < step:
+            self._halve()
+        part = values[(-self.seen) % step :: step]
+        self.seen = seen
+        self.parts.append(part.astype(np.float32))
+        self.rows += len(part)
+
     def quantiles(self, names: Sequence[str]) -> dict[str, tuple[float, float]]:
         """Per channel, the :data:`RANGE_QUANTILES` of the sample (empty without pixels)."""
         if not self.rows:
@@ -87,8 +106,7 @@ def training_ranges(
         sampled = range(0, labels.shape[0], step)
         for first in range(0, len(sampled), RANGE_BLOCK_ROWS):
             rows = np.asarray(sampled[first : first + RANGE_BLOCK_ROWS])
-            for values in _sampled_rows(images, labels, area, rows, groups, len(channels)):
-                sample.update(values)
+            sample.update_rows(*_sampled_rows(images, labels, area, rows, groups, len(channels)))
     return sample.quantiles(channels)
 
 
@@ -111,13 +129,12 @@ def _sampled_rows(
     rows: np.ndarray,
     groups: Sequence[list[int]],
     channels: int,
-) -> Iterator[np.ndarray]:
-    """Per sampled row holding a valid training pixel: its finite (N, C) float32 values.
+) -> tuple[np.ndarray, list[int]]:
+    """Finite (N, C) float32 values of sampled rows' valid training pixels; each row's count.
 
-    The rows are gathered at once (one fancy index per array); each row is handed on on its
-    own, so the sample is the one of reading them one by one. They are gathered in float32, the
-    sample's own dtype (8/16-bit integers and floats exactly; 32-bit integers rounded once, as
-    the sample did from float64).
+    The pixels are in row order. The rows are gathered at once (one fancy index per array),
+    in float32, the sample's own dtype (8/16-bit integers and floats exactly; 32-bit integers
+    rounded once, as the sample did from float64).
     """
     chosen = area[rows] & (np.asarray(labels)[rows, :, 0] != IGNORE_INDEX)
     values = np.empty((int(chosen.sum()), channels), dtype=np.float32)
@@ -127,7 +144,9 @@ def _sampled_rows(
         values[:, group] = picked
         if picked.dtype.kind == "f":  # integers are finite
             finite &= np.isfinite(picked).all(axis=1)
-    ends = np.cumsum(chosen.sum(axis=1)).tolist()
-    for start, end in zip([0, *ends[:-1]], ends, strict=True):
-        if end > start:
-            yield values[start:end][finite[start:end]]
+    per_row = chosen.sum(axis=1)
+    if finite.all():
+        return values, per_row.tolist()
+    row_of = np.repeat(np.arange(len(rows)), per_row)
+    lengths = np.bincount(row_of[finite], minlength=len(rows))
+    return values[finite], lengths.tolist()

@@ -43,10 +43,11 @@ def normalized_difference(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     b = b.astype(np.float32, copy=False)
     total = a + b
     index: np.ndarray = a - b
-    nonzero = total != 0  # NaN sums too: NaN where an input is NaN
-    with np.errstate(divide="ignore", invalid="ignore"):
-        np.divide(index, total, out=index, where=nonzero)
-    index[~nonzero] = 0.0
+    with np.errstate(divide="ignore", invalid="ignore"):  # NaN where an input is NaN
+        np.divide(index, total, out=index)
+    zero = total == 0
+    if zero.any():
+        index[zero] = 0.0
     return index
 
 

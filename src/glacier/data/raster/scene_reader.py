@@ -122,6 +122,11 @@ class SceneReader:
             self._nodata.append(declared if reader is dataset else None)
         # per-dataset masks of files read as they are (a warp applies them itself)
         self._masked = [r for r in self._readers if has_dataset_mask(r)]
+        # integers with no nodata value or mask: no NaN inside the scene to look for
+        self._never_nan = not self._masked and all(
+            flag and nodata is None
+            for flag, nodata in zip(self._integer_readers(), self._nodata, strict=True)
+        )
 
     def _aligned(
         self, dataset: DatasetReader, header: RasterHeader, nodata: float | None, scene_id: str
@@ -144,6 +149,25 @@ class SceneReader:
     def band_names(self) -> list[str]:
         """Channel names in read order: raw bands, then derived channels."""
         return [*self.scene.band_names, *self.derived]
+
+    @property
+    def integer_channels(self) -> list[bool]:
+        """Per channel in :attr:`band_names` order: whether its valid values read are integers.
+
+        True for the bands of a file on the grid with an 8/16-bit integer dtype and no
+        conversion (read as they are stored); False for warped bands and derived channels.
+        """
+        flags = []
+        for reader, exact in zip(self._readers, self._integer_readers(), strict=True):
+            flags += [exact and self.conversion is None] * reader.count
+        return flags + [False] * len(self.derived)
+
+    def _integer_readers(self) -> list[bool]:
+        """Per band file: whether it is read as it is (on the grid), an 8/16-bit integer."""
+        return [
+            not isinstance(reader, WarpedVRT) and set(reader.dtypes) <= EXACT_IN_FLOAT32
+            for reader in self._readers
+        ]
 
     @property
     def bounds(self) -> tuple[float, float, float, float]:
@@ -229,13 +253,14 @@ class SceneReader:
         raw = self.read_raw(window, out=out[:raw_count])
         if raw_seen is not None:
             raw_seen(raw)
-        valid = inside_and_finite(raw, window, self.width, self.height)
+        valid = inside_and_finite(raw, window, self.width, self.height, self._never_nan)
         if self.nodata.all_zero:
             valid &= ~NodataRule.zero_pixels([raw], axis=0)
         if self.nodata.qa is not None:
             valid &= ~self.nodata.qa.flagged(raw[self._qa_band])
         invalid = ~valid
-        if invalid.any():
+        some_invalid = bool(invalid.any())
+        if some_invalid:
             raw[:, invalid] = np.nan
         if self.conversion is not None:
             self.conversion.apply(raw)
@@ -253,7 +278,8 @@ class SceneReader:
             else:
                 layer = compute_index(name, named, self.band_roles)
             out[offset] = layer
-            out[offset][invalid] = np.nan
+            if some_invalid:
+                out[offset][invalid] = np.nan
             valid &= np.isfinite(out[offset])
         return out, valid
 

@@ -80,11 +80,15 @@ def finite_everywhere(stack: np.ndarray) -> np.ndarray:
     return finite
 
 
-def inside_and_finite(raw: np.ndarray, window: Window, width: int, height: int) -> np.ndarray:
+def inside_and_finite(
+    raw: np.ndarray, window: Window, width: int, height: int, finite: bool = False
+) -> np.ndarray:
     """(h, w) pixels of a raw read of ``window`` inside the scene and finite in every band.
 
     Padding past the scene's edge reads as NaN: it is marked invalid without being looked at,
     so the finite check (:func:`finite_everywhere`) sees only the scene's own pixels.
+    ``finite``: the scene's pixels are known to be (integers read with no nodata to mark):
+    no check.
     """
     clipped = intersect(window, width, height)
     valid = np.zeros(raw.shape[1:], dtype=bool)
@@ -92,7 +96,7 @@ def inside_and_finite(raw: np.ndarray, window: Window, width: int, height: int) 
         inner, row, col = clipped
         rows = slice(row, row + int(inner.height))
         cols = slice(col, col + int(inner.width))
-        valid[rows, cols] = finite_everywhere(raw[:, rows, cols])
+        valid[rows, cols] = True if finite else finite_everywhere(raw[:, rows, cols])
     return valid
 
 
