@@ -96,7 +96,7 @@ def _column_totals(
 
 @dataclass
 class StripReader:
-    """Reads strip after strip of a scene's windows into two alternating buffers.
+    """Reads strip after strip of a scene's windows into one buffer (reused for every strip).
 
     Attributes:
         reader: The open scene.
@@ -115,18 +115,17 @@ class StripReader:
     channels: int
     extra_invalid: np.ndarray | None = None
     lead: int = 0
-    buffers: list[np.ndarray] = field(init=False)
+    buffer: np.ndarray = field(init=False)
 
     def __post_init__(self) -> None:
-        shape = (self.channels, self.size, self.cover)
-        self.buffers = [np.empty(shape, dtype=np.float32) for _ in "ab"]
+        self.buffer = np.empty((self.channels, self.size, self.cover), dtype=np.float32)
 
     def __call__(self, index: int) -> tuple[np.ndarray, StripPixels]:
-        """Strip ``index`` (buffer ``index % 2``), the region's outside invalid, its totals."""
+        """Strip ``index`` (in the buffer), the region's outside invalid, its totals."""
         height, width, size = self.reader.height, self.reader.width, self.size
         row = self.row_starts[index]
         window = Window(0, row, self.cover, size)
-        strip, valid = self.reader.read_with_mask(window, out=self.buffers[index % 2])
+        strip, valid = self.reader.read_with_mask(window, out=self.buffer)
         inside = min(size, height - row)
         if self.extra_invalid is not None:
             valid[:inside, :width] &= ~self.extra_invalid[row : row + inside]
