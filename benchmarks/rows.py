@@ -4,6 +4,7 @@ and a comparison of a figure with its limit as a higher-is-better ratio."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -14,7 +15,12 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def workload(name: str, **args: Any) -> dict[str, Any]:
-    """Run one workload in a fresh Python process and return its JSON result."""
+    """Run one workload in a fresh Python process and return its JSON result.
+
+    What earlier workloads wrote is flushed to disk first (``os.sync``): no run pays for the
+    writeback of the run before it.
+    """
+    os.sync()
     done = subprocess.run(
         [sys.executable, "-m", "benchmarks.workloads", name, json.dumps(args)],
         cwd=ROOT,

@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
-import gc
 import logging
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 log = logging.getLogger(__name__)
 
@@ -39,22 +36,6 @@ def tune_malloc() -> bool:
     except (OSError, AttributeError):
         return False
     return bool(ok)
-
-
-@contextmanager
-def gc_paused() -> Iterator[None]:
-    """Pause Python's cyclic garbage collector while many small objects are made at once.
-
-    Building hundreds of thousands of vertex tuples (outlines for GDAL's rasterizer) triggers
-    collection after collection, each scanning every young object: a third of the time.
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def default_wandb_offline() -> None:

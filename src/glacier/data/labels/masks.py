@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from itertools import pairwise
 from pathlib import Path
-from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -14,10 +12,10 @@ from rasterio.windows import Window
 
 from glacier.data.labels.layers import choose_layer
 from glacier.data.labels.outlines import ClassOutlines
+from glacier.data.labels.scanline import burn_polygons
 from glacier.data.raster import SceneReader
 from glacier.data.spec import DataSpec, SceneSpec
 from glacier.errors import GlacierInputError, require_file
-from glacier.utils.runtime import gc_paused
 
 STRIP_ROWS = 512
 
@@ -25,8 +23,9 @@ STRIP_ROWS = 512
 def burn_class(polygons: gpd.GeoSeries, reader: SceneReader) -> tuple[np.ndarray, int]:
     """Rasterize polygons (already in the scene CRS) onto the scene grid.
 
-    Holes stay unburned and MultiPolygons are burned whole (``rasterio.features.rasterize``
-    with the image transform); a pixel is in a polygon when its centre is.
+    Holes stay unburned and MultiPolygons are burned part by part; a pixel is in a polygon
+    when its centre is: GDAL's rule (``rasterio.features.rasterize``), computed for all
+    polygons at once by :func:`glacier.data.labels.scanline.burn_polygons`.
 
     Args:
         polygons: Polygons in the scene CRS.
@@ -37,34 +36,8 @@ def burn_class(polygons: gpd.GeoSeries, reader: SceneReader) -> tuple[np.ndarray
     """
     box = shapely.box(*reader.bounds)
     inside = polygons[polygons.intersects(box)]
-    mask = np.zeros((reader.height, reader.width), dtype=np.uint8)
-    with gc_paused():  # a tuple per vertex: no collection pass after every 700 of them
-        shapes = polygon_shapes(np.asarray(inside.values))
-        if shapes:
-            rasterize(shapes, out=mask, transform=reader.transform, dtype=np.uint8)
-    return mask, len(inside)
-
-
-def polygon_shapes(polygons: np.ndarray) -> list[tuple[dict[str, Any], int]]:
-    """``(GeoJSON-like polygon, 1)`` pairs for ``rasterize``, built from all vertices at once.
-
-    What rasterio gets from ``Polygon.__geo_interface__`` one vertex at a time (most of the
-    cost of burning thousands of outlines), here from one coordinate array: rings as tuples of
-    (x, y) tuples, each MultiPolygon part on its own (as rasterio burns them), empties left out.
-    """
-    parts = shapely.get_parts(polygons)
-    parts = parts[~shapely.is_empty(parts)]
-    if not len(parts):
-        return []
-    _, coords, (ring_offsets, polygon_offsets) = shapely.to_ragged_array(parts, include_z=False)
-    # a structured view turns into a list of (x, y) tuples in one call
-    points = np.ascontiguousarray(coords).view([("x", "f8"), ("y", "f8")]).ravel().tolist()
-    ring_bounds = ring_offsets.tolist()
-    rings = [points[a:b] for a, b in pairwise(ring_bounds)]
-    polygon_bounds = polygon_offsets.tolist()
-    return [
-        ({"type": "Polygon", "coordinates": rings[a:b]}, 1) for a, b in pairwise(polygon_bounds)
-    ]
+    shape = (reader.height, reader.width)
+    return burn_polygons(np.asarray(inside.values), reader.transform, shape), len(inside)
 
 
 def nodata_mask(reader: SceneReader) -> np.ndarray:
