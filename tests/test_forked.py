@@ -120,3 +120,36 @@ def test_a_daemonic_pool_worker_runs_the_function_itself() -> None:
         worker_pid = pool.apply(os.getpid)
         pid, value = pool.apply(forked_in_a_pool_worker, (5,))
     assert value == 10 and pid == worker_pid
+
+
+def test_done_says_whether_the_result_would_wait() -> None:
+    gate = threading.Event()
+    with closing(Forked(time.sleep, 0.3)) as slow:
+        assert not slow.done()  # the child is still sleeping
+        deadline = time.monotonic() + 10
+        while not slow.done() and time.monotonic() < deadline:
+            gate.wait(0.01)
+        assert slow.done()
+        slow.result()
+        assert slow.done()
+    assert Forked(abs, -2, fork=False).done()  # inline: done at once
+
+
+def test_strips_are_read_ahead_by_a_thread_only_once_the_other_core_is_free() -> None:
+    from contextlib import ExitStack
+
+    from glacier.data.preprocess.slicing import ReadAhead
+
+    readers: list[tuple[int, str]] = []
+
+    def read(index: int) -> Any:
+        readers.append((index, threading.current_thread().name))
+        return index, None
+
+    polls = iter([False, False, True])
+    with ExitStack() as stack:
+        ahead = ReadAhead(read, 6, lambda: next(polls, True), stack)
+        assert [ahead.strip(i)[0] for i in range(6)] == list(range(6))
+    by_caller = [i for i, name in readers if not name.startswith("strip-reader")]
+    assert by_caller == [0, 1, 2]  # the caller reads until the other core is free
+    assert sorted(i for i, _ in readers) == list(range(6))  # each strip read once

@@ -110,6 +110,10 @@ class Forked(Generic[T]):
             signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
             send.close()
 
+    def done(self) -> bool:
+        """Whether the value is ready (or the child ended): :meth:`result` would not wait."""
+        return self._value is not None or self._receive.poll()
+
     def result(self) -> T:
         """Wait for the child; its return value.
 

@@ -8,7 +8,7 @@ slice records feed the gather step (:func:`slices_geojson`).
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextlib import ExitStack, closing
 from dataclasses import dataclass
 from pathlib import Path
@@ -95,7 +95,7 @@ def process_scene(
         store = SceneStore(staging, contract.channels)
         *images, labels_path = store.paths(scene.id)
         with closing(Forked(burn_labels_into, spec, scene, outlines, reader, labels_path)) as burn:
-            sliced = _pixel_pass(spec, contract, scene, reader, images)
+            sliced = _pixel_pass(spec, contract, scene, reader, images, burn.done)
             counts = burn.result()
         labels = np.load(labels_path, mmap_mode="r+")
         records, totals = label_pass(
@@ -124,8 +124,12 @@ def _pixel_pass(
     scene: SceneSpec,
     reader: SceneReader,
     images: list[Path],
+    labels_done: Callable[[], bool],
 ) -> SlicedPixels:
-    """Store the scene's pixels into ``images`` (see :func:`slice_scene`)."""
+    """Store the scene's pixels into ``images`` (see :func:`slice_scene`).
+
+    ``labels_done``: whether the labels' child is done (a thread may then read ahead).
+    """
     region = (
         outside_region(spec.region, reader, spec.region_layer) if spec.region is not None else None
     )
@@ -133,7 +137,9 @@ def _pixel_pass(
     narrowed = {i for i, name in enumerate(contract.channel_names) if name in narrowed_names}
     with ExitStack() as stack:
         arrays = open_scene_arrays(contract, (reader.height, reader.width), images, stack)
-        return slice_scene(reader, contract, arrays, region, spec.overlap, scene.id, narrowed)
+        return slice_scene(
+            reader, contract, arrays, region, spec.overlap, scene.id, narrowed, labels_done
+        )
 
 
 def burn_labels_into(

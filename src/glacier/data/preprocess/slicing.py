@@ -10,7 +10,8 @@ by a strip plus the scene's (H, W) validity.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +26,7 @@ from glacier.data.contract import (
     storage_groups,
 )
 from glacier.data.preprocess.moments import PLANE_DTYPES, MomentAccumulator, cell_edges
-from glacier.data.preprocess.strips import SlicedPixels, StripReader, integer_lead
+from glacier.data.preprocess.strips import SlicedPixels, StripPixels, StripReader, integer_lead
 from glacier.data.raster import SceneReader
 from glacier.errors import GlacierInputError
 from glacier.utils.io import reserve_space
@@ -124,6 +125,7 @@ def slice_scene(
     overlap: int,
     scene_id: str,
     narrowed: set[int] | None = None,
+    second_core_free: Callable[[], bool] = lambda: True,
 ) -> SlicedPixels:
     """Store the scene into ``arrays``, strip by strip of slice windows (the pixel pass).
 
@@ -138,6 +140,9 @@ def slice_scene(
         overlap: Pixels shared by neighbouring windows.
         scene_id: Scene id (messages).
         narrowed: Channels stored in a narrower integer dtype than read (checked lossless).
+        second_core_free: Whether the other core is idle now (the labels' child is done): from
+            then on, a thread reads the next strip while this one is stored (see
+            :class:`ReadAhead`).
 
     Returns:
         Each strip's validity and column totals, and the valid pixels' moments per cell of
@@ -156,19 +161,58 @@ def slice_scene(
     channels = len(contract.channels)
     read = StripReader(reader, row_starts, size, cover, channels, extra_invalid, lead)
     names, strips = contract.channel_names, []
-    # one thread: the labels' child process keeps the other core busy (a reader thread here
-    # cost 0.15 CPU-s more than it saved once both cores were taken)
-    for index in range(len(row_starts)):
-        strip, pixels = read(index)
-        rows = slice(pixels.row, pixels.row + pixels.owned)
-        keep = pixels.valid[: pixels.owned, :width]
-        stored = _store_rows(
-            arrays, names, narrowed or set(), strip, keep, rows, scene_id, pixels.complete
-        )
-        planes = strip[:, : pixels.owned] if planes_hold_bytes else None
-        moments.add(pixels.row, stored, keep, planes, pixels.complete)
-        strips.append(pixels)
+    with ExitStack() as stack:
+        ahead = ReadAhead(read, len(row_starts), second_core_free, stack)
+        for index in range(len(row_starts)):
+            strip, pixels = ahead.strip(index)
+            rows = slice(pixels.row, pixels.row + pixels.owned)
+            keep = pixels.valid[: pixels.owned, :width]
+            stored = _store_rows(
+                arrays, names, narrowed or set(), strip, keep, rows, scene_id, pixels.complete
+            )
+            planes = strip[:, : pixels.owned] if planes_hold_bytes else None
+            moments.add(pixels.row, stored, keep, planes, pixels.complete)
+            strips.append(pixels)
     return SlicedPixels(strips, col_starts, size, moments.moments)
+
+
+class ReadAhead:
+    """Strips in order: read by the caller, or one ahead by a thread once the other core is free.
+
+    GDAL and NumPy let go of the GIL, so a thread reads well beside the caller; but while the
+    labels' child is burning, a reader thread would only take turns with it and the
+    caller for two cores (it cost 0.15 CPU-s more than it overlapped on the tiled Everest);
+    once the child is done it halves the rest of the pass.
+
+    Args:
+        read: Reads strip ``index``.
+        count: Strips.
+        second_core_free: Whether the other core is idle now.
+        stack: Shuts the thread down.
+    """
+
+    def __init__(
+        self,
+        read: Callable[[int], tuple[np.ndarray, StripPixels]],
+        count: int,
+        second_core_free: Callable[[], bool],
+        stack: ExitStack,
+    ) -> None:
+        self.read, self.count, self.second_core_free = read, count, second_core_free
+        self.stack = stack
+        self.pool: ThreadPoolExecutor | None = None
+        self.pending: Future[tuple[np.ndarray, StripPixels]] | None = None
+
+    def strip(self, index: int) -> tuple[np.ndarray, StripPixels]:
+        """Strip ``index`` (the next one is read meanwhile when the other core is free)."""
+        got = self.read(index) if self.pending is None else self.pending.result()
+        self.pending = None
+        if index + 1 < self.count and (self.pool is not None or self.second_core_free()):
+            if self.pool is None:
+                self.pool = ThreadPoolExecutor(1, thread_name_prefix="strip-reader")
+                self.stack.callback(self.pool.shutdown)
+            self.pending = self.pool.submit(self.read, index + 1)
+        return got
 
 
 def _exact_reads(

@@ -96,7 +96,10 @@ def _column_totals(
 
 @dataclass
 class StripReader:
-    """Reads strip after strip of a scene's windows into one buffer (reused for every strip).
+    """Reads strip after strip of a scene's windows into reused buffers.
+
+    Strip ``index`` goes into buffer ``index % 2`` (the second made when first needed), so the
+    next strip can be read while the caller still works on this one.
 
     Attributes:
         reader: The open scene.
@@ -115,17 +118,18 @@ class StripReader:
     channels: int
     extra_invalid: np.ndarray | None = None
     lead: int = 0
-    buffer: np.ndarray = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.buffer = np.empty((self.channels, self.size, self.cover), dtype=np.float32)
+    buffers: dict[int, np.ndarray] = field(default_factory=dict)
 
     def __call__(self, index: int) -> tuple[np.ndarray, StripPixels]:
-        """Strip ``index`` (in the buffer), the region's outside invalid, its totals."""
+        """Strip ``index`` (buffer ``index % 2``), the region's outside invalid, its totals."""
         height, width, size = self.reader.height, self.reader.width, self.size
         row = self.row_starts[index]
         window = Window(0, row, self.cover, size)
-        strip, valid = self.reader.read_with_mask(window, out=self.buffer)
+        if index % 2 not in self.buffers:
+            shape = (self.channels, self.size, self.cover)
+            self.buffers[index % 2] = np.empty(shape, dtype=np.float32)
+        buffer = self.buffers[index % 2]
+        strip, valid = self.reader.read_with_mask(window, out=buffer)
         inside = min(size, height - row)
         if self.extra_invalid is not None:
             valid[:inside, :width] &= ~self.extra_invalid[row : row + inside]
