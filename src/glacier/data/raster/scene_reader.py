@@ -195,8 +195,10 @@ class SceneReader:
             return out
         inner, dr, dc = clipped
         inside = (int(inner.height), int(inner.width)) == (height, width)
-        if not inside:
-            out.fill(np.nan)
+        if not inside:  # the padding only: the read fills the rest
+            rows, cols = slice(dr, dr + int(inner.height)), slice(dc, dc + int(inner.width))
+            out[:, : rows.start], out[:, rows.stop :] = np.nan, np.nan
+            out[:, rows, : cols.start], out[:, rows, cols.stop :] = np.nan, np.nan
         channel = 0
         for reader, nodata in zip(self._readers, self._nodata, strict=True):
             count = reader.count
