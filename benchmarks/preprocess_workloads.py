@@ -43,7 +43,7 @@ def _run_pipeline(out: Path, spec: Any, split: Any) -> dict[str, Any]:
     from glacier.data.preprocess import Preprocessor, SliceFilter
     from glacier.utils.runtime import tune_malloc
 
-    tune_malloc()  # as `glacier preprocess` does
+    tune_malloc(one_heap=True)  # as `glacier preprocess` does
     keep = SliceFilter(min_total_fraction=0.0, max_nodata_fraction=1.0)
     start, cpu, children = time.perf_counter(), time.process_time(), _children_cpu()
     with AnonPeak() as anon:

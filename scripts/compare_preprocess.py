@@ -238,15 +238,22 @@ def child(args: argparse.Namespace) -> None:
         limit = everest_io({"dir": args.io})
         print(limit["seconds"], limit["cpu_seconds"])
     else:
-        try:  # as `glacier preprocess` does (revisions that have it)
-            from glacier.utils.runtime import tune_malloc
-
-            tune_malloc()
-        except ImportError:
-            pass
+        tune_as_the_command()
         wall, cpu = time.perf_counter(), process_cpu()
         run_case("everest_tiled", Path(args.timed_run[0]), Path(args.timed_run[1]), args.tiles)
         print(time.perf_counter() - wall, process_cpu() - cpu)
+
+
+def tune_as_the_command() -> None:
+    """Tune the allocator as ``glacier preprocess`` does (in revisions that do)."""
+    try:
+        from glacier.utils.runtime import tune_malloc
+    except ImportError:
+        return
+    try:
+        tune_malloc(one_heap=True)
+    except TypeError:  # revisions before one_heap
+        tune_malloc()
 
 
 def process_cpu() -> float:

@@ -64,7 +64,7 @@ def preprocess(options: PreprocessOptions) -> dict[str, Any] | None:
     Returns:
         The dataset description, or None when only a shard was processed.
     """
-    tune_malloc()  # a strip's temporaries reuse the heap instead of faulting in fresh pages
+    tune_malloc(one_heap=True)  # strips' temporaries reuse the heap, whichever thread reads
     preprocessor: DatasetPreprocessor = build(options.preprocessor, _convert_="all")
     info = preprocessor.run()
     where = preprocessor.processed_dir.resolve()
