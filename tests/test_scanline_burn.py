@@ -100,3 +100,11 @@ def test_edge_cases_burn_as_gdal_burns_them() -> None:
     assert not empty.any()
     with pytest.raises(ValueError, match="north-up"):
         burn_polygons(np.array(cases[:1], dtype=object), Affine(30, 1, 0, 0, -30, 0), shape)
+
+
+def test_burning_in_small_batches_burns_the_same() -> None:
+    transform, shape = GRIDS["utm"], (61, 83)
+    polygons = np.array(random_polygons(np.random.default_rng(5), transform, shape, 40))
+    whole = burn_polygons(polygons, transform, shape)
+    assert np.array_equal(burn_polygons(polygons, transform, shape, batch_vertices=7), whole)
+    assert np.array_equal(whole, gdal_burn(list(polygons), transform, shape))

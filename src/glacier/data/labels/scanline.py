@@ -30,6 +30,7 @@ import shapely
 from affine import Affine
 
 BAND_ROWS = 256  # rows burned at a time (their +1/-1 marks: 8 bytes a pixel)
+BATCH_VERTICES = 1 << 20  # vertices burned at a time (their edges' crossings: ~100 B each)
 
 
 def is_north_up(transform: Affine) -> bool:
@@ -37,13 +38,20 @@ def is_north_up(transform: Affine) -> bool:
     return transform.b == 0 and transform.d == 0 and transform.a != 0 and transform.e != 0
 
 
-def burn_polygons(polygons: np.ndarray, transform: Affine, shape: tuple[int, int]) -> np.ndarray:
+def burn_polygons(
+    polygons: np.ndarray,
+    transform: Affine,
+    shape: tuple[int, int],
+    batch_vertices: int = BATCH_VERTICES,
+) -> np.ndarray:
     """(H, W) uint8 mask: 1 where a pixel's centre is inside one of ``polygons``.
 
     Args:
         polygons: Shapely Polygons (MultiPolygons burned part by part), in the grid's CRS.
         transform: The grid's north-up transform.
         shape: The grid's rows and columns.
+        batch_vertices: Polygons are burned in batches of about this many vertices (memory
+            stays bounded for a region's whole inventory).
 
     Returns:
         The mask, as ``rasterize(polygons, out_shape=shape, transform=transform)`` makes it.
@@ -57,12 +65,15 @@ def burn_polygons(polygons: np.ndarray, transform: Affine, shape: tuple[int, int
     mask = np.zeros(shape, dtype=np.uint8)
     parts = shapely.get_parts(np.asarray(polygons, dtype=object))
     parts = parts[~shapely.is_empty(parts)]
-    if not len(parts):
-        return mask
-    x, y, polygon, turned = _pixel_vertices(parts, transform)
-    rows, columns, horizontal = _crossings(x, y, polygon, turned, height)
-    _burn_spans(mask, *_paired_spans(rows, columns, width))
-    _burn_spans(mask, *horizontal)
+    ends = np.cumsum(shapely.get_num_coordinates(parts))
+    first = 0
+    while first < len(parts):  # a batch: at least one polygon, about batch_vertices vertices
+        last = max(first + 1, int(np.searchsorted(ends, ends[first] + batch_vertices)))
+        x, y, polygon, turned = _pixel_vertices(parts[first:last], transform)
+        rows, columns, horizontal = _crossings(x, y, polygon, turned, height)
+        _burn_spans(mask, *_paired_spans(rows, columns, width))
+        _burn_spans(mask, *horizontal)
+        first = last
     return mask
 
 
