@@ -25,20 +25,15 @@ import numpy as np
 import pandas as pd
 
 from glacier.data.contract import ChannelStats, StorageGroup
+from glacier.data.preprocess.moment_sums import (
+    EXACT_INTEGERS,
+    PLANE_DTYPES,
+    finite_pixels,
+    plane_sums,
+    row_sums,
+)
 from glacier.data.preprocess.postprocess import RunningStats
 from glacier.errors import GlacierInputError
-
-# stored dtypes whose sums of values and squares float32 (≤ 256 rows) or float64 hold exactly
-EXACT_INTEGERS: dict[str, type[np.floating]] = {
-    "uint8": np.float32,
-    "int8": np.float32,
-    "uint16": np.float64,
-    "int16": np.float64,
-}
-# stored dtypes whose moments :func:`plane_sums` takes from the float32 planes as read
-PLANE_DTYPES = frozenset(dtype for dtype, sums in EXACT_INTEGERS.items() if sums is np.float32)
-EXACT_ROWS = 256  # rows summed at a time in float32: 256 × 255² < 2²⁴
-CHUNK_VALUES = 1 << 21  # values widened at a time (16 MB of float64): memory stays a strip's
 
 
 def cell_edges(starts: Sequence[int], size: int, length: int) -> np.ndarray:
@@ -206,10 +201,10 @@ class MomentAccumulator:
         """Add rows that lie in one row of cells."""
         complete = complete or bool(valid.all())
         if not self._shifted and (complete or valid.any()):
-            self._set_shift(parts, _finite(self.groups, parts, valid))
+            self._set_shift(parts, finite_pixels(self.groups, parts, valid))
         sums = self._column_sums(parts, valid, planes, complete)
         if not np.isfinite(sums).all():
-            valid = _finite(self.groups, parts, valid)
+            valid = finite_pixels(self.groups, parts, valid)
             complete = bool(valid.all())
             sums = self._column_sums(parts, valid, planes, complete, zeroed=False)
         starts = self.moments.col_edges[:-1]
@@ -250,78 +245,13 @@ class MomentAccumulator:
                 columns, squares = plane_sums(planes, channels, valid, complete)
             elif exact is not None:  # pixels holding 0 add nothing
                 values = part if complete or zeroed else np.where(valid[..., None], part, 0)
-                columns, squares = _sums(values, exact)
+                columns, squares = row_sums(values, exact)
             else:
                 shift = self.moments.shift[channels]
-                columns, squares = _sums(part, np.float64, shift, None if complete else valid)
+                columns, squares = row_sums(part, np.float64, shift, None if complete else valid)
             sums[0][:, channels] = columns
             sums[1][:, channels] = squares
         return sums
-
-
-def _finite(
-    groups: Sequence[StorageGroup], parts: Sequence[np.ndarray], valid: np.ndarray
-) -> np.ndarray:
-    """Valid pixels whose stored float values are all finite."""
-    usable = valid.copy()
-    for group, part in zip(groups, parts, strict=True):
-        if np.dtype(group.dtype).kind == "f":
-            usable &= np.isfinite(part).all(axis=-1)
-    return usable
-
-
-def _sums(
-    values: np.ndarray,
-    dtype: type[np.floating],
-    shift: np.ndarray | None = None,
-    valid: np.ndarray | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """(W, Cg) sums over the rows of (h, W, Cg) values and of their squares (float64).
-
-    Rows are widened to ``dtype`` a block at a time (at most :data:`EXACT_ROWS` rows and
-    :data:`CHUNK_VALUES` values): for small integers in float32 every partial sum stays below
-    2²⁴, so their sums are exact whatever the order. ``shift`` is subtracted first; pixels
-    outside ``valid`` count as 0.
-    """
-    height, width, count = values.shape
-    rows = max(1, min(EXACT_ROWS, CHUNK_VALUES // max(width * count, 1)))
-    columns, squares = np.zeros((width, count)), np.zeros((width, count))
-    for top in range(0, height, rows):
-        for k in range(count):  # a channel at a time: a scalar shift, contiguous planes
-            block = values[top : top + rows, :, k].astype(dtype)
-            if shift is not None:
-                block -= shift[k]
-            if valid is not None:
-                block[~valid[top : top + rows]] = 0.0
-            columns[:, k] += np.add.reduce(block, axis=0)
-            np.multiply(block, block, out=block)
-            squares[:, k] += np.add.reduce(block, axis=0)
-    return columns, squares
-
-
-def plane_sums(
-    planes: np.ndarray, channels: Sequence[int], valid: np.ndarray, complete: bool
-) -> tuple[np.ndarray, np.ndarray]:
-    """(W, Cg) sums over the rows of 8-bit integer values held as float32 planes, and squares.
-
-    ``planes`` is (C, h, ≥ W), ``valid`` (h, W); pixels outside ``valid`` count as 0 (they
-    may hold NaN), unless ``complete`` says every pixel is valid. Rows are summed
-    :data:`EXACT_ROWS` at a time in float32, so every partial sum is an exact integer: the
-    sums are those of the stored integers, whatever the order.
-    """
-    height, width = valid.shape
-    columns, squares = np.zeros((width, len(channels))), np.zeros((width, len(channels)))
-    block = np.empty((min(height, EXACT_ROWS), width), dtype=np.float32)
-    for top in range(0, height, EXACT_ROWS):
-        rows = slice(top, top + EXACT_ROWS)
-        for k, channel in enumerate(channels):
-            plane = planes[channel, rows, :width]
-            if not complete:
-                plane = np.where(valid[rows], plane, np.float32(0))
-            columns[:, k] += np.add.reduce(plane, axis=0)
-            square = np.multiply(plane, plane, out=block[: plane.shape[0]])
-            squares[:, k] += np.add.reduce(square, axis=0)
-    return columns, squares
 
 
 def training_stats(

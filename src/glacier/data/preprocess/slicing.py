@@ -25,7 +25,8 @@ from glacier.data.contract import (
     fill_value,
     storage_groups,
 )
-from glacier.data.preprocess.moments import PLANE_DTYPES, MomentAccumulator, cell_edges
+from glacier.data.preprocess.moment_sums import PLANE_DTYPES
+from glacier.data.preprocess.moments import MomentAccumulator, cell_edges
 from glacier.data.preprocess.strips import SlicedPixels, StripPixels, StripReader, integer_lead
 from glacier.data.raster import SceneReader
 from glacier.errors import GlacierInputError
@@ -224,7 +225,7 @@ def _exact_reads(
         The leading channels summed exactly in float32 (see
         :func:`~glacier.data.preprocess.strips.integer_lead`), and whether every channel of an
         8-bit storage group is read as the integers it stores (their moments are then taken
-        from the strip: :func:`~glacier.data.preprocess.moments.plane_sums`).
+        from the strip: :func:`~glacier.data.preprocess.moment_sums.plane_sums`).
     """
     integers = reader.integer_channels
     dtypes = [

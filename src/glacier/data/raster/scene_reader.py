@@ -25,6 +25,7 @@ from glacier.data.raster.windows import (
     intersect,
     open_checked,
     output_array,
+    read_as_integers,
     warped_onto,
 )
 from glacier.data.spec import SceneSpec
@@ -124,8 +125,8 @@ class SceneReader:
         self._masked = [r for r in self._readers if has_dataset_mask(r)]
         # integers with no nodata value or mask: no NaN inside the scene to look for
         self._never_nan = not self._masked and all(
-            flag and nodata is None
-            for flag, nodata in zip(self._integer_readers(), self._nodata, strict=True)
+            read_as_integers(reader) and nodata is None
+            for reader, nodata in zip(self._readers, self._nodata, strict=True)
         )
 
     def _aligned(
@@ -158,16 +159,9 @@ class SceneReader:
         conversion (read as they are stored); False for warped bands and derived channels.
         """
         flags = []
-        for reader, exact in zip(self._readers, self._integer_readers(), strict=True):
-            flags += [exact and self.conversion is None] * reader.count
+        for reader in self._readers:
+            flags += [read_as_integers(reader) and self.conversion is None] * reader.count
         return flags + [False] * len(self.derived)
-
-    def _integer_readers(self) -> list[bool]:
-        """Per band file: whether it is read as it is (on the grid), an 8/16-bit integer."""
-        return [
-            not isinstance(reader, WarpedVRT) and set(reader.dtypes) <= EXACT_IN_FLOAT32
-            for reader in self._readers
-        ]
 
     @property
     def bounds(self) -> tuple[float, float, float, float]:

@@ -100,6 +100,11 @@ def inside_and_finite(
     return valid
 
 
+def read_as_integers(reader: DatasetReader | WarpedVRT) -> bool:
+    """Whether a band file is read as it is stored (on the grid, no warp), 8/16-bit integers."""
+    return not isinstance(reader, WarpedVRT) and set(reader.dtypes) <= EXACT_IN_FLOAT32
+
+
 def warped_onto(
     dataset: DatasetReader,
     header: RasterHeader,
