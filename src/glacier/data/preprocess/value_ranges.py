@@ -46,15 +46,10 @@ class RangeSample:
 
     def update(self, values: np.ndarray) -> None:
         """Add (N, C) pixels; keep those at multiples of ``step`` in the running order."""
-        while self.rows + len(values) // self.step > 2 * self.limit:
-            self._halve()
-        part = values[(-self.seen) % self.step :: self.step]
-        self.seen += len(values)
-        self.parts.append(part.astype(np.float32))
-        self.rows += len(part)
+        self.update_rows(values, [len(values)])
 
     def update_rows(self, values: np.ndarray, lengths: Sequence[int]) -> None:
-        """Add (N, C) pixels, rows of ``lengths`` pixels: the sample of :meth:`update` per row.
+        """Add (N, C) pixels, rows of ``lengths`` pixels: the sample of adding row after row.
 
         One slice of ``values`` is kept, the step worked out from the counts: the sample is
         always the pixels at multiples of the step among those seen, ``ceil(seen / step)`` of
