@@ -41,12 +41,12 @@ def fresh_output(path: str | Path) -> Path:
 
 def _run_pipeline(out: Path, spec: Any, split: Any) -> dict[str, Any]:
     from glacier.data.preprocess import Preprocessor, SliceFilter
-    from glacier.utils.runtime import tune_malloc
+    from glacier.utils.runtime import long_lived_objects_frozen, tune_malloc
 
     tune_malloc(one_heap=True)  # as `glacier preprocess` does
     keep = SliceFilter(min_total_fraction=0.0, max_nodata_fraction=1.0)
     start, cpu, children = time.perf_counter(), time.process_time(), _children_cpu()
-    with AnonPeak() as anon:
+    with AnonPeak() as anon, long_lived_objects_frozen():  # as `glacier preprocess` does
         Preprocessor(spec, keep, split, out, progress=False).run()
     seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
     cpu += _children_cpu() - children  # the forked label burning's own time

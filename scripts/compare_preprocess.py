@@ -245,7 +245,13 @@ def child(args: argparse.Namespace) -> None:
 
 
 def tune_as_the_command() -> None:
-    """Tune the allocator as ``glacier preprocess`` does (in revisions that do)."""
+    """Tune the process as ``glacier preprocess`` does (in revisions that do)."""
+    try:
+        from glacier.utils.runtime import long_lived_objects_frozen
+    except ImportError:  # revisions before it: the allocator only
+        pass
+    else:
+        long_lived_objects_frozen().__enter__()  # for the rest of this one-run process
     try:
         from glacier.utils.runtime import tune_malloc
     except ImportError:

@@ -11,7 +11,7 @@ from omegaconf import DictConfig
 from glacier.data.preprocess import DatasetPreprocessor
 from glacier.tasks import hydra_entry
 from glacier.tasks.config import build
-from glacier.utils.runtime import tune_malloc
+from glacier.utils.runtime import long_lived_objects_frozen, tune_malloc
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +66,8 @@ def preprocess(options: PreprocessOptions) -> dict[str, Any] | None:
     """
     tune_malloc(one_heap=True)  # strips' temporaries reuse the heap, whichever thread reads
     preprocessor: DatasetPreprocessor = build(options.preprocessor, _convert_="all")
-    info = preprocessor.run()
+    with long_lived_objects_frozen():  # full GC passes skip the libraries' objects
+        info = preprocessor.run()
     where = preprocessor.processed_dir.resolve()
     if info is None:
         chosen = (

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import gc
 import logging
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +48,27 @@ def tune_malloc(one_heap: bool = False) -> bool:
     except (OSError, AttributeError):
         return False
     return bool(ok)
+
+
+@contextmanager
+def long_lived_objects_frozen() -> Iterator[None]:
+    """Leave the objects alive now out of the cyclic garbage collector while the block runs.
+
+    A process that imported pandas, GeoPandas, rasterio, pyproj and Hydra holds ~76k tracked
+    objects that live as long as it does, yet every full pass of the collector scans them
+    all: one such pass, triggered by the footprints' GeoJSON, took 48 ms of a 0.8 s
+    preprocessing run on the tiled Everest. Frozen (:func:`gc.freeze`), they are left out,
+    and a forked child that collects does not copy their pages; what the block makes is
+    collected as usual. On exit they are unfrozen again, unless something had frozen objects
+    before (that freeze is then left as it was).
+    """
+    outer = gc.get_freeze_count() > 0
+    gc.freeze()
+    try:
+        yield
+    finally:
+        if not outer:
+            gc.unfreeze()
 
 
 def default_wandb_offline() -> None:
