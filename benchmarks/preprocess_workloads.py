@@ -14,6 +14,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +75,8 @@ def store_io(args: dict[str, Any]) -> dict[str, Any]:
     import rasterio
     from rasterio.windows import Window
 
+    from glacier.utils.writeback import RowWriteback
+
     with tempfile.TemporaryDirectory(dir=args["dir"]) as tmp:
         start = time.perf_counter()
         with rasterio.open(Path(args["dir"]) / args.get("scene", "scene.tif")) as src:
@@ -83,11 +86,12 @@ def store_io(args: dict[str, Any]) -> dict[str, Any]:
                 dtype=src.dtypes[0],
                 shape=(*src.shape, src.count),
             )
-            for row in range(0, src.height, 512):
-                rows = min(512, src.height - row)
-                out[row : row + rows] = src.read(window=Window(0, row, src.width, rows)).transpose(
-                    1, 2, 0
-                )
+            with closing(RowWriteback(out)) as writeback:  # written back as preprocessing does
+                for row in range(0, src.height, 512):
+                    rows = min(512, src.height - row)
+                    window = Window(0, row, src.width, rows)
+                    out[row : row + rows] = src.read(window=window).transpose(1, 2, 0)
+                    writeback.rows(row, row + rows)
             out.flush()
             del out
         seconds = time.perf_counter() - start
@@ -177,10 +181,13 @@ def everest_io(args: dict[str, Any]) -> dict[str, Any]:
     """The limit for the tiled Everest: read both files, write the bytes the dataset stores.
 
     Stored: the four uint8 bands and the two float16 indices of every pixel (8 bytes a pixel),
-    read and written strip by strip into memory-mapped arrays, as fast as it gets.
+    read and written strip by strip into memory-mapped arrays, each strip's writeback started
+    as soon as it is written (as preprocessing does), as fast as it gets.
     """
     import rasterio
     from rasterio.windows import Window
+
+    from glacier.utils.writeback import RowWriteback
 
     folder = Path(args["dir"])
     with (
@@ -192,12 +199,17 @@ def everest_io(args: dict[str, Any]) -> dict[str, Any]:
         shape = (rgb.height, rgb.width)
         bands = np.lib.format.open_memmap(Path(tmp) / "b.npy", "w+", np.uint8, (*shape, 4))
         indices = np.lib.format.open_memmap(Path(tmp) / "i.npy", "w+", np.float16, (*shape, 2))
+        writebacks = [RowWriteback(bands), RowWriteback(indices)]
         for row in range(0, rgb.height, 512):
             window = Window(0, row, rgb.width, min(512, rgb.height - row))
             rows = slice(row, row + int(window.height))
             bands[rows, :, :3] = rgb.read(window=window).transpose(1, 2, 0)
             bands[rows, :, 3] = nir.read(1, window=window)
             indices[rows] = 0
+            for writeback in writebacks:
+                writeback.rows(rows.start, rows.stop)
+        for writeback in writebacks:
+            writeback.close()
         bands.flush()
         indices.flush()
         seconds, cpu = time.perf_counter() - start, time.process_time() - cpu

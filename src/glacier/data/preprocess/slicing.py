@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import ExitStack
+from contextlib import ExitStack, closing
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +31,7 @@ from glacier.data.preprocess.strips import SlicedPixels, StripPixels, StripReade
 from glacier.data.raster import SceneReader
 from glacier.errors import GlacierInputError
 from glacier.utils.io import reserve_space
+from glacier.utils.writeback import RowWriteback
 
 
 def window_starts(length: int, size: int, overlap: int) -> list[int]:
@@ -57,10 +58,17 @@ class WritableSceneArrays:
     Attributes:
         groups: Storage groups of the contract's channels.
         images: One (H, W, C) array per group.
+        writebacks: One per array: starts writing rows to disk once they are stored.
     """
 
     groups: list[StorageGroup]
     images: list[np.ndarray]
+    writebacks: list[RowWriteback]
+
+    def stored(self, rows: slice) -> None:
+        """Start writing rows ``rows`` of every array back (see :mod:`glacier.utils.writeback`)."""
+        for writeback in self.writebacks:
+            writeback.rows(rows.start, rows.stop)
 
 
 def _check_lossless(values: np.ndarray, dtype: str, name: str, scene: str) -> None:
@@ -171,6 +179,7 @@ def slice_scene(
             stored = _store_rows(
                 arrays, names, narrowed or set(), strip, keep, rows, scene_id, pixels.complete
             )
+            arrays.stored(rows)
             planes = strip[:, : pixels.owned] if planes_hold_bytes else None
             moments.add(pixels.row, stored, keep, planes, pixels.complete)
             strips.append(pixels)
@@ -266,7 +275,8 @@ def open_scene_arrays(
     """Create the scene's image arrays (memory-mapped ``.npy`` files at ``paths``, one per group).
 
     Each file's blocks are reserved before any page is written (see
-    :func:`glacier.utils.io.reserve_space`).
+    :func:`glacier.utils.io.reserve_space`); rows are written back to disk as they are stored
+    (:meth:`WritableSceneArrays.stored`), the maps flushed when ``stack`` closes.
 
     Args:
         contract: The dataset contract.
@@ -279,6 +289,7 @@ def open_scene_arrays(
     """
     groups = storage_groups(contract.channels)
     images: list[np.ndarray] = []
+    writebacks: list[RowWriteback] = []
     for group, path in zip(groups, paths, strict=True):
         path.parent.mkdir(parents=True, exist_ok=True)
         array = np.lib.format.open_memmap(
@@ -287,7 +298,8 @@ def open_scene_arrays(
         stack.callback(_flush, array)
         reserve_space(path)  # a full disk: ENOSPC here, not a SIGBUS while writing the map
         images.append(array)
-    return WritableSceneArrays(groups, images)
+        writebacks.append(stack.enter_context(closing(RowWriteback(array))))
+    return WritableSceneArrays(groups, images, writebacks)
 
 
 def _flush(array: np.memmap) -> None:
