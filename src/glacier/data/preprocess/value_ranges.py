@@ -137,8 +137,8 @@ def _sampled_rows(
     for group, array in zip(groups, images, strict=True):
         picked = _pixels_at(np.asarray(array)[rows], chosen)
         values[:, group] = picked
-        if picked.dtype.kind == "f":  # integers are finite
-            finite &= np.isfinite(picked).all(axis=1)
+        if picked.dtype.kind == "f" and not np.isfinite(picked).all():  # integers are finite
+            finite &= np.isfinite(picked).all(axis=1)  # per pixel only when one is not
     per_row = chosen.sum(axis=1)
     if finite.all():
         return values, per_row.tolist()
