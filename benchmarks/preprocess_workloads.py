@@ -14,7 +14,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from contextlib import closing
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -70,30 +70,29 @@ def store_io(args: dict[str, Any]) -> dict[str, Any]:
     """The I/O limit of preprocessing: read the scene in strips, write its bytes once.
 
     The bytes written are what the processed dataset stores: the scene's bands in their own
-    dtype, in one array (what ``scenes/{id}/image_*.npy`` hold).
+    dtype, in one array (what ``scenes/{id}/image_*.npy`` hold), written as preprocessing
+    writes them (:func:`glacier.utils.writeback.open_written_array`).
     """
     import rasterio
     from rasterio.windows import Window
 
-    from glacier.utils.writeback import RowWriteback
+    from glacier.utils.writeback import open_written_array
 
     with tempfile.TemporaryDirectory(dir=args["dir"]) as tmp:
         start = time.perf_counter()
-        with rasterio.open(Path(args["dir"]) / args.get("scene", "scene.tif")) as src:
-            out = np.lib.format.open_memmap(
-                Path(tmp) / "scene.npy",
-                mode="w+",
-                dtype=src.dtypes[0],
-                shape=(*src.shape, src.count),
+        with (
+            rasterio.open(Path(args["dir"]) / args.get("scene", "scene.tif")) as src,
+            ExitStack() as stack,
+        ):
+            shape = (*src.shape, src.count)
+            out, writeback = open_written_array(
+                Path(tmp) / "scene.npy", src.dtypes[0], shape, stack
             )
-            with closing(RowWriteback(out)) as writeback:  # written back as preprocessing does
-                for row in range(0, src.height, 512):
-                    rows = min(512, src.height - row)
-                    window = Window(0, row, src.width, rows)
-                    out[row : row + rows] = src.read(window=window).transpose(1, 2, 0)
-                    writeback.rows(row, row + rows)
-            out.flush()
-            del out
+            for row in range(0, src.height, 512):
+                rows = min(512, src.height - row)
+                window = Window(0, row, src.width, rows)
+                out[row : row + rows] = src.read(window=window).transpose(1, 2, 0)
+                writeback.rows(row, row + rows)
         seconds = time.perf_counter() - start
     return {"seconds": seconds, "peak_rss_mb": peak_rss_mb()}
 
@@ -181,13 +180,13 @@ def everest_io(args: dict[str, Any]) -> dict[str, Any]:
     """The limit for the tiled Everest: read both files, write the bytes the dataset stores.
 
     Stored: the four uint8 bands and the two float16 indices of every pixel (8 bytes a pixel),
-    read and written strip by strip into memory-mapped arrays, each strip's writeback started
-    as soon as it is written (as preprocessing does), as fast as it gets.
+    read and written strip by strip into memory-mapped arrays as preprocessing writes them
+    (:func:`glacier.utils.writeback.open_written_array`), as fast as it gets.
     """
     import rasterio
     from rasterio.windows import Window
 
-    from glacier.utils.writeback import RowWriteback
+    from glacier.utils.writeback import open_written_array
 
     folder = Path(args["dir"])
     with (
@@ -197,23 +196,21 @@ def everest_io(args: dict[str, Any]) -> dict[str, Any]:
     ):
         start, cpu = time.perf_counter(), time.process_time()
         shape = (rgb.height, rgb.width)
-        bands = np.lib.format.open_memmap(Path(tmp) / "b.npy", "w+", np.uint8, (*shape, 4))
-        indices = np.lib.format.open_memmap(Path(tmp) / "i.npy", "w+", np.float16, (*shape, 2))
-        writebacks = [RowWriteback(bands), RowWriteback(indices)]
-        for row in range(0, rgb.height, 512):
-            window = Window(0, row, rgb.width, min(512, rgb.height - row))
-            rows = slice(row, row + int(window.height))
-            bands[rows, :, :3] = rgb.read(window=window).transpose(1, 2, 0)
-            bands[rows, :, 3] = nir.read(1, window=window)
-            indices[rows] = 0
-            for writeback in writebacks:
-                writeback.rows(rows.start, rows.stop)
-        for writeback in writebacks:
-            writeback.close()
-        bands.flush()
-        indices.flush()
+        with ExitStack() as stack:  # flushed when it closes
+            bands, band_rows = open_written_array(Path(tmp) / "b.npy", np.uint8, (*shape, 4), stack)
+            indices, index_rows = open_written_array(
+                Path(tmp) / "i.npy", np.float16, (*shape, 2), stack
+            )
+            for row in range(0, rgb.height, 512):
+                window = Window(0, row, rgb.width, min(512, rgb.height - row))
+                rows = slice(row, row + int(window.height))
+                bands[rows, :, :3] = rgb.read(window=window).transpose(1, 2, 0)
+                bands[rows, :, 3] = nir.read(1, window=window)
+                indices[rows] = 0
+                band_rows.rows(rows.start, rows.stop)
+                index_rows.rows(rows.start, rows.stop)
+            del bands, indices
         seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
-        del bands, indices
     return {"seconds": seconds, "cpu_seconds": cpu}
 
 

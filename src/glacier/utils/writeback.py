@@ -16,8 +16,13 @@ import ctypes
 import ctypes.util
 import os
 from collections.abc import Callable
+from contextlib import ExitStack, closing
+from pathlib import Path
 
 import numpy as np
+from numpy.typing import DTypeLike
+
+from glacier.utils.io import reserve_space
 
 SYNC_FILE_RANGE_WRITE = 2  # <linux/fs.h>: start writeback of the range's dirty pages; no wait
 
@@ -65,3 +70,33 @@ class RowWriteback:
         if self.fd >= 0:
             os.close(self.fd)
             self.fd = -1
+
+
+def open_written_array(
+    path: Path, dtype: DTypeLike, shape: tuple[int, ...], stack: ExitStack
+) -> tuple[np.memmap, RowWriteback]:
+    """Create a memory-mapped ``.npy`` to be written row block by row block, as a scene's is.
+
+    Its blocks are reserved before any page is written (:func:`glacier.utils.io.reserve_space`:
+    a full disk is an error here, not a SIGBUS later, and the writeback allocates nothing);
+    the caller hands each written block to the returned :class:`RowWriteback`; the map is
+    flushed (``msync``) when ``stack`` closes.
+
+    Args:
+        path: The new file.
+        dtype: Its dtype.
+        shape: Its shape (rows first).
+        stack: Flushes the map and closes the writeback.
+
+    Returns:
+        The array and its writeback.
+    """
+    array = np.lib.format.open_memmap(path, mode="w+", dtype=dtype, shape=shape)
+    stack.callback(_flush, array)
+    reserve_space(path)
+    return array, stack.enter_context(closing(RowWriteback(array)))
+
+
+def _flush(array: np.memmap) -> None:
+    array.flush()
+    del array

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import ExitStack, closing
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,8 +30,7 @@ from glacier.data.preprocess.moments import MomentAccumulator, cell_edges
 from glacier.data.preprocess.strips import SlicedPixels, StripPixels, StripReader, integer_lead
 from glacier.data.raster import SceneReader
 from glacier.errors import GlacierInputError
-from glacier.utils.io import reserve_space
-from glacier.utils.writeback import RowWriteback
+from glacier.utils.writeback import RowWriteback, open_written_array
 
 
 def window_starts(length: int, size: int, overlap: int) -> list[int]:
@@ -274,9 +273,9 @@ def open_scene_arrays(
 ) -> WritableSceneArrays:
     """Create the scene's image arrays (memory-mapped ``.npy`` files at ``paths``, one per group).
 
-    Each file's blocks are reserved before any page is written (see
-    :func:`glacier.utils.io.reserve_space`); rows are written back to disk as they are stored
-    (:meth:`WritableSceneArrays.stored`), the maps flushed when ``stack`` closes.
+    Each file is made by :func:`glacier.utils.writeback.open_written_array` (blocks reserved
+    first, flushed when ``stack`` closes); rows are written back to disk as they are stored
+    (:meth:`WritableSceneArrays.stored`).
 
     Args:
         contract: The dataset contract.
@@ -292,16 +291,8 @@ def open_scene_arrays(
     writebacks: list[RowWriteback] = []
     for group, path in zip(groups, paths, strict=True):
         path.parent.mkdir(parents=True, exist_ok=True)
-        array = np.lib.format.open_memmap(
-            path, mode="w+", dtype=group.dtype, shape=(*shape, len(group.channels))
-        )
-        stack.callback(_flush, array)
-        reserve_space(path)  # a full disk: ENOSPC here, not a SIGBUS while writing the map
+        shape_stored = (*shape, len(group.channels))
+        array, writeback = open_written_array(path, group.dtype, shape_stored, stack)
         images.append(array)
-        writebacks.append(stack.enter_context(closing(RowWriteback(array))))
+        writebacks.append(writeback)
     return WritableSceneArrays(groups, images, writebacks)
-
-
-def _flush(array: np.memmap) -> None:
-    array.flush()
-    del array
