@@ -103,3 +103,20 @@ def test_console_script_answers_help_and_version_from_any_folder(tmp_path: Path)
         )
         assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("hkh-glacier-mapping ")
+
+
+def test_the_console_script_freezes_what_is_left_for_a_quick_exit(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import gc
+
+    from glacier.cli import console
+
+    monkeypatch.setattr(sys, "argv", ["glacier", "--version"])
+    before = gc.get_freeze_count()
+    try:
+        console()
+        assert gc.get_freeze_count() > before + 1000  # the last full pass at exit skips them
+    finally:
+        gc.unfreeze()  # this test process goes on
+    assert "hkh-glacier-mapping" in capsys.readouterr().out
