@@ -64,7 +64,7 @@ class WritableSceneArrays:
     images: list[np.ndarray]
     writebacks: list[RowWriteback]
 
-    def stored(self, rows: slice) -> None:
+    def start_writeback(self, rows: slice) -> None:
         """Start writing rows ``rows`` of every array back (see :mod:`glacier.utils.writeback`)."""
         for writeback in self.writebacks:
             writeback.rows(rows.start, rows.stop)
@@ -178,7 +178,7 @@ def slice_scene(
             stored = _store_rows(
                 arrays, names, narrowed or set(), strip, keep, rows, scene_id, pixels.complete
             )
-            arrays.stored(rows)
+            arrays.start_writeback(rows)
             planes = strip[:, : pixels.owned] if planes_hold_bytes else None
             moments.add(pixels.row, stored, keep, planes, pixels.complete)
             strips.append(pixels)
@@ -275,7 +275,7 @@ def open_scene_arrays(
 
     Each file is made by :func:`glacier.utils.writeback.open_written_array` (blocks reserved
     first, flushed when ``stack`` closes); rows are written back to disk as they are stored
-    (:meth:`WritableSceneArrays.stored`).
+    (:meth:`WritableSceneArrays.start_writeback`).
 
     Args:
         contract: The dataset contract.
