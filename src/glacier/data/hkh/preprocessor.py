@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from joblib import Parallel, delayed
 
 from glacier.data.contract import (
     FORMAT_VERSION,
@@ -42,6 +42,7 @@ from glacier.data.preprocess import (
 )
 from glacier.errors import GlacierInputError
 from glacier.utils.io import files_fingerprint, fingerprint
+from glacier.utils.parallel import ordered_results
 from glacier.utils.progress import progress_bar
 from glacier.utils.publish import finish_publications, new_token, pending_publications
 
@@ -113,9 +114,9 @@ class ReleasePreprocessor:
         if cached is not None:
             return pd.DataFrame(cached)
         frame = release_footprints(self.data.root, pairs, size)
-        runner = Parallel(n_jobs=self.n_jobs, return_as="generator")
-        jobs = (delayed(index_slice)(pair, self.data.classes) for pair in pairs)
-        stats = list(progress_bar(runner(jobs), len(pairs), "index", self.progress))
+        statistics = partial(index_slice, classes=self.data.classes)
+        results = ordered_results(statistics, pairs, self.n_jobs)
+        stats = list(progress_bar(results, len(pairs), "index", self.progress))
         frame = pd.concat([frame, pd.DataFrame(stats)], axis=1)
         frame["size"] = size
         frame["image"] = [str(p.image.relative_to(self.data.root)) for p in pairs]

@@ -18,7 +18,6 @@ import numpy as np
 import pandas as pd
 import pyproj
 import shapely
-from joblib import Parallel, delayed
 
 from glacier.data.contract import DatasetContract
 from glacier.data.labels import ClassOutlines, burn_labels, load_outlines, outside_region
@@ -32,6 +31,7 @@ from glacier.data.spec import DataSpec, SceneSpec
 from glacier.data.store import SceneStore
 from glacier.errors import GlacierInputError
 from glacier.utils.forked import Forked
+from glacier.utils.parallel import ordered_results
 from glacier.utils.progress import progress_bar
 from glacier.utils.publish import create_staging, remove_folder, staging_root
 
@@ -207,7 +207,7 @@ def stage_scenes(
         keys: Scene id → fingerprint (recorded in its ready stage record).
         root: The dataset folder (its ``.staging/`` receives ``scene_{id}.{token}/``).
         token: This run's staging token.
-        n_jobs: Scenes stored in parallel (joblib).
+        n_jobs: Scenes stored in parallel (joblib; 1: in this process, joblib not imported).
         progress: Show a progress bar.
     """
     if not todo:
@@ -223,8 +223,7 @@ def stage_scenes(
     def work(scene: SceneSpec) -> ScenePayload:
         return process_scene(spec, contract, scene, outlines, stagings[scene.id])
 
-    runner = Parallel(n_jobs=n_jobs, return_as="generator")
-    results = runner(delayed(work)(scene) for scene in todo)
+    results = ordered_results(work, todo, n_jobs)
     for scene, result in zip(
         todo, progress_bar(results, len(todo), "scenes", progress), strict=True
     ):
