@@ -114,8 +114,8 @@ class ReleasePreprocessor:
         if cached is not None:
             return pd.DataFrame(cached)
         frame = release_footprints(self.data.root, pairs, size)
-        statistics = partial(index_slice, classes=self.data.classes)
-        results = ordered_results(statistics, pairs, self.n_jobs)
+        index_pair = partial(index_slice, classes=self.data.classes)
+        results = ordered_results(index_pair, pairs, self.n_jobs)
         stats = list(progress_bar(results, len(pairs), "index", self.progress))
         frame = pd.concat([frame, pd.DataFrame(stats)], axis=1)
         frame["size"] = size
