@@ -209,7 +209,6 @@ def everest_io(args: dict[str, Any]) -> dict[str, Any]:
                 indices[rows] = 0
                 band_rows.rows(rows.start, rows.stop)
                 index_rows.rows(rows.start, rows.stop)
-            del bands, indices
         seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
     return {"seconds": seconds, "cpu_seconds": cpu}
 

@@ -9,6 +9,7 @@ import logging
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -16,6 +17,17 @@ M_TRIM_THRESHOLD = -1
 M_MMAP_THRESHOLD = -3
 M_ARENA_MAX = -8
 LARGE_THRESHOLD = 1 << 30
+
+
+def libc_function(name: str) -> Any | None:
+    """The C library's function ``name`` (ctypes, errno kept), or None where there is none."""
+    path = ctypes.util.find_library("c")
+    if not path:
+        return None
+    try:
+        return getattr(ctypes.CDLL(path, use_errno=True), name)
+    except (OSError, AttributeError):
+        return None
 
 
 def tune_malloc(one_heap: bool = False) -> bool:
@@ -35,18 +47,12 @@ def tune_malloc(one_heap: bool = False) -> bool:
     Returns:
         True when the settings were applied (glibc found), else False.
     """
-    name = ctypes.util.find_library("c")
-    if not name:
+    mallopt = libc_function("mallopt")
+    if mallopt is None:
         return False
-    try:
-        libc = ctypes.CDLL(name)
-        ok = libc.mallopt(M_MMAP_THRESHOLD, LARGE_THRESHOLD) and libc.mallopt(
-            M_TRIM_THRESHOLD, LARGE_THRESHOLD
-        )
-        if one_heap:
-            ok = ok and libc.mallopt(M_ARENA_MAX, 1)
-    except (OSError, AttributeError):
-        return False
+    ok = mallopt(M_MMAP_THRESHOLD, LARGE_THRESHOLD) and mallopt(M_TRIM_THRESHOLD, LARGE_THRESHOLD)
+    if one_heap:
+        ok = ok and mallopt(M_ARENA_MAX, 1)
     return bool(ok)
 
 
